@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The token cache: one thread per source rescans it (every poll interval) and
+ * publishes an immutable kb_scan; readers take references and never wait for a
+ * token.
+ */
+#pragma once
+
+#include <stdbool.h>
+
+#include "kb-backend.h"
+
+typedef struct kb_cache kb_cache;
+
+/* Takes ownership of the sources array and the sources. */
+kb_cache *kb_cache_new(kb_source **sources, size_t n_sources, unsigned poll_ms);
+int kb_cache_start(kb_cache *c);
+void kb_cache_free(kb_cache *c);
+
+/* Wait until every source finished its first scan, at most timeout_ms.
+ * Returns true when all are ready. */
+bool kb_cache_wait_ready(kb_cache *c, unsigned timeout_ms);
+
+/* Ask every source thread to rescan now (e.g. after a write). */
+void kb_cache_kick(kb_cache *c);
+
+typedef struct kb_view {
+        size_t n;
+        const kb_source **sources;
+        kb_scan **scans;        /* NULL where a source has not finished a scan */
+} kb_view;
+
+/* A consistent set of references to the latest scans; free with kb_view_free. */
+kb_view *kb_cache_view(kb_cache *c);
+void kb_view_free(kb_view *v);
+const kb_token *kb_view_find_token(const kb_view *v, const char *id);
