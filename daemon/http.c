@@ -1,1 +1,274 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * libmicrohttpd front end: the gate first, then the method table. Handlers
+ * read the token cache only, so they never wait for a token.
+ */
+#include <microhttpd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "daemon.h"
+#include "kb-cleanup.h"
+#include "log.h"
+#include "peer.h"
+
+#define HEADER_MEMORY_LIMIT (32 * 1024)   /* request line + headers */
+#define PREFLIGHT_MAX_AGE "600"
+
+typedef struct request {
+        kb_gate_verdict verdict;
+        char origin[512];               /* copy: verdict.allow_origin points here */
+        bool zh;
+        bool too_large;
+        char *body;
+        size_t body_len;
+} request;
+
+static const char *header(struct MHD_Connection *c, const char *name) {
+        return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
+}
+
+static void add_common_headers(struct MHD_Response *r, const request *rq) {
+        MHD_add_response_header(r, "Cache-Control", "no-store");
+        MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+        MHD_add_response_header(r, "Vary", "Origin");
+        MHD_add_response_header(r, "Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
+        MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+        if (rq->verdict.allow_origin)
+                MHD_add_response_header(r, "Access-Control-Allow-Origin", rq->verdict.allow_origin);
+}
+
+static enum MHD_Result send_json(struct MHD_Connection *c, const request *rq, unsigned status, json_t *body) {
+        char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+        json_decref(body);
+        if (!text)
+                return MHD_NO;
+        struct MHD_Response *r = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+        if (!r) {
+                free(text);
+                return MHD_NO;
+        }
+        MHD_add_response_header(r, "Content-Type", "application/json; charset=utf-8");
+        add_common_headers(r, rq);
+        enum MHD_Result ret = MHD_queue_response(c, status, r);
+        MHD_destroy_response(r);
+        return ret;
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *c, const request *rq, kb_error e, const kb_call *call) {
+        return send_json(c, rq, (unsigned) kb_error_http_status(e), kb_error_json(e, rq->zh, call));
+}
+
+static enum MHD_Result send_preflight(struct MHD_Connection *c, const request *rq) {
+        struct MHD_Response *r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+        if (!r)
+                return MHD_NO;
+        add_common_headers(r, rq);
+        MHD_add_response_header(r, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+        MHD_add_response_header(r, "Access-Control-Allow-Headers", "Content-Type, Authorization");
+        MHD_add_response_header(r, "Access-Control-Max-Age", PREFLIGHT_MAX_AGE);
+        if (rq->verdict.allow_private_network)
+                MHD_add_response_header(r, "Access-Control-Allow-Private-Network", "true");
+        enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_NO_CONTENT, r);
+        MHD_destroy_response(r);
+        return ret;
+}
+
+static void log_refusal(const request *rq, struct MHD_Connection *c, const char *url) {
+        const char *origin = header(c, MHD_HTTP_HEADER_ORIGIN);
+        kb_log_fields f = {
+                .message_id = KB_MSGID_GATE_REFUSED,
+                .origin = origin,
+                .code = kb_error_code(rq->verdict.error),
+        };
+        kb_log(LOG_NOTICE, &f, "refused %s: %s", url, kb_error_code(rq->verdict.error));
+}
+
+/* First call for a request: the gate, before any body is read. */
+static request *admit(kb_server *s, struct MHD_Connection *c, const char *method) {
+        request *rq = calloc(1, sizeof(*rq));
+        if (!rq)
+                return NULL;
+        const char *origin = header(c, MHD_HTTP_HEADER_ORIGIN);
+        kb_gate_request g = {
+                .method = method,
+                .host = header(c, MHD_HTTP_HEADER_HOST),
+                .origin = origin,
+                .authorization = header(c, MHD_HTTP_HEADER_AUTHORIZATION),
+                .content_type = header(c, MHD_HTTP_HEADER_CONTENT_TYPE),
+                .content_length = header(c, MHD_HTTP_HEADER_CONTENT_LENGTH),
+                .acr_private_network = header(c, "Access-Control-Request-Private-Network"),
+                .port = s->listener->port,
+        };
+        rq->zh = kb_prefers_chinese(header(c, MHD_HTTP_HEADER_ACCEPT_LANGUAGE));
+        pthread_rwlock_rdlock(&s->daemon->policy_lock);
+        kb_gate_check(s->daemon->policy, &g, &rq->verdict);
+        pthread_rwlock_unlock(&s->daemon->policy_lock);
+        if (rq->verdict.allow_origin) {
+                snprintf(rq->origin, sizeof(rq->origin), "%s", origin);
+                rq->verdict.allow_origin = rq->origin;
+        }
+        return rq;
+}
+
+static enum MHD_Result add_query_param(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+        json_t *params = cls;
+        if (key && value && !json_object_get(params, key))
+                json_object_set_new(params, key, json_string(value));
+        return MHD_YES;
+}
+
+/* POST bodies are a JSON object; path parameters win over body members. */
+static int merge_body(const request *rq, json_t *params, kb_call *call) {
+        if (rq->body_len == 0)
+                return 0;
+        json_error_t jerr;
+        json_t *body = json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES, &jerr);
+        if (!json_is_object(body)) {
+                json_decref(body);
+                snprintf(call->error_field, sizeof(call->error_field), "%s", "body");
+                return -KB_E_BAD_REQUEST;
+        }
+        json_object_update_missing(params, body);
+        json_decref(body);
+        return 0;
+}
+
+static enum MHD_Result dispatch(kb_server *s, struct MHD_Connection *c, const request *rq,
+                                const char *url, const char *method) {
+        kb_error e;
+        json_t *params = NULL, *result = NULL;
+        kb_call call = { .origin = rq->verdict.allow_origin };
+        const kb_method *m = kb_route(strcmp(method, "POST") == 0 ? KB_HTTP_POST : KB_HTTP_GET, url, &params, &e);
+
+        if (!m)
+                return send_error(c, rq, e, NULL);
+        MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, add_query_param, params);
+        call.params = params;
+        int r = merge_body(rq, params, &call);
+        if (r >= 0)
+                r = kb_service_call(&s->daemon->service, m, &call, &result);
+        enum MHD_Result ret = r < 0 ? send_error(c, rq, kb_error_from_ret(r), &call)
+                                    : send_json(c, rq, MHD_HTTP_OK, result);
+        json_decref(params);
+        json_decref(call.error_details);
+        return ret;
+}
+
+static bool append_body(request *rq, const char *data, size_t len, size_t max) {
+        if (rq->too_large || len > max - rq->body_len) {
+                rq->too_large = true;
+                return false;
+        }
+        char *n = realloc(rq->body, rq->body_len + len);
+        if (!n)
+                return false;
+        memcpy(n + rq->body_len, data, len);
+        rq->body = n;
+        rq->body_len += len;
+        return true;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                  const char *version, const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls) {
+        kb_server *s = cls;
+        request *rq = *con_cls;
+
+        if (!rq) {
+                rq = *con_cls = admit(s, c, method);
+                if (!rq)
+                        return MHD_NO;
+                if (rq->verdict.error != KB_E_OK) {
+                        log_refusal(rq, c, url);
+                        return send_error(c, rq, rq->verdict.error, NULL);
+                }
+                if (rq->verdict.preflight)
+                        return send_preflight(c, rq);
+                return MHD_YES; /* come back with the body */
+        }
+        if (*upload_data_size > 0) {
+                append_body(rq, upload_data, *upload_data_size, s->daemon->config.max_body);
+                *upload_data_size = 0;
+                return MHD_YES;
+        }
+        if (rq->too_large)
+                return send_error(c, rq, KB_E_PAYLOAD_TOO_LARGE, NULL);
+        return dispatch(s, c, rq, url, method);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe) {
+        request *rq = *con_cls;
+        if (!rq)
+                return;
+        free(rq->body);
+        free(rq);
+        *con_cls = NULL;
+}
+
+/* Only our own user's processes may talk to us (another local user could
+ * otherwise reach 127.0.0.1 too). */
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen) {
+        kb_server *s = cls;
+        uid_t uid;
+        int r = kb_peer_uid(addr, addrlen, (const struct sockaddr *) &s->listener->addr, s->listener->addr_len, &uid);
+        if (r >= 0 && uid == s->daemon->uid)
+                return MHD_YES;
+        char who[32];
+        snprintf(who, sizeof(who), "%d", r < 0 ? -1 : (int) uid);
+        kb_log_fields f = { .message_id = KB_MSGID_PEER_REFUSED, .code = "PEER_UID" };
+        kb_log(LOG_WARNING, &f, "refused a connection from uid %s on %s", who, s->listener->name);
+        return MHD_NO;
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
+        char buf[512];
+        vsnprintf(buf, sizeof(buf), fmt, ap);
+        buf[strcspn(buf, "\n")] = 0;
+        kb_log(LOG_DEBUG, NULL, "http: %s", buf);
+}
+
+static struct MHD_Daemon *start_one(kb_daemon *d, kb_server *s) {
+        unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+        const kb_config *c = &d->config;
+        struct MHD_OptionItem tls_opts[] = {
+                { MHD_OPTION_HTTPS_MEM_KEY, 0, d->tls.key_pem },
+                { MHD_OPTION_HTTPS_MEM_CERT, 0, d->tls.leaf_pem },
+                { MHD_OPTION_HTTPS_PRIORITIES, 0, (void *) "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2" },
+                { MHD_OPTION_END, 0, NULL },
+        };
+        if (c->tls)
+                flags |= MHD_USE_TLS;
+        return MHD_start_daemon(flags, 0, on_accept, s, on_request, s,
+                                MHD_OPTION_LISTEN_SOCKET, s->listener->fd,
+                                MHD_OPTION_CONNECTION_LIMIT, c->max_connections,
+                                MHD_OPTION_CONNECTION_TIMEOUT, c->idle_timeout,
+                                MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) HEADER_MEMORY_LIMIT,
+                                MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                                MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
+                                MHD_OPTION_ARRAY, c->tls ? tls_opts : &tls_opts[3],
+                                MHD_OPTION_END);
+}
+
+int kb_http_start(kb_daemon *d, char *err, size_t errlen) {
+        for (size_t i = 0; i < d->n_listeners; i++) {
+                kb_server *s = &d->servers[i];
+                *s = (kb_server) { .daemon = d, .listener = &d->listeners[i] };
+                s->mhd = start_one(d, s);
+                if (!s->mhd) {
+                        snprintf(err, errlen, "cannot start the HTTP server on %s", d->listeners[i].name);
+                        kb_http_stop(d);
+                        return -1;
+                }
+        }
+        return 0;
+}
+
+void kb_http_stop(kb_daemon *d) {
+        for (size_t i = 0; i < d->n_listeners; i++)
+                if (d->servers[i].mhd) {
+                        MHD_stop_daemon(d->servers[i].mhd);
+                        d->servers[i].mhd = NULL;
+                }
+}

@@ -1,2 +1,283 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* keybridged: start-up, signals, shutdown. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
-int main(void) { puts("keybridged: not yet"); return 0; }
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "kb-build-config.h"
+#include "log.h"
+#include "runtime.h"
+#include "trust.h"
+
+#define SYSTEM_CONFIG KB_SYSCONFDIR "/keybridge/keybridge.conf"
+#define READY_TIMEOUT_MS 3000
+
+static const char *const features[] = { "tokens", "certificates", NULL };
+
+/* Secrets pass through this process: no core files. */
+static void no_core_dumps(void) {
+        struct rlimit rl = { 0, 0 };
+        setrlimit(RLIMIT_CORE, &rl);
+        prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+static int load_config(kb_config *c, int argc, char **argv) {
+        char err[1024];
+        const char *sys = getenv("KEYBRIDGE_SYSTEM_CONFIG"); /* tests point this elsewhere */
+        if (kb_config_load(c, sys ? sys : SYSTEM_CONFIG, argc, argv, err, sizeof(err)) < 0) {
+                fprintf(stderr, "keybridged: %s\n", err);
+                return -1;
+        }
+        return 0;
+}
+
+static int open_sources(kb_daemon *d) {
+        kb_source **sources = NULL;
+        size_t n = 0;
+        int r = kb_pkcs11_open_sources(d->config.modules.v, d->config.modules.n, &sources, &n);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++)
+                if (sources[i]->load_error) {
+                        kb_log_fields f = { .module = sources[i]->path };
+                        kb_log(LOG_WARNING, &f, "PKCS#11 module %s did not load: %s", sources[i]->path,
+                               sources[i]->load_detail);
+                }
+        d->service.cache = kb_cache_new(sources, n, d->config.poll_ms);
+        if (!d->service.cache)
+                return -ENOMEM;
+        return kb_cache_start(d->service.cache);
+}
+
+static int prepare_tls(kb_daemon *d) {
+        char err[512];
+        if (!d->config.tls)
+                return 0;
+        if (kb_tls_ensure(d->config.state_dir, time(NULL), &d->tls, err, sizeof(err)) < 0) {
+                kb_log_error("TLS set-up failed: %s", err);
+                return -1;
+        }
+        if (d->tls.issued) {
+                kb_log_fields f = { .message_id = KB_MSGID_TLS_ISSUED };
+                kb_log(LOG_NOTICE, &f, "issued a new local root and server certificate; run 'keybridged trust install' "
+                       "so browsers accept it");
+        }
+        return 0;
+}
+
+static int build_policy(kb_daemon *d, const char *api_token) {
+        kb_gate_policy *p = NULL;
+        int r = kb_policy_build(&d->config, api_token, &p);
+        if (r < 0)
+                return r;
+        pthread_rwlock_wrlock(&d->policy_lock);
+        kb_gate_policy *old = d->policy;
+        d->policy = p;
+        pthread_rwlock_unlock(&d->policy_lock);
+        kb_gate_policy_free(old);
+        return 0;
+}
+
+static void reload(kb_daemon *d, int argc, char **argv) {
+        kb_config fresh;
+        char token[KB_API_TOKEN_HEX + 1];
+
+        sd_notify(0, "RELOADING=1");
+        if (load_config(&fresh, argc, argv) < 0) {
+                kb_log_error("reload: configuration rejected, keeping the old one");
+                kb_config_clear(&fresh);
+                sd_notify(0, "READY=1");
+                return;
+        }
+        kb_config_clear(&d->config);
+        d->config = fresh;
+        pthread_rwlock_rdlock(&d->policy_lock);
+        memcpy(token, d->policy->api_token, sizeof(token));
+        pthread_rwlock_unlock(&d->policy_lock);
+        if (build_policy(d, token) < 0)
+                kb_log_error("reload: could not rebuild the origin policy");
+        explicit_bzero(token, sizeof(token));
+        kb_log_info("configuration reloaded (listen addresses and modules change on restart)");
+        sd_notify(0, "READY=1");
+}
+
+/* Detach unless --foreground or run by systemd; the parent exits only when
+ * the child is serving (or reports why it is not). */
+static int detach(int *ret_ready_fd) {
+        int p[2];
+        char c = 0;
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return -errno;
+        pid_t pid = fork();
+        if (pid < 0)
+                return -errno;
+        if (pid > 0) {
+                close(p[1]);
+                ssize_t n = read(p[0], &c, 1);
+                _exit(n == 1 && c == '1' ? 0 : 1);
+        }
+        close(p[0]);
+        setsid();
+        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (null >= 0) {
+                dup2(null, STDIN_FILENO);
+                dup2(null, STDOUT_FILENO);
+                close(null);
+        }
+        *ret_ready_fd = p[1];
+        return 0;
+}
+
+static void report_ready(int fd, bool ok) {
+        if (fd < 0)
+                return;
+        if (write(fd, ok ? "1" : "0", 1) < 0) {
+                /* the parent is gone; nothing to tell */
+        }
+        close(fd);
+        /* Detached and serving: from here on the journal has the logs. */
+        int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+        if (null >= 0) {
+                dup2(null, STDERR_FILENO);
+                close(null);
+        }
+}
+
+static int wait_for_signals(kb_daemon *d, const sigset_t *set, int argc, char **argv) {
+        for (;;) {
+                int sig;
+                if (sigwait(set, &sig) != 0)
+                        return -1;
+                if (sig == SIGHUP) {
+                        reload(d, argc, argv);
+                        continue;
+                }
+                kb_log_info("stopping on signal %d", sig);
+                return 0;
+        }
+}
+
+static int run_trust(int argc, char **argv) {
+        kb_config c;
+        /* keybridged trust ACTION [daemon options, e.g. --state-dir DIR] */
+        char *rest[64] = { argv[0] };
+        int n = 1;
+        for (int i = 3; i < argc && n < 63; i++)
+                rest[n++] = argv[i];
+        if (load_config(&c, n, rest) < 0)
+                return 2;
+        char *targv[] = { argv[1], argc > 2 ? argv[2] : NULL, NULL };
+        int r = kb_trust_main(argc > 2 ? 2 : 1, targv, c.state_dir);
+        kb_config_clear(&c);
+        return r;
+}
+
+static void announce(const kb_daemon *d) {
+        for (size_t i = 0; i < d->n_listeners; i++)
+                kb_log_info("serving %s://%s/v1/ (%s)", d->config.tls ? "https" : "http",
+                            d->listeners[i].name, d->listeners[i].activated ? "socket-activated" : "bound");
+}
+
+static int start(kb_daemon *d, int *ready_fd) {
+        char err[512], token[KB_API_TOKEN_HEX + 1];
+        int n = kb_listen_open(&d->config, d->listeners, KB_MAX_LISTENERS, err, sizeof(err));
+        if (n <= 0) {
+                kb_log_error("%s", n == 0 ? "no address to listen on" : err);
+                return -1;
+        }
+        d->n_listeners = (size_t) n;
+        if (!d->config.foreground && !getenv("NOTIFY_SOCKET") && detach(ready_fd) < 0)
+                return -1;
+        if (!d->config.runtime_dir) {
+                kb_log_error("XDG_RUNTIME_DIR is not set: pass --runtime-dir");
+                return -1;
+        }
+        int r = kb_mkdir_p(d->config.state_dir, 0700);
+        if (r < 0) {
+                kb_log_error("cannot create %s: %s", d->config.state_dir, strerror(-r));
+                return -1;
+        }
+        if (prepare_tls(d) < 0)
+                return -1;
+        r = kb_api_token_create(d->config.runtime_dir, token, sizeof(token));
+        if (r < 0) {
+                kb_log_error("cannot write %s/api-token: %s", d->config.runtime_dir, strerror(-r));
+                return -1;
+        }
+        r = build_policy(d, token);
+        explicit_bzero(token, sizeof(token));
+        if (r < 0 || open_sources(d) < 0) {
+                kb_log_error("start-up failed: %s", strerror(r < 0 ? -r : ENOMEM));
+                return -1;
+        }
+        d->service = (kb_service) {
+                .cache = d->service.cache,
+                .warning_days = d->config.expiry_warning_days,
+                .version = KB_VERSION,
+                .ready_timeout_ms = READY_TIMEOUT_MS,
+                .features = features,
+                .skf_libraries = (const char *const *) d->config.skf_libraries.v,
+        };
+        if (kb_http_start(d, err, sizeof(err)) < 0) {
+                kb_log_error("%s", err);
+                return -1;
+        }
+        return 0;
+}
+
+static void stop(kb_daemon *d) {
+        sd_notify(0, "STOPPING=1");
+        kb_http_stop(d);        /* closes the listening sockets */
+        kb_cache_free(d->service.cache);
+        kb_tls_material_clear(&d->tls);
+        kb_gate_policy_free(d->policy);
+        kb_config_clear(&d->config);
+        pthread_rwlock_destroy(&d->policy_lock);
+}
+
+int main(int argc, char **argv) {
+        kb_daemon d = { .uid = getuid() };
+        sigset_t set;
+        int ready_fd = -1;
+
+        if (argc > 1 && strcmp(argv[1], "trust") == 0)
+                return run_trust(argc, argv);
+        if (load_config(&d.config, argc, argv) < 0)
+                return 2;
+        if (d.config.help || d.config.version) {
+                if (d.config.help)
+                        kb_config_usage(argv[0]);
+                else
+                        printf("keybridged %s\n", KB_VERSION);
+                kb_config_clear(&d.config);
+                return 0;
+        }
+        kb_log_init(d.config.foreground && !getenv("JOURNAL_STREAM"), LOG_INFO);
+        no_core_dumps();
+        sigemptyset(&set);
+        sigaddset(&set, SIGTERM);
+        sigaddset(&set, SIGINT);
+        sigaddset(&set, SIGHUP);
+        pthread_sigmask(SIG_BLOCK, &set, NULL); /* before any thread starts */
+        signal(SIGPIPE, SIG_IGN);
+        pthread_rwlock_init(&d.policy_lock, NULL);
+        if (start(&d, &ready_fd) < 0) {
+                report_ready(ready_fd, false);
+                stop(&d);
+                return 1;
+        }
+        announce(&d);
+        sd_notify(0, "READY=1");
+        report_ready(ready_fd, true);
+        int r = wait_for_signals(&d, &set, argc, argv);
+        stop(&d);
+        return r < 0 ? 1 : 0;
+}

@@ -15,3 +15,8 @@
  * Returns 0 and sets *ret_uid, or a negative errno (-ENOENT: not found). */
 int kb_peer_uid(const struct sockaddr *peer, socklen_t peer_len,
                 const struct sockaddr *local, socklen_t local_len, uid_t *ret_uid);
+
+/* The /proc/net/tcp{,6} lookup alone, which kb_peer_uid falls back to when
+ * socket diagnostics are unavailable; exposed so tests can exercise it. */
+int kb_peer_uid_procfs(const struct sockaddr *peer, socklen_t peer_len,
+                       const struct sockaddr *local, socklen_t local_len, uid_t *ret_uid);

@@ -1,1 +1,109 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "kb-cleanup.h"
+#include "runtime.h"
+
+#define MAX_APPROVALS 1024
+
+int kb_mkdir_p(const char *path, unsigned mode) {
+        char buf[4096];
+        if (snprintf(buf, sizeof(buf), "%s", path) >= (int) sizeof(buf))
+                return -ENAMETOOLONG;
+        for (char *p = buf + 1; *p; p++) {
+                if (*p != '/')
+                        continue;
+                *p = 0;
+                if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+                        return -errno;
+                *p = '/';
+        }
+        if (mkdir(buf, mode) < 0 && errno != EEXIST)
+                return -errno;
+        return 0;
+}
+
+static int write_secret_file(const char *dir, const char *name, const char *data, size_t len) {
+        char tmp[4096], path[4096];
+        snprintf(path, sizeof(path), "%s/%s", dir, name);
+        snprintf(tmp, sizeof(tmp), "%s/.%s.XXXXXX", dir, name);
+        _cleanup_close_ int fd = mkostemp(tmp, O_CLOEXEC); /* mode 0600 */
+        if (fd < 0)
+                return -errno;
+        if (write(fd, data, len) != (ssize_t) len || fsync(fd) < 0 || rename(tmp, path) < 0) {
+                int r = -errno;
+                unlink(tmp);
+                return r ? r : -EIO;
+        }
+        return 0;
+}
+
+int kb_api_token_create(const char *runtime_dir, char *ret, size_t retlen) {
+        unsigned char raw[KB_API_TOKEN_HEX / 2];
+        char hex[KB_API_TOKEN_HEX + 2];
+
+        if (retlen < KB_API_TOKEN_HEX + 1)
+                return -EINVAL;
+        int r = kb_mkdir_p(runtime_dir, 0700);
+        if (r < 0)
+                return r;
+        if (RAND_bytes(raw, sizeof(raw)) != 1)
+                return -EIO;
+        for (size_t i = 0; i < sizeof(raw); i++)
+                snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+        OPENSSL_cleanse(raw, sizeof(raw));
+        hex[KB_API_TOKEN_HEX] = '\n';
+        r = write_secret_file(runtime_dir, "api-token", hex, KB_API_TOKEN_HEX + 1);
+        hex[KB_API_TOKEN_HEX] = 0;
+        if (r >= 0)
+                memcpy(ret, hex, KB_API_TOKEN_HEX + 1);
+        OPENSSL_cleanse(hex, sizeof(hex));
+        return r;
+}
+
+static int add_approvals(kb_gate_policy *p, const char *state_dir) {
+        char path[4096];
+        _cleanup_free_ char *line = NULL;
+        size_t cap = 0;
+        unsigned n = 0;
+
+        snprintf(path, sizeof(path), "%s/approved-origins", state_dir);
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return errno == ENOENT ? 0 : -errno;
+        while (getline(&line, &cap, f) >= 0 && n++ < MAX_APPROVALS) {
+                line[strcspn(line, "\r\n")] = 0;
+                /* Only well-formed origins; anything else in the file is ignored. */
+                if (kb_origin_is_valid(line) && kb_gate_policy_add_origin(p, line) < 0) {
+                        fclose(f);
+                        return -ENOMEM;
+                }
+        }
+        fclose(f);
+        return 0;
+}
+
+int kb_policy_build(const kb_config *c, const char *api_token, kb_gate_policy **ret) {
+        kb_gate_policy *p = kb_gate_policy_new();
+        if (!p)
+                return -ENOMEM;
+        p->max_body = c->max_body;
+        snprintf(p->api_token, sizeof(p->api_token), "%s", api_token ? api_token : "");
+        int r = 0;
+        for (size_t i = 0; r >= 0 && i < c->allow_origins.n; i++)
+                r = kb_gate_policy_add_origin(p, c->allow_origins.v[i]);
+        if (r >= 0)
+                r = add_approvals(p, c->state_dir);
+        if (r < 0) {
+                kb_gate_policy_free(p);
+                return r;
+        }
+        *ret = p;
+        return 0;
+}

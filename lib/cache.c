@@ -1,1 +1,207 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * One thread per source rescans it; the latest kb_scan is swapped in under a
+ * mutex held only for the pointer swap, so readers never wait for a token.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kb-cache.h"
+#include "kb-error.h"
+
+typedef struct entry {
+        kb_cache *cache;
+        kb_source *source;
+        kb_scan *scan;          /* guarded by cache->lock */
+        pthread_t thread;
+        bool started;
+        bool kicked;            /* guarded by cache->lock */
+} entry;
+
+struct kb_cache {
+        pthread_mutex_t lock;
+        pthread_cond_t changed; /* a scan was published, or stop/kick */
+        bool stop;
+        unsigned poll_ms;
+        size_t n;
+        entry *entries;
+};
+
+kb_cache *kb_cache_new(kb_source **sources, size_t n_sources, unsigned poll_ms) {
+        kb_cache *c = calloc(1, sizeof(*c));
+        if (!c)
+                return NULL;
+        c->entries = calloc(n_sources ? n_sources : 1, sizeof(entry));
+        if (!c->entries) {
+                free(c);
+                return NULL;
+        }
+        pthread_mutex_init(&c->lock, NULL);
+        pthread_condattr_t attr;
+        pthread_condattr_init(&attr);
+        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+        pthread_cond_init(&c->changed, &attr);
+        pthread_condattr_destroy(&attr);
+        c->poll_ms = poll_ms;
+        c->n = n_sources;
+        for (size_t i = 0; i < n_sources; i++)
+                c->entries[i] = (entry) { .cache = c, .source = sources[i] };
+        free(sources);
+        return c;
+}
+
+static struct timespec deadline_in(unsigned ms) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += ms / 1000;
+        ts.tv_nsec += (long) (ms % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+        }
+        return ts;
+}
+
+static void publish(entry *e, kb_scan *scan) {
+        kb_cache *c = e->cache;
+        pthread_mutex_lock(&c->lock);
+        kb_scan *old = e->scan;
+        e->scan = scan;
+        pthread_cond_broadcast(&c->changed);
+        pthread_mutex_unlock(&c->lock);
+        kb_scan_unref(old);
+}
+
+static kb_scan *current(entry *e) {
+        pthread_mutex_lock(&e->cache->lock);
+        kb_scan *s = kb_scan_ref(e->scan);
+        pthread_mutex_unlock(&e->cache->lock);
+        return s;
+}
+
+/* Sleep until the next poll, a kick or stop. Returns false on stop. */
+static bool wait_next(entry *e) {
+        kb_cache *c = e->cache;
+        struct timespec until = deadline_in(c->poll_ms);
+        bool go_on;
+
+        pthread_mutex_lock(&c->lock);
+        while (!c->stop && !e->kicked)
+                if (pthread_cond_timedwait(&c->changed, &c->lock, &until) == ETIMEDOUT)
+                        break;
+        e->kicked = false;
+        go_on = !c->stop;
+        pthread_mutex_unlock(&c->lock);
+        return go_on;
+}
+
+static void *scan_loop(void *arg) {
+        entry *e = arg;
+        do {
+                kb_scan *prev = current(e), *next = NULL;
+                if (e->source->ops->scan(e->source, prev, &next) >= 0) {
+                        next->finished = time(NULL);
+                        publish(e, next);
+                }
+                kb_scan_unref(prev);
+        } while (wait_next(e));
+        return NULL;
+}
+
+int kb_cache_start(kb_cache *c) {
+        for (size_t i = 0; i < c->n; i++) {
+                if (pthread_create(&c->entries[i].thread, NULL, scan_loop, &c->entries[i]) != 0)
+                        return -KB_E_INTERNAL;
+                c->entries[i].started = true;
+        }
+        return 0;
+}
+
+void kb_cache_kick(kb_cache *c) {
+        pthread_mutex_lock(&c->lock);
+        for (size_t i = 0; i < c->n; i++)
+                c->entries[i].kicked = true;
+        pthread_cond_broadcast(&c->changed);
+        pthread_mutex_unlock(&c->lock);
+}
+
+void kb_cache_free(kb_cache *c) {
+        if (!c)
+                return;
+        pthread_mutex_lock(&c->lock);
+        c->stop = true;
+        pthread_cond_broadcast(&c->changed);
+        pthread_mutex_unlock(&c->lock);
+        for (size_t i = 0; i < c->n; i++) {
+                if (c->entries[i].started)
+                        pthread_join(c->entries[i].thread, NULL);
+                kb_scan_unref(c->entries[i].scan);
+                kb_source_free(c->entries[i].source);
+        }
+        pthread_cond_destroy(&c->changed);
+        pthread_mutex_destroy(&c->lock);
+        free(c->entries);
+        free(c);
+}
+
+static bool all_ready_locked(kb_cache *c) {
+        for (size_t i = 0; i < c->n; i++)
+                if (!c->entries[i].scan)
+                        return false;
+        return true;
+}
+
+bool kb_cache_wait_ready(kb_cache *c, unsigned timeout_ms) {
+        struct timespec until = deadline_in(timeout_ms);
+        bool ready;
+
+        pthread_mutex_lock(&c->lock);
+        while (!(ready = all_ready_locked(c)) && !c->stop)
+                if (pthread_cond_timedwait(&c->changed, &c->lock, &until) == ETIMEDOUT)
+                        break;
+        ready = all_ready_locked(c);
+        pthread_mutex_unlock(&c->lock);
+        return ready;
+}
+
+kb_view *kb_cache_view(kb_cache *c) {
+        kb_view *v = calloc(1, sizeof(*v));
+        if (!v)
+                return NULL;
+        v->sources = calloc(c->n ? c->n : 1, sizeof(*v->sources));
+        v->scans = calloc(c->n ? c->n : 1, sizeof(*v->scans));
+        if (!v->sources || !v->scans) {
+                kb_view_free(v);
+                return NULL;
+        }
+        pthread_mutex_lock(&c->lock);
+        for (size_t i = 0; i < c->n; i++) {
+                v->sources[i] = c->entries[i].source;
+                v->scans[i] = kb_scan_ref(c->entries[i].scan);
+        }
+        v->n = c->n;
+        pthread_mutex_unlock(&c->lock);
+        return v;
+}
+
+void kb_view_free(kb_view *v) {
+        if (!v)
+                return;
+        for (size_t i = 0; i < v->n; i++)
+                kb_scan_unref(v->scans[i]);
+        free(v->sources);
+        free(v->scans);
+        free(v);
+}
+
+const kb_token *kb_view_find_token(const kb_view *v, const char *id) {
+        for (size_t i = 0; i < v->n; i++) {
+                const kb_token *t = kb_scan_find_token(v->scans[i], id);
+                if (t)
+                        return t;
+        }
+        return NULL;
+}

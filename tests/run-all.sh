@@ -1,0 +1,24 @@
+#!/bin/sh
+# Install what is missing, build, and run the whole test suite twice: the
+# plain build and one with AddressSanitizer + UndefinedBehaviorSanitizer.
+set -eu
+cd "$(dirname "$0")/.."
+
+tests/deps.sh
+
+build() {
+        dir=$1; shift
+        if [ -d "$dir" ]; then
+                meson setup --reconfigure "$dir" "$@" >/dev/null
+        else
+                meson setup "$dir" "$@" >/dev/null
+        fi
+        ninja -C "$dir"
+        meson test -C "$dir" --print-errorlogs
+}
+
+echo "== plain build"
+build build -Dwerror=true
+echo "== AddressSanitizer + UndefinedBehaviorSanitizer"
+build build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dwerror=true
+echo "all tests passed (plain and sanitized)"
