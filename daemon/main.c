@@ -34,6 +34,7 @@ static int load_config(kb_config *c, int argc, char **argv) {
         const char *sys = getenv("KEYBRIDGE_SYSTEM_CONFIG"); /* tests point this elsewhere */
         if (kb_config_load(c, sys ? sys : SYSTEM_CONFIG, argc, argv, err, sizeof(err)) < 0) {
                 fprintf(stderr, "keybridged: %s\n", err);
+                kb_config_clear(c);
                 return -1;
         }
         return 0;
@@ -93,7 +94,6 @@ static void reload(kb_daemon *d, int argc, char **argv) {
         sd_notify(0, "RELOADING=1");
         if (load_config(&fresh, argc, argv) < 0) {
                 kb_log_error("reload: configuration rejected, keeping the old one");
-                kb_config_clear(&fresh);
                 sd_notify(0, "READY=1");
                 return;
         }

@@ -80,17 +80,33 @@ class Daemon:
             self.wait_ready()
         return self
 
-    def wait_ready(self, timeout=10):
+    def wait_ready(self, timeout=20):
+        """Ready when an HTTP request gets any answer (the port is bound before
+        the TLS material exists, so a bare connect is not enough)."""
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"keybridged exited with {self.proc.returncode}:\n{self.log_text()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.02)
-        raise RuntimeError("keybridged did not start listening:\n" + self.log_text())
+            if self.probe():
+                return
+            time.sleep(0.02)
+        raise RuntimeError("keybridged did not start serving:\n" + self.log_text())
+
+    def probe(self):
+        try:
+            if self.tls:
+                if not os.path.exists(self.root_pem_path):
+                    return False
+                conn = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=1,
+                                                   context=ssl._create_unverified_context())
+            else:
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
+            conn.request("GET", "/v1/info", headers={"Host": f"127.0.0.1:{self.port}"})
+            conn.getresponse().read()
+            conn.close()
+            return True
+        except (OSError, http.client.HTTPException):
+            return False
 
     def log_text(self):
         with open(os.path.join(self.dir, "daemon.log"), "rb") as f:
@@ -155,8 +171,14 @@ class Daemon:
         return self.proc.returncode if self.proc else None
 
     def cleanup(self):
-        self.stop()
+        """Stop and remove; a daemon that did not exit 0 on SIGTERM (e.g. a
+        sanitizer report) fails the test that owned it."""
+        was_running = self.proc is not None and self.proc.poll() is None
+        rc = self.stop()
+        log = self.log_text() if self.proc else ""
         shutil.rmtree(self.dir, ignore_errors=True)
+        if was_running and rc != 0:
+            raise AssertionError(f"keybridged exited with {rc} on SIGTERM:\n{log[-4000:]}")
 
 
 def run(module_name):
