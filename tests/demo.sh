@@ -1,0 +1,78 @@
+#!/bin/sh
+# The README's first command: install what is missing, build, create a demo
+# SoftHSM2 token (RSA-2048 and EC P-256 keys; certificates valid, expiring in
+# 20 days and expired; Chinese subjects), then run keybridged in the
+# foreground on it and serve the demo portal page. Ctrl-C stops both.
+#
+#   KEYBRIDGE_DEMO_DIR   where the token and daemon state live (build/demo)
+#   KEYBRIDGE_DEMO_TLS   1 = HTTPS with the daemon's own root (default 0: plain
+#                        HTTP, which browsers accept from any page on loopback)
+#   KEYBRIDGE_DEMO_PORT  daemon port (27182); the page is served on port+1
+set -eu
+cd "$(dirname "$0")/.."
+top=$(pwd)
+
+tests/deps.sh
+[ -f build/build.ninja ] || meson setup build >/dev/null
+ninja -C build >/dev/null
+
+demo=${KEYBRIDGE_DEMO_DIR:-$top/build/demo}
+port=${KEYBRIDGE_DEMO_PORT:-27182}
+page_port=$((port + 1))
+mkdir -p "$demo"
+if [ ! -d "$demo/tokens/tokens" ]; then
+        echo "creating the demo token in $demo/tokens ..." >&2
+        if ! tests/fixtures/make-token.sh "$demo/tokens" keybridge-demo >/dev/null 2>"$demo/make-token.log"; then
+                cat "$demo/make-token.log" >&2
+                exit 1
+        fi
+fi
+export SOFTHSM2_CONF="$demo/tokens/softhsm2.conf"
+module=/usr/lib/softhsm/libsofthsm2.so
+[ -e "$module" ] || module=/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so
+
+if [ "${KEYBRIDGE_DEMO_TLS:-0}" = 1 ]; then scheme=https; tls_flag=; else scheme=http; tls_flag=--no-tls; fi
+page="http://127.0.0.1:$page_port"
+
+python3 -m http.server --bind 127.0.0.1 --directory web-api "$page_port" >"$demo/page.log" 2>&1 &
+page_pid=$!
+# shellcheck disable=SC2086 # tls_flag is empty or one word
+build/daemon/keybridged --foreground $tls_flag \
+        --listen "127.0.0.1:$port" --module "$module" \
+        --state-dir "$demo/state" --runtime-dir "$demo/run" \
+        --allow-origin "$page" --allow-origin "http://localhost:$page_port" &
+daemon_pid=$!
+trap 'kill $daemon_pid $page_pid 2>/dev/null; wait 2>/dev/null' INT TERM EXIT
+
+i=0
+until [ -s "$demo/run/api-token" ] && curl -ksf -o /dev/null \
+        -H "Authorization: Bearer $(cat "$demo/run/api-token")" "$scheme://127.0.0.1:$port/v1/info"; do
+        i=$((i + 1))
+        if [ $i -gt 100 ] || ! kill -0 $daemon_pid 2>/dev/null; then
+                echo "keybridged did not start" >&2
+                exit 1
+        fi
+        sleep 0.1
+done
+
+cacert=
+[ "$scheme" = https ] && cacert="--cacert $demo/state/tls/root.pem "
+cat <<EOT
+
+keybridge demo is running (Ctrl-C stops it).
+
+  Demo portal page:  $page/demo/?daemon=$scheme://127.0.0.1:$port
+  Daemon:            $scheme://127.0.0.1:$port/v1/   (token PIN 123456, SO PIN 12345678)
+
+Query it as a browser page would (the demo page's origin is allowed):
+  curl -s ${cacert}-H 'Origin: $page' $scheme://127.0.0.1:$port/v1/tokens
+
+or as a local tool, with the bearer token only you can read:
+  curl -s ${cacert}-H "Authorization: Bearer \$(cat $demo/run/api-token)" $scheme://127.0.0.1:$port/v1/info
+EOT
+[ "$scheme" = https ] && cat <<EOT
+
+For a browser to accept the HTTPS certificate, trust the daemon's root once:
+  build/daemon/keybridged trust install --state-dir $demo/state
+EOT
+wait $daemon_pid
