@@ -34,3 +34,5 @@ typedef struct kb_daemon {
 /* Serve every listener; TLS when d->config.tls. */
 int kb_http_start(kb_daemon *d, char *err, size_t errlen);
 void kb_http_stop(kb_daemon *d);
+/* Restart the servers on the same sockets, e.g. with new TLS material. */
+int kb_http_restart(kb_daemon *d, char *err, size_t errlen);

@@ -230,7 +230,8 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
 }
 
 static struct MHD_Daemon *start_one(kb_daemon *d, kb_server *s) {
-        unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+        /* ITC: needed to hand the listening socket over on a certificate change. */
+        unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_ITC;
         const kb_config *c = &d->config;
         struct MHD_OptionItem tls_opts[] = {
                 { MHD_OPTION_HTTPS_MEM_KEY, 0, d->tls.key_pem },
@@ -259,6 +260,23 @@ int kb_http_start(kb_daemon *d, char *err, size_t errlen) {
                 if (!s->mhd) {
                         snprintf(err, errlen, "cannot start the HTTP server on %s", d->listeners[i].name);
                         kb_http_stop(d);
+                        return -1;
+                }
+        }
+        return 0;
+}
+
+int kb_http_restart(kb_daemon *d, char *err, size_t errlen) {
+        for (size_t i = 0; i < d->n_listeners; i++) {
+                kb_server *s = &d->servers[i];
+                if (!s->mhd)
+                        continue;
+                /* Keep the listening socket: clients queue in its backlog meanwhile. */
+                MHD_quiesce_daemon(s->mhd);
+                MHD_stop_daemon(s->mhd);
+                s->mhd = start_one(d, s);
+                if (!s->mhd) {
+                        snprintf(err, errlen, "cannot restart the HTTP server on %s", s->listener->name);
                         return -1;
                 }
         }

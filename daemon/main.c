@@ -151,13 +151,44 @@ static void report_ready(int fd, bool ok) {
         }
 }
 
+/* A daemon that runs for months must replace its leaf before it expires:
+ * re-issue (a new root and leaf) once inside the renewal window. */
+static void renew_tls_if_due(kb_daemon *d) {
+        char err[512];
+        kb_tls_material fresh = { 0 };
+        int64_t now = time(NULL);
+
+        if (!d->config.tls || d->tls.leaf_not_after - now > (int64_t) KB_TLS_RENEW_BEFORE_DAYS * 86400)
+                return;
+        if (kb_tls_ensure(d->config.state_dir, now, &fresh, err, sizeof(err)) < 0) {
+                kb_log_error("TLS renewal failed, serving the old certificate: %s", err);
+                return;
+        }
+        kb_tls_material old = d->tls;
+        d->tls = fresh;
+        if (kb_http_restart(d, err, sizeof(err)) < 0)
+                kb_log_error("%s", err);
+        kb_tls_material_clear(&old);
+        kb_log_fields f = { .message_id = KB_MSGID_TLS_ISSUED };
+        kb_log(LOG_NOTICE, &f, "the server certificate was due: issued a new local root and leaf; "
+               "run 'keybridged trust install' again so browsers accept it");
+}
+
 static int wait_for_signals(kb_daemon *d, const sigset_t *set, int argc, char **argv) {
+        const struct timespec check_every = { .tv_sec = 3600 };
         for (;;) {
-                int sig;
-                if (sigwait(set, &sig) != 0)
+                int sig = sigtimedwait(set, NULL, &check_every);
+                if (sig < 0 && errno == EAGAIN) {
+                        renew_tls_if_due(d);
+                        continue;
+                }
+                if (sig < 0 && errno == EINTR)
+                        continue;
+                if (sig < 0)
                         return -1;
                 if (sig == SIGHUP) {
                         reload(d, argc, argv);
+                        renew_tls_if_due(d);
                         continue;
                 }
                 kb_log_info("stopping on signal %d", sig);

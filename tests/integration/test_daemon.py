@@ -155,6 +155,55 @@ class Systemd(unittest.TestCase):
             self.assertIn(b"STOPPING=1", sock.recv(4096))
 
 
+FAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
+
+
+class TlsRenewal(unittest.TestCase):
+    def served_leaf_pem(self, d):
+        with socket.create_connection(("127.0.0.1", d.port)) as raw:
+            with ssl._create_unverified_context().wrap_socket(raw) as s:
+                return ssl.DER_cert_to_PEM_cert(s.getpeercert(binary_form=True))
+
+    def read(self, path):
+        with open(path) as f:
+            return f.read()
+
+    def test_a_running_daemon_replaces_a_leaf_that_is_due(self):
+        if not os.path.exists(FAKETIME):
+            self.skipTest("libfaketime not installed")
+        with tempfile.TemporaryDirectory() as t:
+            clock = os.path.join(t, "clock")
+            with open(clock, "w") as f:
+                f.write("+0d\n")
+            asan = os.environ.get("ASAN_OPTIONS", "")
+            d = kbtest.Daemon(tls=True, modules=[], env={
+                "LD_PRELOAD": FAKETIME, "FAKETIME_TIMESTAMP_FILE": clock, "FAKETIME_NO_CACHE": "1",
+                "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+                "ASAN_OPTIONS": (asan + ":" if asan else "") + "verify_asan_link_order=0"})
+            d.start()
+            self.addCleanup(d.cleanup)
+            old_root = self.read(d.root_pem_path)
+            leaf_path = os.path.join(d.state, "tls", "leaf.pem")
+            self.assertEqual(ssl.PEM_cert_to_DER_cert(self.served_leaf_pem(d)),
+                             ssl.PEM_cert_to_DER_cert(self.read(leaf_path)))
+            with open(clock, "w") as f:
+                f.write("+370d\n")  # the 397-day leaf is now inside the 30-day window
+            d.proc.send_signal(signal.SIGHUP)
+            deadline = time.time() + 10
+            while time.time() < deadline and self.read(d.root_pem_path) == old_root:
+                time.sleep(0.05)
+            self.assertNotEqual(self.read(d.root_pem_path), old_root, "a new root was issued")
+            served = None
+            while time.time() < deadline:
+                served = self.served_leaf_pem(d)
+                if ssl.PEM_cert_to_DER_cert(served) == ssl.PEM_cert_to_DER_cert(self.read(leaf_path)):
+                    break
+                time.sleep(0.05)
+            self.assertEqual(ssl.PEM_cert_to_DER_cert(served), ssl.PEM_cert_to_DER_cert(self.read(leaf_path)),
+                             "the running server presents the new leaf")
+            self.assertIn("issued a new local root", d.log_text())
+
+
 class Tls(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
