@@ -127,6 +127,25 @@ class Lifecycle(unittest.TestCase):
 
 
 class Systemd(unittest.TestCase):
+    def test_units_pass_systemd_analyze_verify(self):
+        units = os.path.join(os.path.dirname(os.path.dirname(kbtest.DAEMON)), "systemd")
+        if not os.path.exists("/usr/bin/systemd-analyze") or not os.path.isdir(units):
+            self.skipTest("systemd-analyze or built units not available")
+        with tempfile.TemporaryDirectory() as t:
+            for name in ("keybridge.socket", "keybridge.service"):
+                with open(os.path.join(units, name)) as f:
+                    text = f.read()
+                # point ExecStart at the built binary: verify checks it exists
+                text = re.sub(r"ExecStart=\S+", "ExecStart=" + kbtest.DAEMON, text)
+                with open(os.path.join(t, name), "w") as f:
+                    f.write(text)
+            env = dict(os.environ, XDG_RUNTIME_DIR=t, SYSTEMD_LOG_LEVEL="warning")
+            r = subprocess.run(["systemd-analyze", "verify", "--user", "--man=no",
+                                os.path.join(t, "keybridge.socket"), os.path.join(t, "keybridge.service")],
+                               capture_output=True, text=True, env=env)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertNotIn("keybridge", r.stderr, r.stderr)
+
     def test_socket_activation_serves_the_passed_socket(self):
         port = kbtest.free_port()
         d = kbtest.Daemon(tls=False, port=port)
