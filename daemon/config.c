@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "kb-build-config.h"
@@ -90,6 +91,38 @@ static int parse_uint(const char *v, unsigned long min, unsigned long max, unsig
         return 0;
 }
 
+static bool valid_port(const char *p) {
+        unsigned long n;
+        return parse_uint(p, 1, 65535, &n) == 0 && p[0] != '0';
+}
+
+static bool valid_dns_host(const char *h, size_t len) {
+        if (len == 0 || len > 253 || h[0] == '.' || h[len - 1] == '.')
+                return false;
+        for (size_t i = 0; i < len; i++) {
+                char c = h[i];
+                bool label_edge = i == 0 || h[i - 1] == '.' || i + 1 == len || h[i + 1] == '.';
+                if (c == '-' && label_edge)
+                        return false;
+                if (c == '.' && h[i + 1] == '.')
+                        return false;
+                if (!(islower((unsigned char) c) || isdigit((unsigned char) c) || c == '-' || c == '.'))
+                        return false;
+        }
+        return true;
+}
+
+static bool valid_ipv6_literal(const char *h, size_t len) {
+        if (len < 4 || h[0] != '[' || h[len - 1] != ']')
+                return false;
+        for (size_t i = 1; i + 1 < len; i++)
+                if (!(isxdigit((unsigned char) h[i]) && !isupper((unsigned char) h[i])) && h[i] != ':' && h[i] != '.')
+                        return false;
+        return true;
+}
+
+/* An origin as browsers serialize it: scheme://host[:port], lower-case host,
+ * no path, user info, trailing dot or slash. */
 bool kb_origin_is_valid(const char *o) {
         const char *host;
         if (strncmp(o, "https://", 8) == 0)
@@ -98,15 +131,13 @@ bool kb_origin_is_valid(const char *o) {
                 host = o + 7;
         else
                 return false;
-        size_t len = strlen(host);
-        if (len == 0 || len > 253 + 7)
+        const char *colon = host[0] == '[' ? strstr(host, "]:") : strchr(host, ':');
+        if (colon && host[0] == '[')
+                colon++;
+        size_t hl = colon ? (size_t) (colon - host) : strlen(host);
+        if (colon && !valid_port(colon + 1))
                 return false;
-        /* Origins as browsers serialize them: lower-case host, no path, no
-         * trailing dot or slash, no user info. */
-        for (const char *p = host; *p; p++)
-                if (!(islower((unsigned char) *p) || isdigit((unsigned char) *p) || strchr(".-:[]", *p)))
-                        return false;
-        return host[len - 1] != '.' && host[len - 1] != ':' && host[0] != '.';
+        return host[0] == '[' ? valid_ipv6_literal(host, hl) : valid_dns_host(host, hl);
 }
 
 int kb_listen_parse(const char *s, int *ret_family, char *ret_host, size_t hostlen, unsigned *ret_port) {
@@ -288,7 +319,8 @@ static int parse_line(kb_config *c, kb_config_source src, char *line, char *err,
                 value[vl - 1] = 0;
                 value++;
         }
-        if (strcmp(key, "no-tls") == 0 || strcmp(key, "foreground") == 0)
+        const struct def *d = find_def(key);
+        if (d && d->kind == K_NO_TLS)
                 return fail(err, errlen, "'%s' is a command-line flag; in a file write 'tls = false'", key);
         return kb_config_set(c, src, key, value, err, errlen);
 }
@@ -408,6 +440,8 @@ int kb_config_load(kb_config *c, const char *system_path, int argc, char **argv,
                 return r;
         if (system_path && (r = kb_config_parse_file(c, KB_CONFIG_SYSTEM, system_path, err, errlen)) < 0)
                 return r;
+        if (user && access(user, R_OK) < 0)
+                return fail(err, errlen, "--config %s: %s", user, strerror(errno));
         c->user_config = user ? strdup(user) : xdg_path("XDG_CONFIG_HOME", ".config", "keybridge/keybridge.conf");
         if (c->user_config && (r = kb_config_parse_file(c, KB_CONFIG_USER, c->user_config, err, errlen)) < 0)
                 return r;

@@ -116,7 +116,8 @@ void kb_gate_check(const kb_gate_policy *p, const kb_gate_request *rq, kb_gate_v
         }
 }
 
-/* Parse one "tag;q=0.8" item; returns the q value in thousandths. */
+/* The q value of one "tag;q=0.8" item in thousandths; 0 (not acceptable)
+ * for anything that is not a number from 0 to 1. */
 static int item_quality(const char *item, size_t len) {
         const char *q = memchr(item, ';', len);
         if (!q)
@@ -125,7 +126,11 @@ static int item_quality(const char *item, size_t len) {
                 q++;
         if (len - (size_t) (q - item) < 3 || strncasecmp(q, "q=", 2) != 0)
                 return 1000;
-        return (int) (strtod(q + 2, NULL) * 1000);
+        char *end;
+        double v = strtod(q + 2, &end);
+        if (end == q + 2 || !(v >= 0.0 && v <= 1.0))
+                return 0;
+        return (int) (v * 1000);
 }
 
 bool kb_prefers_chinese(const char *al) {
@@ -138,7 +143,7 @@ bool kb_prefers_chinese(const char *al) {
                 if (len == 0)
                         break;
                 int q = item_quality(al, len);
-                if (q > best_q) {
+                if (q > 0 && q > best_q) {
                         best_q = q;
                         best_zh = len >= 2 && strncasecmp(al, "zh", 2) == 0 && (len == 2 || al[2] == '-' || al[2] == ';');
                 }

@@ -44,7 +44,7 @@ int kb_error_from_code(const char *code) {
 kb_error kb_error_from_ret(int r) {
         if (r >= 0)
                 return KB_E_OK;
-        if (-r >= _KB_E_MAX)
+        if (r <= -(int) _KB_E_MAX)
                 return KB_E_INTERNAL;
         return (kb_error) -r;
 }

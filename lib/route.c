@@ -10,6 +10,9 @@
 static bool valid_segment(const char *s, size_t len) {
         if (len == 0 || len > MAX_SEGMENT)
                 return false;
+        /* "." and ".." are never ids, whatever they may one day be joined to. */
+        if (s[0] == '.' && (len == 1 || (len == 2 && s[1] == '.')))
+                return false;
         for (size_t i = 0; i < len; i++)
                 if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", s[i]))
                         return false;

@@ -43,7 +43,8 @@ class Options(unittest.TestCase):
         for args, needle in ((["--bogus"], "--bogus"), (["--expiry-warning-days", "x"], "expiry-warning-days"),
                              (["--allow-origin", "https://x.example/path"], "allow-origin"),
                              (["--allow-origin", "null"], "allow-origin"),
-                             (["--state-dir", "relative"], "absolute")):
+                             (["--state-dir", "relative"], "absolute"),
+                             (["--config", "/nonexistent/keybridge.conf"], "/nonexistent/keybridge.conf")):
             r = run_daemon(args)
             self.assertEqual(r.returncode, 2, args)
             self.assertIn(needle, r.stderr)

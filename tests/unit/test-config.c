@@ -303,7 +303,7 @@ static const file_error_row file_error_rows[] = {
         { "module = lib.so\n", ":1:", "absolute path" },
         { "allow-origin = null\n", ":1:", "allow-origin" },
         { "no-tls = yes\n", ":1:", "command-line flag" },
-        { "foreground = yes\n", ":1:", "command-line flag" },
+        { "no_tls = yes\n", ":1:", "command-line flag" },
         { "TLS = no\n", ":1:", "unknown option 'TLS'" },
 };
 
@@ -583,6 +583,17 @@ static const origin_row origin_rows[] = {
         { "https://portal example.cn", false },
         { "https://*.example.cn", false },
         { " https://portal.example.cn", false },
+        { "https://:443", false },
+        { "https://[", false },
+        { "http://a:b:c", false },
+        { "https://-", false },
+        { "https://a..b", false },
+        { "https://-a.example", false },
+        { "https://portal.example.cn:0", false },
+        { "https://portal.example.cn:65536", false },
+        { "https://portal.example.cn:08443", false },
+        { "https://[::1]", true },
+        { "https://[::G]:1", false },
 };
 
 START_TEST(test_origin_validity_follows_browser_serialization) {

@@ -3,6 +3,7 @@
  * the Accept-Language choice and the policy helpers. */
 #include <check.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -305,6 +306,11 @@ static const gate_row gate_rows[] = {
           { .method = "POST", .host = H4, .origin = PORTAL, .content_type = "application/json",
             .content_length = "18446744073709551616", .port = PORT },
           REFUSED_FOR(KB_E_PAYLOAD_TOO_LARGE, PORTAL) },
+        { "an overflowing Content-Length is too large even without a limit",
+          .origins = { PORTAL }, .api_token = TOKEN, .max_body = SIZE_MAX,
+          { .method = "POST", .host = H4, .origin = PORTAL, .content_type = "application/json",
+            .content_length = "99999999999999999999999", .port = PORT },
+          REFUSED_FOR(KB_E_PAYLOAD_TOO_LARGE, PORTAL) },
         { "the size is checked before the media type", POLICY,
           { .method = "POST", .host = H4, .origin = PORTAL, .content_type = "text/plain",
             .content_length = "1025", .port = PORT }, REFUSED_FOR(KB_E_PAYLOAD_TOO_LARGE, PORTAL) },
@@ -366,6 +372,11 @@ static const lang_row lang_rows[] = {
         { "zh-Hans-CN", true },
         { "zh;q=0.9", true },
         { "zhx", false },
+        { "zh;q=1e999", false },
+        { "zh;q=nan, en;q=0.1", false },
+        { "zh;q=0, en", false },
+        { "zh;q=-1", false },
+        { "en;q=0, zh;q=0.001", true },
         { "z", false },
         { "en", false },
         { "en;q=0.5, zh;q=0.9", true },

@@ -150,6 +150,9 @@ START_TEST(test_post_to_a_get_route_is_method_not_allowed) {
 END_TEST
 
 static const char *const unknown_paths[] = {
+        "/v1/tokens/..",
+        "/v1/tokens/.",
+        "/v1/tokens/abc/certificates/..",
         "/v1/unknown",
         "/v2/info",
         "/v1",
