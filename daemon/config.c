@@ -35,13 +35,14 @@ static void strv_clear(kb_strv *s) {
 static int strv_add(kb_strv *s, const char *value) {
         if (s->n >= MAX_LIST)
                 return -E2BIG;
-        char **v = realloc(s->v, (s->n + 1) * sizeof(*v));
+        /* Always NULL-terminated, so the list can be passed on as char **. */
+        char **v = realloc(s->v, (s->n + 2) * sizeof(*v));
         if (!v)
                 return -ENOMEM;
         s->v = v;
         if (!(s->v[s->n] = strdup(value)))
                 return -ENOMEM;
-        s->n++;
+        s->v[++s->n] = NULL;
         return 0;
 }
 

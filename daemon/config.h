@@ -19,7 +19,7 @@
 #define KB_DEFAULT_WARNING_DAYS 90
 
 typedef struct kb_strv {
-        char **v;
+        char **v;               /* NULL-terminated when n > 0 */
         size_t n;
 } kb_strv;
 

@@ -3,7 +3,9 @@
 #pragma once
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "config.h"
 #include "gate.h"
@@ -29,10 +31,27 @@ typedef struct kb_daemon {
         size_t n_listeners;
         kb_server servers[KB_MAX_LISTENERS];
         uid_t uid;
+
+        /* Until the first token scan is done, requests are parked (suspended
+         * connections), so no HTTP thread waits for a token. */
+        atomic_bool ready;
+        pthread_mutex_t park_lock;
+        struct MHD_Connection **parked;
+        size_t n_parked, cap_parked;
+
+        /* Refused requests are logged at most KB_REFUSAL_LOG_BURST per minute. */
+        pthread_mutex_t refusal_lock;
+        time_t refusal_window;
+        unsigned refusals_logged, refusals_suppressed;
 } kb_daemon;
+
+#define KB_REFUSAL_LOG_BURST 20
 
 /* Serve every listener; TLS when d->config.tls. */
 int kb_http_start(kb_daemon *d, char *err, size_t errlen);
 void kb_http_stop(kb_daemon *d);
+/* The token cache finished its first scan (or the wait timed out): serve the
+ * parked requests and all that follow. */
+void kb_http_mark_ready(kb_daemon *d);
 /* Restart the servers on the same sockets, e.g. with new TLS material. */
 int kb_http_restart(kb_daemon *d, char *err, size_t errlen);

@@ -21,6 +21,7 @@ typedef struct request {
         char origin[512];               /* copy: verdict.allow_origin points here */
         bool zh;
         bool too_large;
+        size_t max_body;                /* from the policy the gate used */
         char *body;
         size_t body_len;
 } request;
@@ -39,7 +40,8 @@ static void add_common_headers(struct MHD_Response *r, const request *rq) {
                 MHD_add_response_header(r, "Access-Control-Allow-Origin", rq->verdict.allow_origin);
 }
 
-static enum MHD_Result send_json(struct MHD_Connection *c, const request *rq, unsigned status, json_t *body) {
+static enum MHD_Result send_json_allow(struct MHD_Connection *c, const request *rq, unsigned status,
+                                       json_t *body, const char *allow) {
         char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
         json_decref(body);
         if (!text)
@@ -50,14 +52,34 @@ static enum MHD_Result send_json(struct MHD_Connection *c, const request *rq, un
                 return MHD_NO;
         }
         MHD_add_response_header(r, "Content-Type", "application/json; charset=utf-8");
+        if (allow)
+                MHD_add_response_header(r, "Allow", allow);
         add_common_headers(r, rq);
         enum MHD_Result ret = MHD_queue_response(c, status, r);
         MHD_destroy_response(r);
         return ret;
 }
 
+static enum MHD_Result send_json(struct MHD_Connection *c, const request *rq, unsigned status, json_t *body) {
+        return send_json_allow(c, rq, status, body, NULL);
+}
+
 static enum MHD_Result send_error(struct MHD_Connection *c, const request *rq, kb_error e, const kb_call *call) {
         return send_json(c, rq, (unsigned) kb_error_http_status(e), kb_error_json(e, rq->zh, call));
+}
+
+/* 405 names the methods the path does take (RFC 9110 requires Allow). */
+static enum MHD_Result send_method_not_allowed(struct MHD_Connection *c, const request *rq, const char *url) {
+        json_t *params = NULL;
+        kb_error e;
+        bool get = kb_route(KB_HTTP_GET, url, &params, &e) != NULL;
+        json_decref(params);
+        params = NULL;
+        bool post = kb_route(KB_HTTP_POST, url, &params, &e) != NULL;
+        json_decref(params);
+        const char *allow = get == post ? "GET, POST, OPTIONS" : get ? "GET, OPTIONS" : "POST, OPTIONS";
+        return send_json_allow(c, rq, (unsigned) kb_error_http_status(KB_E_METHOD_NOT_ALLOWED),
+                               kb_error_json(KB_E_METHOD_NOT_ALLOWED, rq->zh, NULL), allow);
 }
 
 static enum MHD_Result send_preflight(struct MHD_Connection *c, const request *rq) {
@@ -75,11 +97,35 @@ static enum MHD_Result send_preflight(struct MHD_Connection *c, const request *r
         return ret;
 }
 
-static void log_refusal(const request *rq, struct MHD_Connection *c, const char *url) {
-        const char *origin = header(c, MHD_HTTP_HEADER_ORIGIN);
+/* Should this refusal be logged? A hostile page can cause any number. */
+static bool refusal_log_allowed(kb_daemon *d) {
+        time_t now = time(NULL);
+        unsigned suppressed = 0;
+        bool allowed;
+
+        pthread_mutex_lock(&d->refusal_lock);
+        if (now - d->refusal_window >= 60) {
+                suppressed = d->refusals_suppressed;
+                d->refusal_window = now;
+                d->refusals_logged = d->refusals_suppressed = 0;
+        }
+        allowed = d->refusals_logged < KB_REFUSAL_LOG_BURST;
+        if (allowed)
+                d->refusals_logged++;
+        else
+                d->refusals_suppressed++;
+        pthread_mutex_unlock(&d->refusal_lock);
+        if (suppressed)
+                kb_log(LOG_NOTICE, NULL, "%u more refused requests were not logged", suppressed);
+        return allowed;
+}
+
+static void log_refusal(kb_daemon *d, const request *rq, struct MHD_Connection *c, const char *url) {
+        if (!refusal_log_allowed(d))
+                return;
         kb_log_fields f = {
                 .message_id = KB_MSGID_GATE_REFUSED,
-                .origin = origin,
+                .origin = header(c, MHD_HTTP_HEADER_ORIGIN),
                 .code = kb_error_code(rq->verdict.error),
         };
         kb_log(LOG_NOTICE, &f, "refused %s: %s", url, kb_error_code(rq->verdict.error));
@@ -104,6 +150,7 @@ static request *admit(kb_server *s, struct MHD_Connection *c, const char *method
         rq->zh = kb_prefers_chinese(header(c, MHD_HTTP_HEADER_ACCEPT_LANGUAGE));
         pthread_rwlock_rdlock(&s->daemon->policy_lock);
         kb_gate_check(s->daemon->policy, &g, &rq->verdict);
+        rq->max_body = s->daemon->policy->max_body;
         pthread_rwlock_unlock(&s->daemon->policy_lock);
         if (rq->verdict.allow_origin) {
                 snprintf(rq->origin, sizeof(rq->origin), "%s", origin);
@@ -143,7 +190,7 @@ static enum MHD_Result dispatch(kb_server *s, struct MHD_Connection *c, const re
         const kb_method *m = kb_route(strcmp(method, "POST") == 0 ? KB_HTTP_POST : KB_HTTP_GET, url, &params, &e);
 
         if (!m)
-                return send_error(c, rq, e, NULL);
+                return e == KB_E_METHOD_NOT_ALLOWED ? send_method_not_allowed(c, rq, url) : send_error(c, rq, e, NULL);
         MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, add_query_param, params);
         call.params = params;
         int r = merge_body(rq, params, &call);
@@ -170,6 +217,41 @@ static bool append_body(request *rq, const char *data, size_t len, size_t max) {
         return true;
 }
 
+/* Before the first token scan finished, park the request instead of waiting
+ * on this (event loop) thread; kb_http_mark_ready() resumes it. */
+static bool park_until_ready(kb_daemon *d, struct MHD_Connection *c) {
+        if (atomic_load(&d->ready))
+                return false;
+        pthread_mutex_lock(&d->park_lock);
+        bool park = !atomic_load(&d->ready);
+        if (park && d->n_parked == d->cap_parked) {
+                size_t cap = d->cap_parked ? 2 * d->cap_parked : 16;
+                struct MHD_Connection **n = realloc(d->parked, cap * sizeof(*n));
+                if (n) {
+                        d->parked = n;
+                        d->cap_parked = cap;
+                }
+                park = n != NULL;
+        }
+        if (park) {
+                d->parked[d->n_parked++] = c;
+                MHD_suspend_connection(c);
+        }
+        pthread_mutex_unlock(&d->park_lock);
+        return park;
+}
+
+void kb_http_mark_ready(kb_daemon *d) {
+        pthread_mutex_lock(&d->park_lock);
+        atomic_store(&d->ready, true);
+        for (size_t i = 0; i < d->n_parked; i++)
+                MHD_resume_connection(d->parked[i]);
+        free(d->parked);
+        d->parked = NULL;
+        d->n_parked = d->cap_parked = 0;
+        pthread_mutex_unlock(&d->park_lock);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_data_size,
                                   void **con_cls) {
@@ -180,8 +262,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 rq = *con_cls = admit(s, c, method);
                 if (!rq)
                         return MHD_NO;
+                if (rq->verdict.error == KB_E_METHOD_NOT_ALLOWED)
+                        return send_method_not_allowed(c, rq, url);
                 if (rq->verdict.error != KB_E_OK) {
-                        log_refusal(rq, c, url);
+                        log_refusal(s->daemon, rq, c, url);
                         return send_error(c, rq, rq->verdict.error, NULL);
                 }
                 if (rq->verdict.preflight)
@@ -189,12 +273,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 return MHD_YES; /* come back with the body */
         }
         if (*upload_data_size > 0) {
-                append_body(rq, upload_data, *upload_data_size, s->daemon->config.max_body);
+                append_body(rq, upload_data, *upload_data_size, rq->max_body);
                 *upload_data_size = 0;
                 return MHD_YES;
         }
         if (rq->too_large)
                 return send_error(c, rq, KB_E_PAYLOAD_TOO_LARGE, NULL);
+        if (park_until_ready(s->daemon, c))
+                return MHD_YES;
         return dispatch(s, c, rq, url, method);
 }
 
@@ -226,12 +312,20 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
         char buf[512];
         vsnprintf(buf, sizeof(buf), fmt, ap);
         buf[strcspn(buf, "\n")] = 0;
-        kb_log(LOG_DEBUG, NULL, "http: %s", buf);
+        kb_log(LOG_INFO, NULL, "http: %s", buf);
+}
+
+/* The configured limit is for the daemon, not for each listener. */
+static unsigned per_listener_limit(const kb_daemon *d) {
+        unsigned n = d->n_listeners ? (unsigned) d->n_listeners : 1;
+        unsigned limit = d->config.max_connections / n;
+        return limit < 8 ? 8 : limit;
 }
 
 static struct MHD_Daemon *start_one(kb_daemon *d, kb_server *s) {
         /* ITC: needed to hand the listening socket over on a certificate change. */
-        unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+        unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_ITC |
+                         MHD_ALLOW_SUSPEND_RESUME;
         const kb_config *c = &d->config;
         struct MHD_OptionItem tls_opts[] = {
                 { MHD_OPTION_HTTPS_MEM_KEY, 0, d->tls.key_pem },
@@ -242,12 +336,12 @@ static struct MHD_Daemon *start_one(kb_daemon *d, kb_server *s) {
         if (c->tls)
                 flags |= MHD_USE_TLS;
         return MHD_start_daemon(flags, 0, on_accept, s, on_request, s,
+                                MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s, /* first, to catch all */
                                 MHD_OPTION_LISTEN_SOCKET, s->listener->fd,
-                                MHD_OPTION_CONNECTION_LIMIT, c->max_connections,
+                                MHD_OPTION_CONNECTION_LIMIT, per_listener_limit(d),
                                 MHD_OPTION_CONNECTION_TIMEOUT, c->idle_timeout,
                                 MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) HEADER_MEMORY_LIMIT,
                                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                                MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
                                 MHD_OPTION_ARRAY, c->tls ? tls_opts : &tls_opts[3],
                                 MHD_OPTION_END);
 }

@@ -10,9 +10,9 @@
 #include <syslog.h>
 
 /* MESSAGE_IDs of security events (128-bit, as journald wants). */
-#define KB_MSGID_GATE_REFUSED   "4c2b1a5e0f7d4e8a9b6c3d2e1f0a9b8c"
-#define KB_MSGID_PEER_REFUSED   "7e1d2c3b4a5f4e6d8c9b0a1f2e3d4c5b"
-#define KB_MSGID_TLS_ISSUED     "a1b2c3d4e5f64718293a4b5c6d7e8f90"
+#define KB_MSGID_GATE_REFUSED   "474d1bbd5edb4dac8f5138266a6133ee"
+#define KB_MSGID_PEER_REFUSED   "aa175f72d4074188b6e7e3622455128c"
+#define KB_MSGID_TLS_ISSUED     "0f5ccd9291d3429ab9aa843a15839cca"
 
 typedef struct kb_log_fields {
         const char *message_id;   /* NULL or one of KB_MSGID_* */

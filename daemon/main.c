@@ -18,6 +18,7 @@
 #include "trust.h"
 
 #define SYSTEM_CONFIG KB_SYSCONFDIR "/keybridge/keybridge.conf"
+/* Requests wait at most this long for the first token scan after start-up. */
 #define READY_TIMEOUT_MS 3000
 
 static const char *const features[] = { "tokens", "certificates", NULL };
@@ -74,9 +75,9 @@ static int prepare_tls(kb_daemon *d) {
         return 0;
 }
 
-static int build_policy(kb_daemon *d, const char *api_token) {
+static int build_policy(kb_daemon *d, const kb_config *c, const char *api_token) {
         kb_gate_policy *p = NULL;
-        int r = kb_policy_build(&d->config, api_token, &p);
+        int r = kb_policy_build(c, api_token, &p);
         if (r < 0)
                 return r;
         pthread_rwlock_wrlock(&d->policy_lock);
@@ -87,6 +88,9 @@ static int build_policy(kb_daemon *d, const char *api_token) {
         return 0;
 }
 
+/* SIGHUP: allowed origins, the user's approvals and the warning window take
+ * effect now; listen addresses, modules and TLS need a restart, so the
+ * start-up configuration stays in d->config (HTTP threads read it unlocked). */
 static void reload(kb_daemon *d, int argc, char **argv) {
         kb_config fresh;
         char token[KB_API_TOKEN_HEX + 1];
@@ -97,15 +101,16 @@ static void reload(kb_daemon *d, int argc, char **argv) {
                 sd_notify(0, "READY=1");
                 return;
         }
-        kb_config_clear(&d->config);
-        d->config = fresh;
         pthread_rwlock_rdlock(&d->policy_lock);
         memcpy(token, d->policy->api_token, sizeof(token));
         pthread_rwlock_unlock(&d->policy_lock);
-        if (build_policy(d, token) < 0)
-                kb_log_error("reload: could not rebuild the origin policy");
+        int r = build_policy(d, &fresh, token);
         explicit_bzero(token, sizeof(token));
-        kb_log_info("configuration reloaded (listen addresses and modules change on restart)");
+        if (r < 0)
+                kb_log_error("reload: could not rebuild the origin policy");
+        d->service.warning_days = fresh.expiry_warning_days;
+        kb_config_clear(&fresh);
+        kb_log_info("configuration reloaded (listen addresses, modules and TLS change on restart)");
         sd_notify(0, "READY=1");
 }
 
@@ -243,7 +248,7 @@ static int start(kb_daemon *d, int *ready_fd) {
                 kb_log_error("cannot write %s/api-token: %s", d->config.runtime_dir, strerror(-r));
                 return -1;
         }
-        r = build_policy(d, token);
+        r = build_policy(d, &d->config, token);
         explicit_bzero(token, sizeof(token));
         if (r < 0 || open_sources(d) < 0) {
                 kb_log_error("start-up failed: %s", strerror(r < 0 ? -r : ENOMEM));
@@ -253,7 +258,7 @@ static int start(kb_daemon *d, int *ready_fd) {
                 .cache = d->service.cache,
                 .warning_days = d->config.expiry_warning_days,
                 .version = KB_VERSION,
-                .ready_timeout_ms = READY_TIMEOUT_MS,
+                .ready_timeout_ms = 0, /* the HTTP layer parks requests instead */
                 .features = features,
                 .skf_libraries = (const char *const *) d->config.skf_libraries.v,
         };
@@ -264,14 +269,25 @@ static int start(kb_daemon *d, int *ready_fd) {
         return 0;
 }
 
-static void stop(kb_daemon *d) {
+static void *watch_first_scan(void *arg) {
+        kb_daemon *d = arg;
+        kb_cache_wait_ready(d->service.cache, READY_TIMEOUT_MS);
+        kb_http_mark_ready(d);
+        return NULL;
+}
+
+static void stop(kb_daemon *d, pthread_t *watcher) {
         sd_notify(0, "STOPPING=1");
+        if (watcher)
+                pthread_join(*watcher, NULL);
         kb_http_stop(d);        /* closes the listening sockets */
         kb_cache_free(d->service.cache);
         kb_tls_material_clear(&d->tls);
         kb_gate_policy_free(d->policy);
         kb_config_clear(&d->config);
         pthread_rwlock_destroy(&d->policy_lock);
+        pthread_mutex_destroy(&d->park_lock);
+        pthread_mutex_destroy(&d->refusal_lock);
 }
 
 int main(int argc, char **argv) {
@@ -291,7 +307,9 @@ int main(int argc, char **argv) {
                 kb_config_clear(&d.config);
                 return 0;
         }
-        kb_log_init(d.config.foreground && !getenv("JOURNAL_STREAM"), LOG_INFO);
+        /* stderr unless it is the journal already; a detached daemon points
+         * stderr at /dev/null once it serves, so start-up errors still show. */
+        kb_log_init(!getenv("JOURNAL_STREAM"), LOG_INFO);
         no_core_dumps();
         sigemptyset(&set);
         sigaddset(&set, SIGTERM);
@@ -300,15 +318,18 @@ int main(int argc, char **argv) {
         pthread_sigmask(SIG_BLOCK, &set, NULL); /* before any thread starts */
         signal(SIGPIPE, SIG_IGN);
         pthread_rwlock_init(&d.policy_lock, NULL);
-        if (start(&d, &ready_fd) < 0) {
+        pthread_mutex_init(&d.park_lock, NULL);
+        pthread_mutex_init(&d.refusal_lock, NULL);
+        pthread_t watcher;
+        if (start(&d, &ready_fd) < 0 || pthread_create(&watcher, NULL, watch_first_scan, &d) != 0) {
                 report_ready(ready_fd, false);
-                stop(&d);
+                stop(&d, NULL);
                 return 1;
         }
         announce(&d);
         sd_notify(0, "READY=1");
         report_ready(ready_fd, true);
         int r = wait_for_signals(&d, &set, argc, argv);
-        stop(&d);
+        stop(&d, &watcher);
         return r < 0 ? 1 : 0;
 }

@@ -21,8 +21,14 @@ typedef struct entry {
         bool kicked;            /* guarded by cache->lock */
 } entry;
 
+#define MAX_SEEN 256
+
 struct kb_cache {
         pthread_mutex_t lock;
+        /* Ids of tokens seen since start (bounded, oldest dropped), so a token
+         * that went away answers TOKEN_NOT_PRESENT rather than NOT_FOUND. */
+        char seen[MAX_SEEN][KB_TOKEN_ID_LEN + 1];
+        size_t n_seen, next_seen;
         pthread_cond_t changed; /* a scan was published, or stop/kick */
         bool stop;
         unsigned poll_ms;
@@ -65,9 +71,35 @@ static struct timespec deadline_in(unsigned ms) {
         return ts;
 }
 
+static bool seen_locked(const kb_cache *c, const char *id) {
+        for (size_t i = 0; i < c->n_seen; i++)
+                if (strcmp(c->seen[i], id) == 0)
+                        return true;
+        return false;
+}
+
+static void remember_locked(kb_cache *c, const kb_scan *scan) {
+        for (size_t i = 0; i < scan->n_tokens; i++) {
+                if (seen_locked(c, scan->tokens[i]->id))
+                        continue;
+                memcpy(c->seen[c->next_seen], scan->tokens[i]->id, KB_TOKEN_ID_LEN + 1);
+                c->next_seen = (c->next_seen + 1) % MAX_SEEN;
+                if (c->n_seen < MAX_SEEN)
+                        c->n_seen++;
+        }
+}
+
+bool kb_cache_token_seen(kb_cache *c, const char *id) {
+        pthread_mutex_lock(&c->lock);
+        bool seen = seen_locked(c, id);
+        pthread_mutex_unlock(&c->lock);
+        return seen;
+}
+
 static void publish(entry *e, kb_scan *scan) {
         kb_cache *c = e->cache;
         pthread_mutex_lock(&c->lock);
+        remember_locked(c, scan);
         kb_scan *old = e->scan;
         e->scan = scan;
         pthread_cond_broadcast(&c->changed);

@@ -24,6 +24,9 @@ bool kb_cache_wait_ready(kb_cache *c, unsigned timeout_ms);
 /* Ask every source thread to rescan now (e.g. after a write). */
 void kb_cache_kick(kb_cache *c);
 
+/* Was a token with this id present at some point since start-up? */
+bool kb_cache_token_seen(kb_cache *c, const char *id);
+
 typedef struct kb_view {
         size_t n;
         const kb_source **sources;

@@ -14,7 +14,7 @@
 
 typedef struct kb_service {
         kb_cache *cache;
-        int warning_days;
+        _Atomic int warning_days;      /* changes on a configuration reload */
         const char *version;
         unsigned ready_timeout_ms;     /* how long a token read waits for the first scan */
         const char *const *features;   /* NULL-terminated */

@@ -28,6 +28,11 @@ static kb_view *token_view(kb_service *svc) {
         return kb_cache_view(svc->cache);
 }
 
+/* A token seen earlier but gone now was removed; any other id is unknown. */
+static int absent_token(kb_service *svc, const char *id) {
+        return kb_cache_token_seen(svc->cache, id) ? -KB_E_TOKEN_NOT_PRESENT : -KB_E_NOT_FOUND;
+}
+
 static const char *module_of(const kb_view *v, const kb_token *t) {
         for (size_t i = 0; i < v->n; i++)
                 for (size_t j = 0; v->scans[i] && j < v->scans[i]->n_tokens; j++)
@@ -69,7 +74,7 @@ static int m_token_get(kb_service *svc, kb_call *call, json_t **ret) {
                 *ret = kb_token_to_json(t, module_of(v, t), time(NULL), svc->warning_days);
         kb_view_free(v);
         if (!t)
-                return -KB_E_NOT_FOUND;
+                return absent_token(svc, id);
         return *ret ? 0 : -KB_E_INTERNAL;
 }
 
@@ -111,6 +116,8 @@ static int m_certificate_get(kb_service *svc, kb_call *call, json_t **ret) {
                         json_object_set_new(*ret, "chain", chain_json(t, c));
         }
         kb_view_free(v);
+        if (!t)
+                return absent_token(svc, tid);
         if (!c)
                 return -KB_E_NOT_FOUND;
         return *ret ? 0 : -KB_E_INTERNAL;

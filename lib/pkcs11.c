@@ -63,8 +63,8 @@ static int p11_scan(kb_source *s, const kb_scan *prev, kb_scan **ret) {
 
         if (!scan)
                 return -KB_E_INTERNAL;
-        if (!p->fn) {
-                *ret = scan;
+        if (!p->fn || !p->initialized) {
+                *ret = scan;    /* a module that did not start has no tokens */
                 return 0;
         }
         CK_RV rv = slot_list(p->fn, slots, &n);

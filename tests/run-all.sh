@@ -20,5 +20,6 @@ build() {
 echo "== plain build"
 build build -Dwerror=true
 echo "== AddressSanitizer + UndefinedBehaviorSanitizer"
-build build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dwerror=true
+build build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dwerror=true \
+        -Dc_args=-fsanitize=float-cast-overflow -Dc_link_args=-fsanitize=float-cast-overflow
 echo "all tests passed (plain and sanitized)"

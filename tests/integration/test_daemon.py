@@ -70,9 +70,10 @@ class Options(unittest.TestCase):
             port = s.getsockname()[1]
             d = kbtest.Daemon(tls=False, port=port)
             self.addCleanup(d.cleanup)
-            r = subprocess.run(d.args, env=d.env, capture_output=True, text=True, timeout=10)
-            self.assertEqual(r.returncode, 1)
-            self.assertIn(f"127.0.0.1:{port} is already in use", r.stderr)
+            for args in (d.args, [a for a in d.args if a != "--foreground"]):
+                r = subprocess.run(args, env=d.env, capture_output=True, text=True, timeout=10)
+                self.assertEqual(r.returncode, 1, args)
+                self.assertIn(f"127.0.0.1:{port} is already in use", r.stderr)
 
     def test_config_files_user_file_and_flags_layer(self):
         with tempfile.TemporaryDirectory() as t:

@@ -121,11 +121,14 @@ class Gate:
         self.assertEqual(resp.status, 413)
         self.assertIn(b"PAYLOAD_TOO_LARGE", resp.read())
 
-    def test_other_methods_are_not_allowed(self):
+    def test_other_methods_are_not_allowed_and_allow_is_named(self):
         for m in ("PUT", "DELETE", "PATCH"):
             st, hdrs, body = self.d.request(m, "/v1/tokens")
             self.assertEqual(st, 405, m)
             self.assertEqual(body["error"]["code"], "METHOD_NOT_ALLOWED")
+            self.assertEqual(hdrs["allow"], "GET, OPTIONS")
+        st, hdrs, body = self.d.request("POST", "/v1/info", body={})
+        self.assertEqual((st, hdrs["allow"]), (405, "GET, OPTIONS"))
 
     def test_preflight_for_an_allowed_origin(self):
         for path in ("/v1/tokens", "/v1/tokens/abc/sign", "/v1/anything"):

@@ -5,6 +5,7 @@ import os
 import ssl
 import subprocess
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -156,6 +157,40 @@ class TokenIdentity(unittest.TestCase):
                 d.cleanup()
         self.assertEqual(len(ids[0][0]), 1)
         self.assertEqual(ids[0], ids[1])
+
+
+class Removal(unittest.TestCase):
+    def test_a_removed_token_is_not_present_and_its_error_is_reported(self):
+        tokens = kbtest.TokenDir(("kb-stay", "kb-gone"))
+        self.addCleanup(tokens.cleanup)
+        d = kbtest.Daemon(tokens, tls=False).start()
+        self.addCleanup(d.cleanup)
+        st, _, body = d.get("/v1/tokens")
+        ids = {t["label"]: t["id"] for t in body["tokens"]}
+        self.assertEqual(sorted(ids), ["kb-gone", "kb-stay"])
+        # SoftHSM2 keeps one directory per token: moving it away is a removal.
+        store = os.path.join(tokens.path, "tokens")
+        gone = next(p for p in os.listdir(store)
+                    if "kb-gone" in open(os.path.join(store, p, "token.object"), "rb").read().decode("latin-1"))
+        os.rename(os.path.join(store, gone), os.path.join(tokens.path, "removed"))
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            st, _, body = d.get("/v1/tokens")
+            if [t["label"] for t in body["tokens"]] == ["kb-stay"]:
+                break
+            time.sleep(0.1)
+        self.assertEqual([t["label"] for t in body["tokens"]], ["kb-stay"])
+        st, _, body = d.get(f"/v1/tokens/{ids['kb-gone']}")
+        self.assertEqual((st, body["error"]["code"]), (409, "TOKEN_NOT_PRESENT"))
+        st, _, body = d.get(f"/v1/tokens/{ids['kb-gone']}/certificates/0000000000000000")
+        self.assertEqual((st, body["error"]["code"]), (409, "TOKEN_NOT_PRESENT"))
+        st, _, body = d.get(f"/v1/tokens/{ids['kb-stay']}")
+        self.assertEqual(st, 200)
+        st, _, info = d.get("/v1/info")
+        problems = info["backends"][0]["modules"][0]["problems"]
+        self.assertEqual(len(problems), 1, problems)
+        self.assertEqual(problems[0]["detail"], "CKR_GENERAL_ERROR")
+        self.assertRegex(problems[0]["where"], r"slot \d+")
 
 
 class Modules(unittest.TestCase):
