@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "fs.h"
 #include "kb-build-config.h"
 #include "log.h"
 #include "runtime.h"

@@ -346,24 +346,8 @@ static int proc_lookup(const endpoint *client, const endpoint *server, uid_t *re
         return proc_lookup_file("/proc/net/tcp6", AF_INET6, client, server, ret_uid);
 }
 
-int kb_peer_uid_procfs(const struct sockaddr *peer, socklen_t peer_len,
-                       const struct sockaddr *local, socklen_t local_len, uid_t *ret_uid) {
-        endpoint client, server;
-        uid_t uid;
-        int r;
-
-        r = normalize_pair(peer, peer_len, local, local_len, &client, &server);
-        if (r < 0)
-                return r;
-        r = proc_lookup(&client, &server, &uid);
-        if (r < 0)
-                return r;
-        *ret_uid = uid;
-        return 0;
-}
-
-int kb_peer_uid(const struct sockaddr *peer, socklen_t peer_len,
-                const struct sockaddr *local, socklen_t local_len, uid_t *ret_uid) {
+static int peer_uid(const struct sockaddr *peer, socklen_t peer_len, const struct sockaddr *local,
+                    socklen_t local_len, bool use_netlink, uid_t *ret_uid) {
         endpoint client, server;
         uid_t uid;
         int r;
@@ -373,11 +357,21 @@ int kb_peer_uid(const struct sockaddr *peer, socklen_t peer_len,
                 return r;
         /* Any netlink failure, -ENOENT included (a kernel without tcp_diag
          * answers that too), is checked against /proc before giving up. */
-        r = diag_lookup(&client, &server, &uid);
+        r = use_netlink ? diag_lookup(&client, &server, &uid) : -ENOENT;
         if (r < 0)
                 r = proc_lookup(&client, &server, &uid);
         if (r < 0)
                 return r;
         *ret_uid = uid;
         return 0;
+}
+
+int kb_peer_uid_procfs(const struct sockaddr *peer, socklen_t peer_len,
+                       const struct sockaddr *local, socklen_t local_len, uid_t *ret_uid) {
+        return peer_uid(peer, peer_len, local, local_len, false, ret_uid);
+}
+
+int kb_peer_uid(const struct sockaddr *peer, socklen_t peer_len,
+                const struct sockaddr *local, socklen_t local_len, uid_t *ret_uid) {
+        return peer_uid(peer, peer_len, local, local_len, true, ret_uid);
 }

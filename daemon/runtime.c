@@ -8,41 +8,10 @@
 #include <sys/stat.h>
 
 #include "kb-cleanup.h"
+#include "fs.h"
 #include "runtime.h"
 
 #define MAX_APPROVALS 1024
-
-int kb_mkdir_p(const char *path, unsigned mode) {
-        char buf[4096];
-        if (snprintf(buf, sizeof(buf), "%s", path) >= (int) sizeof(buf))
-                return -ENAMETOOLONG;
-        for (char *p = buf + 1; *p; p++) {
-                if (*p != '/')
-                        continue;
-                *p = 0;
-                if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-                        return -errno;
-                *p = '/';
-        }
-        if (mkdir(buf, mode) < 0 && errno != EEXIST)
-                return -errno;
-        return 0;
-}
-
-static int write_secret_file(const char *dir, const char *name, const char *data, size_t len) {
-        char tmp[4096], path[4096];
-        snprintf(path, sizeof(path), "%s/%s", dir, name);
-        snprintf(tmp, sizeof(tmp), "%s/.%s.XXXXXX", dir, name);
-        _cleanup_close_ int fd = mkostemp(tmp, O_CLOEXEC); /* mode 0600 */
-        if (fd < 0)
-                return -errno;
-        if (write(fd, data, len) != (ssize_t) len || fsync(fd) < 0 || rename(tmp, path) < 0) {
-                int r = -errno;
-                unlink(tmp);
-                return r ? r : -EIO;
-        }
-        return 0;
-}
 
 int kb_api_token_create(const char *runtime_dir, char *ret, size_t retlen) {
         unsigned char raw[KB_API_TOKEN_HEX / 2];
@@ -59,7 +28,7 @@ int kb_api_token_create(const char *runtime_dir, char *ret, size_t retlen) {
                 snprintf(hex + 2 * i, 3, "%02x", raw[i]);
         OPENSSL_cleanse(raw, sizeof(raw));
         hex[KB_API_TOKEN_HEX] = '\n';
-        r = write_secret_file(runtime_dir, "api-token", hex, KB_API_TOKEN_HEX + 1);
+        r = kb_write_atomic(runtime_dir, "api-token", hex, KB_API_TOKEN_HEX + 1, 0600);
         hex[KB_API_TOKEN_HEX] = 0;
         if (r >= 0)
                 memcpy(ret, hex, KB_API_TOKEN_HEX + 1);

@@ -7,9 +7,6 @@
 #include "config.h"
 #include "gate.h"
 
-/* mkdir -p with mode for the last component (0700 for ours). */
-int kb_mkdir_p(const char *path, unsigned mode);
-
 /* Make a fresh random bearer token and write it to <runtime_dir>/api-token
  * (mode 0600, atomically). ret must hold KB_API_TOKEN_HEX + 1 bytes. */
 int kb_api_token_create(const char *runtime_dir, char *ret, size_t retlen);

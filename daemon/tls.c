@@ -8,6 +8,7 @@
  * the leaf therefore means a new root, which the user installs again with
  * `keybridged trust install`.
  */
+#include "fs.h"
 #include "tls.h"
 
 #include <errno.h>
@@ -66,17 +67,9 @@ static int fail(char *err, size_t errlen, int r, const char *fmt, ...) {
         return r;
 }
 
-static char *path_join(const char *a, const char *b) {
-        size_t n = strlen(a) + 1 + strlen(b) + 1;
-        char *p = malloc(n);
-        if (p)
-                snprintf(p, n, "%s/%s", a, b);
-        return p;
-}
-
 char *kb_tls_root_path(const char *state_dir) {
-        _cleanup_free_ char *dir = state_dir ? path_join(state_dir, "tls") : NULL;
-        return dir ? path_join(dir, "root.pem") : NULL;
+        _cleanup_free_ char *dir = state_dir ? kb_path_join(state_dir, "tls") : NULL;
+        return dir ? kb_path_join(dir, "root.pem") : NULL;
 }
 
 void kb_tls_material_clear(kb_tls_material *m) {
@@ -93,27 +86,10 @@ void kb_tls_material_clear(kb_tls_material *m) {
 
 /* ---- directories and files ---- */
 
-static int mkdir_p(const char *path, mode_t mode) {
-        _cleanup_free_ char *p = strdup(path);
-        if (!p)
-                return -ENOMEM;
-        for (char *s = p + 1; *s; s++) {
-                if (*s != '/')
-                        continue;
-                *s = '\0';
-                if (mkdir(p, mode) < 0 && errno != EEXIST)
-                        return -errno;
-                *s = '/';
-        }
-        if (mkdir(p, mode) < 0 && errno != EEXIST)
-                return -errno;
-        return 0;
-}
-
 /* The tls directory must be ours, a real directory, and closed to others. */
 static int ensure_tls_dir(const char *state_dir, const char *dir) {
         struct stat st;
-        int r = mkdir_p(state_dir, 0700);
+        int r = kb_mkdir_p(state_dir, 0700);
         if (r < 0)
                 return r;
         if (mkdir(dir, 0700) < 0 && errno != EEXIST)
@@ -146,7 +122,7 @@ static int read_fd(int fd, char *buf, size_t size) {
 
 /* Read a small text file into a NUL-terminated string; wiped on failure. */
 static int read_file(const char *dir, const char *name, char **ret) {
-        _cleanup_free_ char *path = path_join(dir, name);
+        _cleanup_free_ char *path = kb_path_join(dir, name);
         if (!path)
                 return -ENOMEM;
         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -171,58 +147,12 @@ static int read_file(const char *dir, const char *name, char **ret) {
         return 0;
 }
 
-static int write_all(int fd, const char *data, size_t len) {
-        while (len > 0) {
-                ssize_t k = write(fd, data, len);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0)
-                        return -errno;
-                data += k;
-                len -= (size_t) k;
-        }
-        return 0;
-}
-
-/* Write dir/name through dir/.name.tmp (exclusive create, fsync, rename). */
-static int write_atomic(const char *dir, const char *name, const char *data, mode_t mode) {
-        char tmpname[NAME_MAX];
-        snprintf(tmpname, sizeof tmpname, ".%s.tmp", name);
-        _cleanup_free_ char *path = path_join(dir, name);
-        _cleanup_free_ char *tmp = path_join(dir, tmpname);
-        if (!path || !tmp)
-                return -ENOMEM;
-        (void) unlink(tmp); /* a leftover of a crash; the directory is ours alone */
-        _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
-        if (fd < 0)
-                return -errno;
-        int r = fchmod(fd, mode) < 0 ? -errno : write_all(fd, data, strlen(data));
-        if (r == 0 && fsync(fd) < 0)
-                r = -errno;
-        if (r == 0 && close(TAKE_FD(fd)) < 0)
-                r = -errno;
-        if (r == 0 && rename(tmp, path) < 0)
-                r = -errno;
-        if (r < 0)
-                (void) unlink(tmp);
-        return r;
-}
-
-static int fsync_dir(const char *dir) {
-        _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0 || fsync(fd) < 0)
-                return -errno;
-        return 0;
-}
-
 static int write_material(const char *dir, const kb_tls_material *m) {
-        int r = write_atomic(dir, "leaf.key", m->key_pem, 0600);
+        int r = kb_write_atomic(dir, "leaf.key", m->key_pem, strlen(m->key_pem), 0600);
         if (r >= 0)
-                r = write_atomic(dir, "leaf.pem", m->leaf_pem, 0644);
+                r = kb_write_atomic(dir, "leaf.pem", m->leaf_pem, strlen(m->leaf_pem), 0644);
         if (r >= 0)
-                r = write_atomic(dir, "root.pem", m->root_pem, 0644);
-        if (r >= 0)
-                r = fsync_dir(dir);
+                r = kb_write_atomic(dir, "root.pem", m->root_pem, strlen(m->root_pem), 0644);
         return r;
 }
 
@@ -458,7 +388,7 @@ static int issue(const char *dir, int64_t now, kb_tls_material *ret, char *err, 
 int kb_tls_ensure(const char *state_dir, int64_t now, kb_tls_material *ret, char *err, size_t errlen) {
         if (!state_dir || !state_dir[0] || !ret)
                 return fail(err, errlen, -EINVAL, "no state directory given");
-        _cleanup_free_ char *dir = path_join(state_dir, "tls");
+        _cleanup_free_ char *dir = kb_path_join(state_dir, "tls");
         if (!dir)
                 return fail(err, errlen, -ENOMEM, "out of memory");
         int r = ensure_tls_dir(state_dir, dir);

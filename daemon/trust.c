@@ -13,6 +13,7 @@
  * certutil (libnss3-tools) runs through posix_spawnp with an argument vector,
  * never through a shell.
  */
+#include "fs.h"
 #include "trust.h"
 
 #include <dirent.h>
@@ -71,16 +72,8 @@ static int db_list_add(db_list *l, char *dir) {
         return 0;
 }
 
-static char *join(const char *a, const char *b) {
-        size_t n = strlen(a) + 1 + strlen(b) + 1;
-        char *p = malloc(n);
-        if (p)
-                snprintf(p, n, "%s/%s", a, b);
-        return p;
-}
-
 static bool is_file(const char *dir, const char *name) {
-        _cleanup_free_ char *p = join(dir, name);
+        _cleanup_free_ char *p = kb_path_join(dir, name);
         struct stat st;
         return p && stat(p, &st) == 0 && S_ISREG(st.st_mode);
 }
@@ -92,7 +85,7 @@ static bool certutil_on_path(void) {
         _cleanup_free_ char *copy = strdup(path && path[0] ? path : "/usr/bin:/bin");
         char *save = NULL;
         for (char *d = copy ? strtok_r(copy, ":", &save) : NULL; d; d = strtok_r(NULL, ":", &save)) {
-                _cleanup_free_ char *p = join(d, "certutil");
+                _cleanup_free_ char *p = kb_path_join(d, "certutil");
                 if (p && access(p, X_OK) == 0)
                         return true;
         }
@@ -190,19 +183,12 @@ static void report_failure(const char *db, const char *what, int r, const char *
 /* ---- one database ---- */
 
 static int db_create(const char *dir, const char *db) {
-        _cleanup_free_ char *copy = strdup(dir), *out = NULL;
-        if (!copy)
-                return -ENOMEM;
-        for (char *s = copy + 1; *s; s++)
-                if (*s == '/') {
-                        *s = '\0';
-                        (void) mkdir(copy, 0700);
-                        *s = '/';
-                }
-        if (mkdir(copy, 0700) < 0 && errno != EEXIST)
-                return -errno;
+        _cleanup_free_ char *out = NULL;
+        int r = kb_mkdir_p(dir, 0700);
+        if (r < 0)
+                return r;
         char *argv[] = { "certutil", "-N", "-d", (char *) db, "--empty-password", NULL };
-        int r = run_certutil(argv, &out);
+        r = run_certutil(argv, &out);
         if (r != 0)
                 report_failure(db, "create the NSS database", r, out);
         return r == 0 ? 0 : -EIO;
@@ -315,7 +301,7 @@ static int add_profiles(db_list *l, const char *base) {
         for (struct dirent *e; r == 0 && (e = readdir(d));) {
                 if (e->d_name[0] == '.')
                         continue;
-                _cleanup_free_ char *dir = join(base, e->d_name);
+                _cleanup_free_ char *dir = kb_path_join(base, e->d_name);
                 if (dir && is_file(dir, "cert9.db"))
                         r = db_list_add(l, TAKE_PTR(dir));
         }
@@ -334,9 +320,9 @@ static int collect_dbs(db_list *l) {
                 fprintf(stderr, "cannot find the home directory (set HOME or KEYBRIDGE_NSSDB)\n");
                 return -ENOENT;
         }
-        _cleanup_free_ char *ff = join(home, ".mozilla/firefox");
-        _cleanup_free_ char *snap = join(home, "snap/firefox/common/.mozilla/firefox");
-        int r = db_list_add(l, join(home, ".pki/nssdb"));
+        _cleanup_free_ char *ff = kb_path_join(home, ".mozilla/firefox");
+        _cleanup_free_ char *snap = kb_path_join(home, "snap/firefox/common/.mozilla/firefox");
+        int r = db_list_add(l, kb_path_join(home, ".pki/nssdb"));
         if (r >= 0 && ff && snap)
                 r = add_profiles(l, ff);
         if (r >= 0 && ff && snap)
@@ -354,7 +340,7 @@ static char *absolute_root(const char *state_dir) {
         char *real = realpath(p, NULL);
         if (real || p[0] == '/')
                 return real ? real : TAKE_PTR(p);
-        return getcwd(cwd, sizeof cwd) ? join(cwd, p) : TAKE_PTR(p);
+        return getcwd(cwd, sizeof cwd) ? kb_path_join(cwd, p) : TAKE_PTR(p);
 }
 
 static void print_json_string(const char *s) {

@@ -2,6 +2,8 @@
 /* Configuration: single settings, the file syntax, the flags, and the layering
  * of system file, user file and flags with the derived defaults. */
 #include <check.h>
+
+#include "kb-check.h"
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -854,8 +856,6 @@ END_TEST
 int main(void) {
         Suite *s = suite_create("config");
         TCase *tc = tcase_create("core");
-        SRunner *sr;
-        int failed;
 
         tcase_add_checked_fixture(tc, setup, teardown);
         tcase_add_test(tc, test_defaults_apply_when_nothing_is_configured);
@@ -900,9 +900,5 @@ int main(void) {
         tcase_add_test(tc, test_clear_frees_everything_and_restores_defaults);
         suite_add_tcase(s, tc);
 
-        sr = srunner_create(s);
-        srunner_run_all(sr, CK_ENV);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+        return kb_check_run(s);
 }

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The error table against api.md, and the CK_RV mapping and names. */
 #include <check.h>
+
+#include "kb-check.h"
 #include <limits.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -181,8 +183,6 @@ END_TEST
 int main(void) {
         Suite *s = suite_create("error");
         TCase *tc = tcase_create("core");
-        SRunner *sr;
-        int failed;
 
         tcase_add_loop_test(tc, test_each_api_code_has_its_contract_status, 0, (int) N_CONTRACT);
         tcase_add_test(tc, test_every_enum_value_is_in_the_contract);
@@ -197,9 +197,5 @@ int main(void) {
         tcase_add_test(tc, test_pkcs11_return_values_are_named_for_logs);
         suite_add_tcase(s, tc);
 
-        sr = srunner_create(s);
-        srunner_run_all(sr, CK_ENV);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+        return kb_check_run(s);
 }

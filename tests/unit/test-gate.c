@@ -2,6 +2,8 @@
 /* kb_gate_check as a table: one row per request, one TAP line per row. Also
  * the Accept-Language choice and the policy helpers. */
 #include <check.h>
+
+#include "kb-check.h"
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -454,8 +456,6 @@ END_TEST
 int main(void) {
         Suite *s = suite_create("gate");
         TCase *tc = tcase_create("core");
-        SRunner *sr;
-        int failed;
 
         tcase_add_loop_test(tc, test_gate_decides_each_row_of_the_table, 0,
                             (int) (sizeof(gate_rows) / sizeof(gate_rows[0])));
@@ -467,9 +467,5 @@ int main(void) {
         tcase_add_test(tc, test_freeing_no_policy_is_harmless);
         suite_add_tcase(s, tc);
 
-        sr = srunner_create(s);
-        srunner_run_all(sr, CK_ENV);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+        return kb_check_run(s);
 }

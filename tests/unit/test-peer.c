@@ -3,6 +3,8 @@
  * by the /proc/net/tcp{,6} fallback. */
 #include <arpa/inet.h>
 #include <check.h>
+
+#include "kb-check.h"
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -286,8 +288,6 @@ END_TEST
 int main(void) {
         Suite *s = suite_create("peer");
         TCase *tc = tcase_create("core");
-        SRunner *sr;
-        int failed;
 
         tcase_add_test(tc, test_ipv4_loopback_client_is_owned_by_us);
         tcase_add_test(tc, test_ipv6_loopback_client_is_owned_by_us);
@@ -303,9 +303,5 @@ int main(void) {
         tcase_add_test(tc, test_client_of_another_user_is_seen_as_that_user);
         suite_add_tcase(s, tc);
 
-        sr = srunner_create(s);
-        srunner_run_all(sr, CK_ENV);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+        return kb_check_run(s);
 }

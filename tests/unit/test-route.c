@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* REST routing over the method table, the table itself, and the error object. */
 #include <check.h>
+
+#include "kb-check.h"
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -363,9 +365,7 @@ END_TEST
 int main(void) {
         Suite *s = suite_create("route");
         TCase *tc = tcase_create("core");
-        SRunner *sr;
         size_t n;
-        int failed;
 
         kb_methods(&n);
         tcase_add_loop_test(tc, test_every_table_route_resolves_to_its_own_method, 0, (int) n);
@@ -387,9 +387,5 @@ int main(void) {
         tcase_add_test(tc, test_error_json_without_field_or_with_non_object_details_adds_nothing);
         suite_add_tcase(s, tc);
 
-        sr = srunner_create(s);
-        srunner_run_all(sr, CK_ENV);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+        return kb_check_run(s);
 }

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The local TLS root and leaf (daemon/tls.c) and `trust` (daemon/trust.c). */
 #include <check.h>
+
+#include "kb-check.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -457,9 +459,5 @@ int main(void) {
                 printf("# SKIP trust round trip: certutil not on PATH (install libnss3-tools)\n");
         suite_add_tcase(s, tt);
 
-        SRunner *sr = srunner_create(s);
-        srunner_run_all(sr, CK_ENV);
-        int failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+        return kb_check_run(s);
 }

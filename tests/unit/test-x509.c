@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* lib/x509.c: certificates built here with OpenSSL, parsed into the model. */
 #include <check.h>
+
+#include "kb-check.h"
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -561,10 +563,7 @@ int main(void) {
                 return EXIT_FAILURE;
         }
 
-        SRunner *sr = srunner_create(x509_suite());
-        srunner_run_all(sr, CK_ENV);
-        int failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
+        int failed = kb_check_run(x509_suite()) != EXIT_SUCCESS;
         EVP_PKEY_free(rsa_key);
         EVP_PKEY_free(ec_key);
         EVP_PKEY_free(sm2_key);
