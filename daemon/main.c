@@ -14,6 +14,7 @@
 #include "daemon.h"
 #include "fs.h"
 #include "kb-build-config.h"
+#include "kb-cleanup.h"
 #include "log.h"
 #include "runtime.h"
 #include "trust.h"
@@ -282,6 +283,12 @@ static void stop(kb_daemon *d, pthread_t *watcher) {
         if (watcher)
                 pthread_join(*watcher, NULL);
         kb_http_stop(d);        /* closes the listening sockets */
+        if (d->policy && d->config.runtime_dir) {
+                /* The token is only good while we run; do not leave it behind. */
+                _cleanup_free_ char *token = kb_path_join(d->config.runtime_dir, "api-token");
+                if (token)
+                        (void) unlink(token);
+        }
         kb_cache_free(d->service.cache);
         kb_tls_material_clear(&d->tls);
         kb_gate_policy_free(d->policy);

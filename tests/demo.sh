@@ -12,7 +12,8 @@ set -eu
 cd "$(dirname "$0")/.."
 top=$(pwd)
 
-tests/deps.sh
+# a CJK font, so the demo page's Chinese text renders in a minimal desktop
+tests/deps.sh fonts-wqy-microhei
 [ -f build/build.ninja ] || meson setup build >/dev/null
 ninja -C build >/dev/null
 
@@ -34,6 +35,7 @@ module=/usr/lib/softhsm/libsofthsm2.so
 if [ "${KEYBRIDGE_DEMO_TLS:-0}" = 1 ]; then scheme=https; tls_flag=; else scheme=http; tls_flag=--no-tls; fi
 page="http://127.0.0.1:$page_port"
 
+rm -f "$demo/run/api-token" # a stale one from an earlier run would be refused
 python3 -m http.server --bind 127.0.0.1 --directory web-api "$page_port" >"$demo/page.log" 2>&1 &
 page_pid=$!
 # shellcheck disable=SC2086 # tls_flag is empty or one word
@@ -45,15 +47,20 @@ daemon_pid=$!
 trap 'kill $daemon_pid $page_pid 2>/dev/null; wait 2>/dev/null' INT TERM EXIT
 
 i=0
-until [ -s "$demo/run/api-token" ] && curl -ksf -o /dev/null \
+until [ -s "$demo/run/api-token" ] && curl -ksf --max-time 1 -o /dev/null \
         -H "Authorization: Bearer $(cat "$demo/run/api-token")" "$scheme://127.0.0.1:$port/v1/info"; do
         i=$((i + 1))
         if [ $i -gt 100 ] || ! kill -0 $daemon_pid 2>/dev/null; then
-                echo "keybridged did not start" >&2
+                echo "keybridged did not start (another one on port $port? set KEYBRIDGE_DEMO_PORT)" >&2
                 exit 1
         fi
         sleep 0.1
 done
+
+if ! kill -0 $page_pid 2>/dev/null || ! curl -sf --max-time 2 -o /dev/null "$page/demo/"; then
+        echo "the demo page server did not start on port $page_port (see $demo/page.log; set KEYBRIDGE_DEMO_PORT)" >&2
+        exit 1
+fi
 
 cacert=
 [ "$scheme" = https ] && cacert="--cacert $demo/state/tls/root.pem "

@@ -93,10 +93,13 @@ class Options(unittest.TestCase):
 
 
 class Lifecycle(unittest.TestCase):
-    def test_sigterm_stops_cleanly(self):
+    def test_sigterm_stops_cleanly_and_removes_the_api_token(self):
         d = kbtest.Daemon(tls=False).start()
         self.addCleanup(d.cleanup)
+        token = os.path.join(d.runtime, "api-token")
+        self.assertTrue(os.path.exists(token))
         self.assertEqual(d.stop(signal.SIGTERM), 0)
+        self.assertFalse(os.path.exists(token))
 
     def test_sighup_reloads_the_approved_origins(self):
         d = kbtest.Daemon(tls=False).start()
@@ -117,15 +120,22 @@ class Lifecycle(unittest.TestCase):
 
     def test_detaches_without_foreground_and_reports_readiness(self):
         d = kbtest.Daemon(tls=False)
-        self.addCleanup(d.cleanup)
         args = [a for a in d.args if a != "--foreground"]
         r = subprocess.run(args, env=d.env, capture_output=True, text=True, timeout=10)
+        pids = subprocess.run(["pgrep", "-f", "--", " ".join(args[1:5])], capture_output=True, text=True).stdout.split()
+
+        def kill_detached():
+            for pid in pids:
+                os.kill(int(pid), signal.SIGTERM)
+            deadline = time.time() + 10
+            while time.time() < deadline and any(os.path.exists(f"/proc/{pid}") for pid in pids):
+                time.sleep(0.05)
+            d.cleanup()
+        self.addCleanup(kill_detached)
         self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(len(pids), 1, "exactly one detached daemon")
         st, _, body = d.get("/v1/info")
         self.assertEqual(st, 200)
-        out = subprocess.run(["pgrep", "-f", f"--listen 127.0.0.1:{d.port}"], capture_output=True, text=True)
-        for pid in out.stdout.split():
-            os.kill(int(pid), signal.SIGTERM)
 
 
 class Systemd(unittest.TestCase):
