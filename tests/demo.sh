@@ -57,10 +57,15 @@ until [ -s "$demo/run/api-token" ] && curl -ksf --max-time 1 -o /dev/null \
         sleep 0.1
 done
 
-if ! kill -0 $page_pid 2>/dev/null || ! curl -sf --max-time 2 -o /dev/null "$page/demo/"; then
-        echo "the demo page server did not start on port $page_port (see $demo/page.log; set KEYBRIDGE_DEMO_PORT)" >&2
-        exit 1
-fi
+i=0
+until curl -sf --max-time 1 -o /dev/null "$page/demo/"; do
+        i=$((i + 1))
+        if [ $i -gt 50 ] || ! kill -0 $page_pid 2>/dev/null; then
+                echo "the demo page server did not start on port $page_port (see $demo/page.log; set KEYBRIDGE_DEMO_PORT)" >&2
+                exit 1
+        fi
+        sleep 0.1
+done
 
 cacert=
 [ "$scheme" = https ] && cacert="--cacert $demo/state/tls/root.pem "
