@@ -43,6 +43,15 @@ static int load_config(kb_config *c, int argc, char **argv) {
         return 0;
 }
 
+static void log_problem(void *userdata, const kb_source *source, const kb_problem *p) {
+        kb_log_fields f = {
+                .module = source->path,
+                .code = kb_error_code(p->error),
+                .ckr = p->detail && strncmp(p->detail, "CKR_", 4) == 0 ? p->detail : NULL,
+        };
+        kb_log(LOG_WARNING, &f, "token problem in %s: %s", p->where, p->detail ? p->detail : kb_error_code(p->error));
+}
+
 static int open_sources(kb_daemon *d) {
         kb_source **sources = NULL;
         size_t n = 0;
@@ -58,6 +67,7 @@ static int open_sources(kb_daemon *d) {
         d->service.cache = kb_cache_new(sources, n, d->config.poll_ms);
         if (!d->service.cache)
                 return -ENOMEM;
+        kb_cache_set_problem_hook(d->service.cache, log_problem, d);
         return kb_cache_start(d->service.cache);
 }
 

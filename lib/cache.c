@@ -32,6 +32,8 @@ struct kb_cache {
         pthread_cond_t changed; /* a scan was published, or stop/kick */
         bool stop;
         unsigned poll_ms;
+        kb_problem_hook problem_hook;
+        void *problem_userdata;
         size_t n;
         entry *entries;
 };
@@ -130,12 +132,32 @@ static bool wait_next(entry *e) {
         return go_on;
 }
 
+void kb_cache_set_problem_hook(kb_cache *c, kb_problem_hook hook, void *userdata) {
+        c->problem_hook = hook;
+        c->problem_userdata = userdata;
+}
+
+static bool has_problem(const kb_scan *s, const kb_problem *p) {
+        for (size_t i = 0; s && i < s->n_problems; i++)
+                if (strcmp(s->problems[i].where, p->where) == 0 && s->problems[i].error == p->error)
+                        return true;
+        return false;
+}
+
+static void report_new_problems(entry *e, const kb_scan *prev, const kb_scan *next) {
+        kb_cache *c = e->cache;
+        for (size_t i = 0; c->problem_hook && i < next->n_problems; i++)
+                if (!has_problem(prev, &next->problems[i]))
+                        c->problem_hook(c->problem_userdata, e->source, &next->problems[i]);
+}
+
 static void *scan_loop(void *arg) {
         entry *e = arg;
         do {
                 kb_scan *prev = current(e), *next = NULL;
                 if (e->source->ops->scan(e->source, prev, &next) >= 0) {
                         next->finished = time(NULL);
+                        report_new_problems(e, prev, next);
                         publish(e, next);
                 }
                 kb_scan_unref(prev);

@@ -14,6 +14,11 @@ typedef struct kb_cache kb_cache;
 
 /* Takes ownership of the sources array and the sources. */
 kb_cache *kb_cache_new(kb_source **sources, size_t n_sources, unsigned poll_ms);
+/* Called from a cache thread for each problem a scan reports that the
+ * previous scan of that source did not (lib/ does not log; the daemon does). */
+typedef void (*kb_problem_hook)(void *userdata, const kb_source *source, const kb_problem *problem);
+void kb_cache_set_problem_hook(kb_cache *c, kb_problem_hook hook, void *userdata);
+
 int kb_cache_start(kb_cache *c);
 void kb_cache_free(kb_cache *c);
 

@@ -191,6 +191,8 @@ class Removal(unittest.TestCase):
         self.assertEqual(len(problems), 1, problems)
         self.assertEqual(problems[0]["detail"], "CKR_GENERAL_ERROR")
         self.assertRegex(problems[0]["where"], r"slot \d+")
+        self.assertIn("token problem in libsofthsm2.so slot", d.log_text())
+        self.assertEqual(d.log_text().count("token problem"), 1, "logged once, not at every poll")
 
 
 class Modules(unittest.TestCase):
