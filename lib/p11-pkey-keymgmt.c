@@ -1,0 +1,223 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Key management of the "keybridge-p11" provider: a key object holds the
+ * token handles and a default-provider copy of the public key, which answers
+ * everything public (size, bits, default digest, comparison, export).
+ */
+#include <openssl/core_dispatch.h>
+#include <openssl/core_names.h>
+#include <openssl/params.h>
+#include <openssl/provider.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kb-openssl.h"
+#include "kb-p11-pkey.h"
+
+/* Public keys imported for a comparison are made by the default provider of
+ * our library context, never by this one. */
+#define DEFAULT_PROPS "provider=default"
+
+static void *key_new(void *provctx, CK_KEY_TYPE type) {
+        kb_p11pk_key *k = calloc(1, sizeof(*k));
+        if (!k)
+                return NULL;
+        k->libctx = provctx;
+        k->type = type;
+        k->last_rv = CKR_OK;
+        return k;
+}
+
+static void *rsa_new(void *provctx) {
+        return key_new(provctx, CKK_RSA);
+}
+
+static void *ec_new(void *provctx) {
+        return key_new(provctx, CKK_EC);
+}
+
+static void key_free(void *keydata) {
+        kb_p11pk_key *k = keydata;
+        if (!k)
+                return;
+        EVP_PKEY_free(k->pub);
+        free(k);
+}
+
+static int key_has(const void *keydata, int selection) {
+        const kb_p11pk_key *k = keydata;
+        if (!k)
+                return 0;
+        if ((selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) && !k->fn)
+                return 0;
+        if ((selection & OSSL_KEYMGMT_SELECT_PUBLIC_KEY) && !k->pub)
+                return 0;
+        if ((selection & OSSL_KEYMGMT_SELECT_DOMAIN_PARAMETERS) && k->type == CKK_EC && !k->pub)
+                return 0;
+        return 1;
+}
+
+/* A key pair is told by its public half; the private one cannot be read. */
+static int key_match(const void *keydata1, const void *keydata2, int selection) {
+        const kb_p11pk_key *a = keydata1, *b = keydata2;
+        if (!a->pub || !b->pub)
+                return 0;
+        if (selection & OSSL_KEYMGMT_SELECT_KEYPAIR)
+                return EVP_PKEY_eq(a->pub, b->pub) == 1;
+        if ((selection & OSSL_KEYMGMT_SELECT_ALL_PARAMETERS) && a->type == CKK_EC)
+                return EVP_PKEY_parameters_eq(a->pub, b->pub) == 1;
+        return 1;
+}
+
+static bool is_ours(const EVP_PKEY *pkey) {
+        const OSSL_PROVIDER *p = EVP_PKEY_get0_provider(pkey);
+        return p && strcmp(OSSL_PROVIDER_get0_name(p), KB_P11PK_PROVIDER) == 0;
+}
+
+/* kb_p11_pkey_new's binding to the token: the parameter carries a pointer. */
+static int import_ref(kb_p11pk_key *k, const OSSL_PARAM *p) {
+        const kb_p11pk_ref *ref = NULL;
+        if (p->data_type != OSSL_PARAM_OCTET_STRING || p->data_size != sizeof(ref) || k->pub)
+                return 0;
+        memcpy(&ref, p->data, sizeof(ref));
+        if (!ref || ref->magic != KB_P11PK_REF_MAGIC || ref->type != k->type || !ref->fn || is_ours(ref->pub))
+                return 0;
+        k->pub = EVP_PKEY_dup((EVP_PKEY *) ref->pub);
+        if (!k->pub)
+                return 0;
+        k->fn = ref->fn;
+        k->session = ref->session;
+        k->handle = ref->handle;
+        return 1;
+}
+
+/* Another provider's public key, exported to us so that EVP_PKEY_eq (and so
+ * X509_check_private_key) can compare it with a token key. */
+static int import_public(kb_p11pk_key *k, const OSSL_PARAM params[]) {
+        _cleanup_(EVP_PKEY_CTX_freep) EVP_PKEY_CTX *pctx =
+                EVP_PKEY_CTX_new_from_name(k->libctx, kb_p11pk_type_name(k->type), DEFAULT_PROPS);
+        if (!pctx || EVP_PKEY_fromdata_init(pctx) <= 0)
+                return 0;
+        return EVP_PKEY_fromdata(pctx, &k->pub, EVP_PKEY_PUBLIC_KEY, (OSSL_PARAM *) params) > 0;
+}
+
+static int key_import(void *keydata, int selection, const OSSL_PARAM params[]) {
+        kb_p11pk_key *k = keydata;
+        const OSSL_PARAM *ref = OSSL_PARAM_locate_const(params, KB_P11PK_PARAM_REF);
+        if (!k)
+                return 0;
+        if (ref)
+                return import_ref(k, ref);
+        if (!(selection & OSSL_KEYMGMT_SELECT_PUBLIC_KEY) || k->pub)
+                return 0;
+        return import_public(k, params);
+}
+
+/* The private half never leaves the token. Refusing every selection that asks
+ * for it also keeps OpenSSL from moving a signature to another provider with
+ * a public-only copy of the key: it then falls back to this provider's. */
+static int key_export(void *keydata, int selection, OSSL_CALLBACK *cb, void *cbarg) {
+        kb_p11pk_key *k = keydata;
+        if (!k || !k->pub || (selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY))
+                return 0;
+        return EVP_PKEY_export(k->pub, selection, cb, cbarg);
+}
+
+static const OSSL_PARAM rsa_public_types[] = {
+        OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_N, NULL, 0),
+        OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_E, NULL, 0),
+        OSSL_PARAM_END,
+};
+
+static const OSSL_PARAM ec_public_types[] = {
+        OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, NULL, 0),
+        OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_EC_ENCODING, NULL, 0),
+        OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, NULL, 0),
+        OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, NULL, 0),
+        OSSL_PARAM_END,
+};
+
+static const OSSL_PARAM *rsa_types(int selection) {
+        return rsa_public_types;
+}
+
+static const OSSL_PARAM *ec_types(int selection) {
+        return ec_public_types;
+}
+
+/* Everything public comes from the copy; the last CK_RV from us. */
+static int key_get_params(void *keydata, OSSL_PARAM params[]) {
+        kb_p11pk_key *k = keydata;
+        if (!k)
+                return 0;
+        if (k->pub && !EVP_PKEY_get_params(k->pub, params))
+                return 0;
+        OSSL_PARAM *p = OSSL_PARAM_locate(params, KB_P11PK_PARAM_LAST_RV);
+        return !p || OSSL_PARAM_set_ulong(p, k->last_rv);
+}
+
+#define COMMON_GETTABLE                                                         \
+        OSSL_PARAM_int(OSSL_PKEY_PARAM_BITS, NULL),                             \
+        OSSL_PARAM_int(OSSL_PKEY_PARAM_SECURITY_BITS, NULL),                    \
+        OSSL_PARAM_int(OSSL_PKEY_PARAM_MAX_SIZE, NULL),                         \
+        OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_DEFAULT_DIGEST, NULL, 0),        \
+        OSSL_PARAM_ulong(KB_P11PK_PARAM_LAST_RV, NULL)
+
+static const OSSL_PARAM *rsa_gettable(void *provctx) {
+        static const OSSL_PARAM gettable[] = {
+                COMMON_GETTABLE,
+                OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_N, NULL, 0),
+                OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_E, NULL, 0),
+                OSSL_PARAM_END,
+        };
+        return gettable;
+}
+
+static const OSSL_PARAM *ec_gettable(void *provctx) {
+        static const OSSL_PARAM gettable[] = {
+                COMMON_GETTABLE,
+                OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, NULL, 0),
+                OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, NULL, 0),
+                OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, NULL, 0),
+                OSSL_PARAM_END,
+        };
+        return gettable;
+}
+
+static const char *rsa_operation_name(int operation) {
+        return operation == OSSL_OP_SIGNATURE ? "RSA" : NULL;
+}
+
+static const char *ec_operation_name(int operation) {
+        return operation == OSSL_OP_SIGNATURE ? "ECDSA" : NULL;
+}
+
+#define FN(id, f) { id, (void (*)(void)) (f) }
+#define COMMON_FUNCTIONS                                                        \
+        FN(OSSL_FUNC_KEYMGMT_FREE, key_free),                                   \
+        FN(OSSL_FUNC_KEYMGMT_HAS, key_has),                                     \
+        FN(OSSL_FUNC_KEYMGMT_MATCH, key_match),                                 \
+        FN(OSSL_FUNC_KEYMGMT_IMPORT, key_import),                               \
+        FN(OSSL_FUNC_KEYMGMT_EXPORT, key_export),                               \
+        FN(OSSL_FUNC_KEYMGMT_GET_PARAMS, key_get_params)
+
+const OSSL_DISPATCH kb_p11pk_rsa_keymgmt[] = {
+        COMMON_FUNCTIONS,
+        FN(OSSL_FUNC_KEYMGMT_NEW, rsa_new),
+        FN(OSSL_FUNC_KEYMGMT_IMPORT_TYPES, rsa_types),
+        FN(OSSL_FUNC_KEYMGMT_EXPORT_TYPES, rsa_types),
+        FN(OSSL_FUNC_KEYMGMT_GETTABLE_PARAMS, rsa_gettable),
+        FN(OSSL_FUNC_KEYMGMT_QUERY_OPERATION_NAME, rsa_operation_name),
+        { 0, NULL },
+};
+
+const OSSL_DISPATCH kb_p11pk_ec_keymgmt[] = {
+        COMMON_FUNCTIONS,
+        FN(OSSL_FUNC_KEYMGMT_NEW, ec_new),
+        FN(OSSL_FUNC_KEYMGMT_IMPORT_TYPES, ec_types),
+        FN(OSSL_FUNC_KEYMGMT_EXPORT_TYPES, ec_types),
+        FN(OSSL_FUNC_KEYMGMT_GETTABLE_PARAMS, ec_gettable),
+        FN(OSSL_FUNC_KEYMGMT_QUERY_OPERATION_NAME, ec_operation_name),
+        { 0, NULL },
+};
