@@ -55,17 +55,18 @@ static int run_file(const char *path) {
         return 0;
 }
 
-static int regular_file(const struct dirent *d) {
+static int not_hidden(const struct dirent *d) {
         return d->d_name[0] != '.';
 }
 
 /* Returns the number of inputs run, or a negative errno. */
 static int run_dir(const char *dir) {
         struct dirent **names;
-        int n = scandir(dir, &names, regular_file, alphasort);
+        int n = scandir(dir, &names, not_hidden, alphasort);
         if (n < 0) {
-                fprintf(stderr, "%s: %s\n", dir, strerror(errno));
-                return -errno;
+                int r = -errno;
+                fprintf(stderr, "%s: %s\n", dir, strerror(-r));
+                return r;
         }
         int count = 0, r = 0;
         for (int i = 0; i < n; i++) {
