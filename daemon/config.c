@@ -54,6 +54,10 @@ void kb_config_init(kb_config *c) {
                 .max_connections = KB_DEFAULT_MAX_CONNECTIONS,
                 .idle_timeout = KB_DEFAULT_IDLE_TIMEOUT,
                 .poll_ms = KB_DEFAULT_POLL_MS,
+                .pin_idle_timeout = KB_DEFAULT_PIN_IDLE,
+                .dialog_timeout = KB_DEFAULT_DIALOG_TIMEOUT,
+                .pin_cooldown = KB_DEFAULT_PIN_COOLDOWN,
+                .dialogs_per_minute = KB_DEFAULT_DIALOGS_PER_MINUTE,
         };
 }
 
@@ -62,6 +66,7 @@ void kb_config_clear(kb_config *c) {
         strv_clear(&c->modules);
         strv_clear(&c->skf_libraries);
         strv_clear(&c->allow_origins);
+        strv_clear(&c->page_pin_origins);
         free(c->state_dir);
         free(c->runtime_dir);
         free(c->pinentry);
@@ -164,6 +169,7 @@ int kb_listen_parse(const char *s, int *ret_family, char *ret_host, size_t hostl
 typedef enum kind {
         K_LIST,         /* replaced by a later source */
         K_ORIGIN,       /* accumulates */
+        K_PAGE_PIN,     /* accumulates, administrator's file only */
         K_BOOL,
         K_NO_TLS,
         K_DIR,
@@ -191,6 +197,11 @@ static const struct def {
         { "max-connections",     K_UINT, 16, 65536 },
         { "idle-timeout",        K_UINT, 1, 3600 },
         { "poll-interval-ms",    K_UINT, 100, 600000 },
+        { "page-pin-origin",     K_PAGE_PIN },
+        { "pin-idle-timeout",    K_UINT, 1, 3600 },
+        { "dialog-timeout",      K_UINT, 5, 600 },
+        { "pin-cooldown",        K_UINT, 0, 60 },
+        { "dialogs-per-minute",  K_UINT, 1, 1000 },
 };
 
 static const struct def *find_def(const char *key) {
@@ -252,6 +263,14 @@ static int set_uint(kb_config *c, const struct def *d, const char *value, char *
                 c->max_connections = (unsigned) n;
         else if (strcmp(d->name, "idle-timeout") == 0)
                 c->idle_timeout = (unsigned) n;
+        else if (strcmp(d->name, "pin-idle-timeout") == 0)
+                c->pin_idle_timeout = (unsigned) n;
+        else if (strcmp(d->name, "dialog-timeout") == 0)
+                c->dialog_timeout = (unsigned) n;
+        else if (strcmp(d->name, "pin-cooldown") == 0)
+                c->pin_cooldown = (unsigned) n;
+        else if (strcmp(d->name, "dialogs-per-minute") == 0)
+                c->dialogs_per_minute = (unsigned) n;
         else
                 c->poll_ms = (unsigned) n;
         return 0;
@@ -280,6 +299,14 @@ int kb_config_set(kb_config *c, kb_config_source src, const char *key, const cha
                 if (!kb_origin_is_valid(value))
                         return fail(err, errlen, "allow-origin: '%s' is not an origin like https://portal.example.cn[:port]", value);
                 return strv_add(&c->allow_origins, value) < 0 ? fail(err, errlen, "allow-origin: too many values") : 0;
+        case K_PAGE_PIN:
+                /* A page that sees PINs is the administrator's decision alone. */
+                if (src != KB_CONFIG_SYSTEM)
+                        return fail(err, errlen, "page-pin-origin is set only in the administrator's file (%s)",
+                                    KB_SYSCONFDIR "/keybridge/keybridge.conf");
+                if (!kb_origin_is_valid(value))
+                        return fail(err, errlen, "page-pin-origin: '%s' is not an origin", value);
+                return strv_add(&c->page_pin_origins, value) < 0 ? fail(err, errlen, "page-pin-origin: too many values") : 0;
         case K_BOOL:
                 return set_bool(c, d, value, err, errlen);
         case K_NO_TLS:
@@ -288,9 +315,11 @@ int kb_config_set(kb_config *c, kb_config_source src, const char *key, const cha
         case K_DIR:
                 if (value[0] != '/')
                         return fail(err, errlen, "%s: '%s' is not an absolute path", d->name, value);
-                return set_string(strcmp(d->name, "state-dir") == 0 ? &c->state_dir : &c->runtime_dir, value);
+                if (set_string(strcmp(d->name, "state-dir") == 0 ? &c->state_dir : &c->runtime_dir, value) < 0)
+                        return fail(err, errlen, "%s: out of memory", d->name);
+                return 0;
         case K_PROGRAM:
-                return set_string(&c->pinentry, value);
+                return set_string(&c->pinentry, value) < 0 ? fail(err, errlen, "pinentry: out of memory") : 0;
         case K_UINT:
                 return set_uint(c, d, value, err, errlen);
         }
@@ -364,6 +393,10 @@ static const struct option long_options[] = {
         { "max-connections",     required_argument, NULL, 0 },
         { "idle-timeout",        required_argument, NULL, 0 },
         { "poll-interval-ms",    required_argument, NULL, 0 },
+        { "pin-idle-timeout",    required_argument, NULL, 0 },
+        { "dialog-timeout",      required_argument, NULL, 0 },
+        { "pin-cooldown",        required_argument, NULL, 0 },
+        { "dialogs-per-minute",  required_argument, NULL, 0 },
         { "config",              required_argument, NULL, 'c' },
         { "help",                no_argument,       NULL, 'h' },
         { "version",             no_argument,       NULL, 'V' },
@@ -472,6 +505,10 @@ void kb_config_usage(const char *argv0) {
                "  --max-connections N        connection limit (1024)\n"
                "  --idle-timeout SECONDS     idle connection timeout (60)\n"
                "  --poll-interval-ms N       token rescan interval (2000)\n"
+               "  --pin-idle-timeout SECONDS a PIN authorizes an origin on a token until unused this long (60)\n"
+               "  --dialog-timeout SECONDS   a PIN dialog closes itself after this (60)\n"
+               "  --pin-cooldown SECONDS     no new login attempt this long after a wrong PIN (2)\n"
+               "  --dialogs-per-minute N     PIN dialogs one origin may raise per minute (5)\n"
                "  --config FILE              per-user config file instead of\n"
                "                             $XDG_CONFIG_HOME/keybridge/keybridge.conf\n"
                "  -h, --help                 this text\n"

@@ -17,6 +17,10 @@
 #define KB_DEFAULT_IDLE_TIMEOUT 60
 #define KB_DEFAULT_POLL_MS 2000
 #define KB_DEFAULT_WARNING_DAYS 90
+#define KB_DEFAULT_PIN_IDLE 60
+#define KB_DEFAULT_DIALOG_TIMEOUT 60
+#define KB_DEFAULT_PIN_COOLDOWN 2
+#define KB_DEFAULT_DIALOGS_PER_MINUTE 5
 
 typedef struct kb_strv {
         char **v;               /* NULL-terminated when n > 0 */
@@ -29,6 +33,7 @@ typedef struct kb_config {
         kb_strv modules;
         kb_strv skf_libraries;
         kb_strv allow_origins;
+        kb_strv page_pin_origins;    /* administrator only: may send "pin" */
         bool tls;
         char *state_dir;
         char *runtime_dir;
@@ -39,6 +44,10 @@ typedef struct kb_config {
         unsigned max_connections;
         unsigned idle_timeout;       /* seconds a connection may idle */
         unsigned poll_ms;            /* token rescan interval */
+        unsigned pin_idle_timeout;   /* seconds a PIN authorization lives unused */
+        unsigned dialog_timeout;     /* seconds a PIN dialog stays open */
+        unsigned pin_cooldown;       /* seconds without login after a wrong PIN */
+        unsigned dialogs_per_minute; /* PIN dialogs one origin may raise a minute */
         /* Not options: */
         bool help;
         bool version;

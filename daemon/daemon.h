@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "consent.h"
 #include "gate.h"
 #include "kb-service.h"
 #include "listen.h"
@@ -38,6 +39,14 @@ typedef struct kb_daemon {
         pthread_mutex_t park_lock;
         struct MHD_Connection **parked;
         size_t n_parked, cap_parked;
+
+        kb_consent consent;
+
+        /* Token operations running on job threads (see http.c). */
+        pthread_mutex_t jobs_lock;
+        pthread_cond_t jobs_idle;
+        unsigned n_jobs;
+        pthread_t main_thread;          /* woken (SIGUSR1) when a job ends */
 
         /* Refused requests are logged at most KB_REFUSAL_LOG_BURST per minute. */
         pthread_mutex_t refusal_lock;

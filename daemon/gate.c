@@ -32,6 +32,9 @@ void kb_gate_policy_free(kb_gate_policy *p) {
         for (size_t i = 0; i < p->n_origins; i++)
                 free(p->origins[i]);
         free(p->origins);
+        for (size_t i = 0; i < p->n_page_pin_origins; i++)
+                free(p->page_pin_origins[i]);
+        free(p->page_pin_origins);
         OPENSSL_cleanse(p->api_token, sizeof(p->api_token));
         free(p);
 }

@@ -18,6 +18,8 @@ typedef struct kb_gate_policy {
         size_t n_origins;
         char api_token[KB_API_TOKEN_HEX + 1]; /* bearer token for Origin-less tools */
         size_t max_body;
+        char **page_pin_origins;        /* may send "pin" in a request */
+        size_t n_page_pin_origins;
 } kb_gate_policy;
 
 typedef struct kb_gate_request {

@@ -4,6 +4,8 @@
  * read the token cache only, so they never wait for a token.
  */
 #include <microhttpd.h>
+#include <openssl/crypto.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -24,7 +26,19 @@ typedef struct request {
         size_t max_body;                /* from the policy the gate used */
         char *body;
         size_t body_len;
+        /* A method that uses a token runs on a job thread while the connection
+         * is suspended; the event loop never waits for a token or a dialog. */
+        kb_server *server;
+        struct MHD_Connection *conn;
+        const kb_method *method;
+        kb_call call;
+        json_t *params;
+        json_t *result;
+        int job_ret;
+        bool job_done;
 } request;
+
+#define MAX_JOBS 32
 
 static const char *header(struct MHD_Connection *c, const char *name) {
         return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
@@ -167,11 +181,13 @@ static enum MHD_Result add_query_param(void *cls, enum MHD_ValueKind kind, const
 }
 
 /* POST bodies are a JSON object; path parameters win over body members. */
-static int merge_body(const request *rq, json_t *params, kb_call *call) {
+static int merge_body(request *rq, json_t *params, kb_call *call) {
         if (rq->body_len == 0)
                 return 0;
         json_error_t jerr;
         json_t *body = json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES, &jerr);
+        /* The body may hold a page PIN (page_pin origins): wipe the raw copy. */
+        OPENSSL_cleanse(rq->body, rq->body_len);
         if (!json_is_object(body)) {
                 json_decref(body);
                 snprintf(call->error_field, sizeof(call->error_field), "%s", "body");
@@ -182,25 +198,77 @@ static int merge_body(const request *rq, json_t *params, kb_call *call) {
         return 0;
 }
 
-static enum MHD_Result dispatch(kb_server *s, struct MHD_Connection *c, const request *rq,
+static enum MHD_Result respond(struct MHD_Connection *c, request *rq, int r) {
+        enum MHD_Result ret = r < 0 ? send_error(c, rq, kb_error_from_ret(r), &rq->call)
+                                    : send_json(c, rq, MHD_HTTP_OK, TAKE_PTR(rq->result));
+        json_decref(TAKE_PTR(rq->params));
+        json_decref(TAKE_PTR(rq->call.error_details));
+        return ret;
+}
+
+static void *run_job(void *arg) {
+        request *rq = arg;
+        kb_daemon *d = rq->server->daemon;
+        rq->job_ret = kb_service_call(&d->service, rq->method, &rq->call, &rq->result);
+        pthread_mutex_lock(&d->jobs_lock);
+        rq->job_done = true;
+        d->n_jobs--;
+        pthread_cond_broadcast(&d->jobs_idle);
+        /* Last touch of rq: once resumed, the event loop may answer and free it. */
+        MHD_resume_connection(rq->conn);
+        pthread_mutex_unlock(&d->jobs_lock);
+        pthread_kill(d->main_thread, SIGUSR1); /* authorizations may have changed */
+        return NULL;
+}
+
+static int start_job(kb_server *s, struct MHD_Connection *c, request *rq) {
+        kb_daemon *d = s->daemon;
+        pthread_attr_t attr;
+        pthread_t t;
+        int r = 0;
+
+        pthread_mutex_lock(&d->jobs_lock);
+        if (d->n_jobs >= MAX_JOBS) {
+                pthread_mutex_unlock(&d->jobs_lock);
+                return -KB_E_TOKEN_BUSY;
+        }
+        rq->server = s;
+        rq->conn = c;
+        MHD_suspend_connection(c); /* before the thread can resume it */
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        if (pthread_create(&t, &attr, run_job, rq) == 0)
+                d->n_jobs++;
+        else
+                r = -KB_E_INTERNAL;
+        pthread_attr_destroy(&attr);
+        if (r < 0)
+                MHD_resume_connection(c);
+        pthread_mutex_unlock(&d->jobs_lock);
+        return r;
+}
+
+static enum MHD_Result dispatch(kb_server *s, struct MHD_Connection *c, request *rq,
                                 const char *url, const char *method) {
         kb_error e;
-        json_t *params = NULL, *result = NULL;
-        kb_call call = { .origin = rq->verdict.allow_origin };
-        const kb_method *m = kb_route(strcmp(method, "POST") == 0 ? KB_HTTP_POST : KB_HTTP_GET, url, &params, &e);
 
-        if (!m)
+        if (rq->job_done)
+                return respond(c, rq, rq->job_ret);
+        rq->call.origin = rq->verdict.allow_origin;
+        rq->method = kb_route(strcmp(method, "POST") == 0 ? KB_HTTP_POST : KB_HTTP_GET, url, &rq->params, &e);
+        if (!rq->method)
                 return e == KB_E_METHOD_NOT_ALLOWED ? send_method_not_allowed(c, rq, url) : send_error(c, rq, e, NULL);
-        MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, add_query_param, params);
-        call.params = params;
-        int r = merge_body(rq, params, &call);
+        MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, add_query_param, rq->params);
+        rq->call.params = rq->params;
+        int r = merge_body(rq, rq->params, &rq->call);
+        if (r >= 0 && rq->method->uses_token) {
+                r = start_job(s, c, rq);
+                if (r >= 0)
+                        return MHD_YES;
+        }
         if (r >= 0)
-                r = kb_service_call(&s->daemon->service, m, &call, &result);
-        enum MHD_Result ret = r < 0 ? send_error(c, rq, kb_error_from_ret(r), &call)
-                                    : send_json(c, rq, MHD_HTTP_OK, result);
-        json_decref(params);
-        json_decref(call.error_details);
-        return ret;
+                r = kb_service_call(&s->daemon->service, rq->method, &rq->call, &rq->result);
+        return respond(c, rq, r);
 }
 
 static bool append_body(request *rq, const char *data, size_t len, size_t max) {
@@ -289,6 +357,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
         if (!rq)
                 return;
         free(rq->body);
+        json_decref(rq->params);
+        json_decref(rq->result);
+        json_decref(rq->call.error_details);
         free(rq);
         *con_cls = NULL;
 }
@@ -308,6 +379,7 @@ static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen
         return MHD_NO;
 }
 
+__attribute__((format(printf, 2, 0)))
 static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
         char buf[512];
         vsnprintf(buf, sizeof(buf), fmt, ap);
@@ -378,6 +450,11 @@ int kb_http_restart(kb_daemon *d, char *err, size_t errlen) {
 }
 
 void kb_http_stop(kb_daemon *d) {
+        /* Let running token operations finish (a token write must complete). */
+        pthread_mutex_lock(&d->jobs_lock);
+        while (d->n_jobs > 0)
+                pthread_cond_wait(&d->jobs_idle, &d->jobs_lock);
+        pthread_mutex_unlock(&d->jobs_lock);
         for (size_t i = 0; i < d->n_listeners; i++)
                 if (d->servers[i].mhd) {
                         MHD_stop_daemon(d->servers[i].mhd);

@@ -23,7 +23,7 @@
 /* Requests wait at most this long for the first token scan after start-up. */
 #define READY_TIMEOUT_MS 3000
 
-static const char *const features[] = { "tokens", "certificates", NULL };
+static const char *const features[] = { "tokens", "certificates", "sign", "authenticate", NULL };
 
 /* Secrets pass through this process: no core files. */
 static void no_core_dumps(void) {
@@ -191,18 +191,25 @@ static void renew_tls_if_due(kb_daemon *d) {
                "run 'keybridged trust install' again so browsers accept it");
 }
 
+/* The main thread also keeps time: PIN authorizations expire (and tokens are
+ * logged out) to the second while any exist; the TLS leaf is checked hourly. */
 static int wait_for_signals(kb_daemon *d, const sigset_t *set, int argc, char **argv) {
-        const struct timespec check_every = { .tv_sec = 3600 };
+        int64_t tls_checked = time(NULL);
         for (;;) {
-                int sig = sigtimedwait(set, NULL, &check_every);
-                if (sig < 0 && errno == EAGAIN) {
+                int64_t now = time(NULL);
+                bool authorized = kb_service_expire(&d->service, now) != 0;
+                const struct timespec tick = { .tv_sec = authorized ? 1 : 3600 };
+                if (now - tls_checked >= 3600) {
                         renew_tls_if_due(d);
-                        continue;
+                        tls_checked = now;
                 }
-                if (sig < 0 && errno == EINTR)
+                int sig = sigtimedwait(set, NULL, &tick);
+                if (sig < 0 && (errno == EAGAIN || errno == EINTR))
                         continue;
                 if (sig < 0)
                         return -1;
+                if (sig == SIGUSR1)
+                        continue; /* a token operation ended: recompute the tick */
                 if (sig == SIGHUP) {
                         reload(d, argc, argv);
                         renew_tls_if_due(d);
@@ -273,7 +280,14 @@ static int start(kb_daemon *d, int *ready_fd) {
                 .ready_timeout_ms = 0, /* the HTTP layer parks requests instead */
                 .features = features,
                 .skf_libraries = (const char *const *) d->config.skf_libraries.v,
+                .authz = kb_authz_new((int) d->config.pin_idle_timeout),
+                .pin_cooldown_s = (int) d->config.pin_cooldown,
+                .page_pin_allowed = kb_consent_page_pin_allowed,
+                .ask_pin = kb_consent_ask_pin,
+                .userdata = d,
         };
+        if (!d->service.authz)
+                return -1;
         if (kb_http_start(d, err, sizeof(err)) < 0) {
                 kb_log_error("%s", err);
                 return -1;
@@ -299,17 +313,21 @@ static void stop(kb_daemon *d, pthread_t *watcher) {
                 if (token)
                         (void) unlink(token);
         }
-        kb_cache_free(d->service.cache);
+        kb_cache_free(d->service.cache);        /* logs out of every token */
+        kb_authz_free(d->service.authz);
         kb_tls_material_clear(&d->tls);
         kb_gate_policy_free(d->policy);
         kb_config_clear(&d->config);
         pthread_rwlock_destroy(&d->policy_lock);
         pthread_mutex_destroy(&d->park_lock);
         pthread_mutex_destroy(&d->refusal_lock);
+        pthread_mutex_destroy(&d->jobs_lock);
+        kb_consent_destroy(&d->consent);
+        pthread_cond_destroy(&d->jobs_idle);
 }
 
 int main(int argc, char **argv) {
-        kb_daemon d = { .uid = getuid() };
+        kb_daemon d = { .uid = getuid(), .main_thread = pthread_self() };
         sigset_t set;
         int ready_fd = -1;
 
@@ -333,11 +351,15 @@ int main(int argc, char **argv) {
         sigaddset(&set, SIGTERM);
         sigaddset(&set, SIGINT);
         sigaddset(&set, SIGHUP);
+        sigaddset(&set, SIGUSR1);
         pthread_sigmask(SIG_BLOCK, &set, NULL); /* before any thread starts */
         signal(SIGPIPE, SIG_IGN);
         pthread_rwlock_init(&d.policy_lock, NULL);
         pthread_mutex_init(&d.park_lock, NULL);
         pthread_mutex_init(&d.refusal_lock, NULL);
+        pthread_mutex_init(&d.jobs_lock, NULL);
+        kb_consent_init(&d.consent);
+        pthread_cond_init(&d.jobs_idle, NULL);
         pthread_t watcher;
         if (start(&d, &ready_fd) < 0 || pthread_create(&watcher, NULL, watch_first_scan, &d) != 0) {
                 report_ready(ready_fd, false);

@@ -58,6 +58,17 @@ static int add_approvals(kb_gate_policy *p, const char *state_dir) {
         return 0;
 }
 
+static int add_string(char ***arr, size_t *n, const char *value) {
+        char **a = realloc(*arr, (*n + 1) * sizeof(*a));
+        if (!a)
+                return -ENOMEM;
+        *arr = a;
+        if (!(a[*n] = strdup(value)))
+                return -ENOMEM;
+        (*n)++;
+        return 0;
+}
+
 int kb_policy_build(const kb_config *c, const char *api_token, kb_gate_policy **ret) {
         kb_gate_policy *p = kb_gate_policy_new();
         if (!p)
@@ -69,6 +80,8 @@ int kb_policy_build(const kb_config *c, const char *api_token, kb_gate_policy **
                 r = kb_gate_policy_add_origin(p, c->allow_origins.v[i]);
         if (r >= 0)
                 r = add_approvals(p, c->state_dir);
+        for (size_t i = 0; r >= 0 && i < c->page_pin_origins.n; i++)
+                r = add_string(&p->page_pin_origins, &p->n_page_pin_origins, c->page_pin_origins.v[i]);
         if (r < 0) {
                 kb_gate_policy_free(p);
                 return r;

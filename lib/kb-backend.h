@@ -5,9 +5,12 @@
  */
 #pragma once
 
+#include <openssl/evp.h>
+#include <pthread.h>
 #include <stdatomic.h>
 
 #include "kb-model.h"
+#include "kb-secret.h"
 
 /* The immutable result of one scan of one source; shared by reference. */
 typedef struct kb_scan {
@@ -34,6 +37,25 @@ typedef struct kb_source_ops {
          * may reuse a token's certificates when the token did not change. */
         int (*scan)(kb_source *s, const kb_scan *prev, kb_scan **ret);
         void (*free)(kb_source *s);
+
+        /* Private-key operations, called with the source's op_lock held.
+         * Each returns 0 or -KB_E_* (TOKEN_NOT_PRESENT when the token is gone).
+         * The token's PIN state, read from the token now (not the cache). */
+        int (*pin_state)(kb_source *s, const kb_token *t, kb_pin_status *ret_status, int *ret_retries);
+        /* Is the user logged in to this token (by us)? */
+        bool (*logged_in)(kb_source *s, const kb_token *t);
+        /* Log the user in with pin; logs out first if already logged in, so the
+         * PIN is really checked. PIN_INCORRECT, PIN_LOCKED, PIN_POLICY… */
+        int (*login)(kb_source *s, const kb_token *t, const kb_secret *pin);
+        void (*logout)(kb_source *s, const char *token_id);
+        /* Ids of the tokens we hold a session on (at most max). */
+        size_t (*sessions)(kb_source *s, char (*ret_ids)[KB_TOKEN_ID_LEN + 1], size_t max);
+        /* The certificate's private key as an EVP_PKEY whose operations run on
+         * the token (logged in). NOT_FOUND when the token has no such key. */
+        int (*private_key)(kb_source *s, const kb_token *t, const kb_cert *c, EVP_PKEY **ret);
+        /* The PKCS#11 (or SKF) failure behind the last failed key operation,
+         * as an API error; KB_E_INTERNAL when nothing more specific is known. */
+        int (*key_error)(kb_source *s, EVP_PKEY *key);
 } kb_source_ops;
 
 struct kb_source {
@@ -43,6 +65,9 @@ struct kb_source {
         char *description;      /* library description, NULL until loaded */
         int load_error;         /* 0, or kb_error why the library did not load */
         char *load_detail;      /* the loader's words, when load_error != 0 */
+        /* Serializes private-key operations on this source's tokens (a token
+         * is single-threaded hardware); scans do not take it. */
+        pthread_mutex_t op_lock;
 };
 
 void kb_source_free(kb_source *s);

@@ -21,5 +21,40 @@ const char *kb_pkcs11_rv_name(CK_RV rv);
 int kb_pkcs11_read_token(CK_FUNCTION_LIST *fn, CK_SLOT_ID slot, const char *module,
                          const kb_scan *prev, kb_token **ret, CK_RV *ret_rv);
 
+/* A token (no certificates) from its token info, with its stable id. */
+int kb_pkcs11_token_from_info(const CK_TOKEN_INFO *ti, CK_SLOT_ID slot, const char *module, kb_token **ret);
+
 /* Copy a PKCS#11 blank-padded fixed-size field into a trimmed C string. */
 char *kb_pkcs11_string(const CK_UTF8CHAR *field, size_t size);
+
+/* ---- the PKCS#11 source and its private-key operations (pkcs11-ops.c) ---- */
+
+#define KB_P11_MAX_LOGINS 16
+
+/* A session we keep open on a token while some origin is authorized on it. */
+typedef struct kb_p11_session {
+        CK_SLOT_ID slot;
+        char token_id[KB_TOKEN_ID_LEN + 1];
+        CK_SESSION_HANDLE session;
+        bool logged_in;
+} kb_p11_session;
+
+typedef struct kb_p11_source {
+        kb_source base;
+        CK_FUNCTION_LIST *fn;   /* NULL when the module did not load */
+        bool initialized;
+        kb_p11_session logins[KB_P11_MAX_LOGINS];
+        size_t n_logins;
+} kb_p11_source;
+
+/* PIN state from token flags (retries: 1 for final try, 0 locked, else -1). */
+kb_pin_status kb_pkcs11_pin_status(CK_FLAGS flags, int *ret_retries);
+
+int kb_p11_pin_state(kb_source *s, const kb_token *t, kb_pin_status *ret_status, int *ret_retries);
+bool kb_p11_logged_in(kb_source *s, const kb_token *t);
+int kb_p11_login(kb_source *s, const kb_token *t, const kb_secret *pin);
+void kb_p11_logout(kb_source *s, const char *token_id);
+size_t kb_p11_sessions(kb_source *s, char (*ret_ids)[KB_TOKEN_ID_LEN + 1], size_t max);
+int kb_p11_private_key(kb_source *s, const kb_token *t, const kb_cert *c, EVP_PKEY **ret);
+int kb_p11_key_error(kb_source *s, EVP_PKEY *key);
+void kb_p11_logout_all(kb_p11_source *p);

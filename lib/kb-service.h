@@ -9,8 +9,24 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+#include "kb-authz.h"
 #include "kb-cache.h"
 #include "kb-error.h"
+#include "kb-secret.h"
+
+/* What the PIN dialog is told. */
+typedef struct kb_pin_prompt {
+        const char *origin;             /* NULL: a local tool (bearer token) */
+        const char *operation;          /* "sign", "authenticate", … */
+        const kb_token *token;
+        const kb_cert *cert;
+        kb_pin_status status;           /* read from the token just now */
+        int retries_left;               /* -1 unknown */
+} kb_pin_prompt;
+
+/* Ask the user for the PIN in a native dialog. 0 with *ret, or -KB_E_PIN_CANCELLED,
+ * -KB_E_RATE_LIMITED (too many dialogs for this origin), -KB_E_INTERNAL. */
+typedef int (*kb_ask_pin_fn)(void *userdata, const kb_pin_prompt *prompt, kb_secret **ret);
 
 typedef struct kb_service {
         kb_cache *cache;
@@ -19,6 +35,12 @@ typedef struct kb_service {
         unsigned ready_timeout_ms;     /* how long a token read waits for the first scan */
         const char *const *features;   /* NULL-terminated */
         const char *const *skf_libraries; /* NULL-terminated, configured SKF libraries */
+        kb_authz *authz;                /* PIN authorizations per (origin, token) */
+        int pin_cooldown_s;             /* no login attempt this long after a wrong PIN */
+        /* Origins the administrator lets send "pin" in a request (page_pin). */
+        bool (*page_pin_allowed)(void *userdata, const char *origin);
+        kb_ask_pin_fn ask_pin;
+        void *userdata;                 /* for ask_pin and page_pin_allowed */
 } kb_service;
 
 /* One call, transport-independent. */
@@ -42,6 +64,8 @@ typedef struct kb_method {
         kb_http_method http_method;
         const char *route;      /* e.g. "/v1/tokens/{token}"; {x} binds params.x */
         kb_method_fn fn;
+        bool uses_token;        /* talks to a token (and maybe the user): run it
+                                 * off the event loop */
 } kb_method;
 
 const kb_method *kb_methods(size_t *ret_n);
@@ -60,4 +84,44 @@ json_t *kb_error_json(kb_error e, bool zh, const kb_call *call);
 
 /* Rendering of the model (render.c). */
 json_t *kb_cert_to_json(const kb_cert *c, int64_t now, int warning_days, bool with_pem);
-json_t *kb_token_to_json(const kb_token *t, const char *module, int64_t now, int warning_days);
+json_t *kb_token_to_json(const kb_token *t, const char *module, int64_t now, int warning_days, bool authorized);
+
+/* ---- private-key operations (tokenop.c) ---- */
+
+/* A token operation in progress: the token and certificate from the cache,
+ * the source's op_lock held, the caller's origin authorized (PIN checked). */
+typedef struct kb_token_op {
+        kb_view *view;
+        kb_source *source;
+        const kb_token *token;
+        const kb_cert *cert;
+        EVP_PKEY *key;          /* the certificate's private key on the token */
+} kb_token_op;
+
+/* Find params.token and params.certificate, check the certificate's usage
+ * allows `usage` and its key is of type key (KB_KEY_UNKNOWN: any), take the token lock, run the PIN flow for call->origin
+ * (authorization reuse, PIN guard, dialog or page PIN, login) and load the
+ * private key. On failure fills call->error_* and returns -KB_E_*. */
+int kb_token_op_begin(kb_service *svc, kb_call *call, const char *operation, unsigned usage, kb_key_type key,
+                      kb_token_op *op);
+
+/* Methods (sign.c). */
+int kb_method_sign(kb_service *svc, kb_call *call, json_t **ret);
+int kb_method_authenticate(kb_service *svc, kb_call *call, json_t **ret);
+/* Map a failed key operation to an API error (token removed, …). */
+int kb_token_op_key_error(kb_service *svc, kb_token_op *op);
+/* NOT_FOUND or, for a token seen since start-up, TOKEN_NOT_PRESENT. */
+int kb_token_absent(kb_service *svc, const char *id);
+void kb_token_op_end(kb_service *svc, kb_token_op *op);
+
+/* Expire idle authorizations and log out of tokens nobody is authorized on
+ * any more (also of tokens that are gone). Returns when to call again (Unix
+ * time), 0 when nothing is authorized. */
+int64_t kb_service_expire(kb_service *svc, int64_t now);
+
+/* Helpers for method parameters (params.c). */
+int kb_param_string(kb_call *call, const char *key, bool required, const char **ret);
+int kb_param_bool(kb_call *call, const char *key, bool *ret);
+/* Standard base64 into a new buffer; BAD_REQUEST naming field when invalid. */
+int kb_param_base64(kb_call *call, const char *field, json_t *value, unsigned char **ret, size_t *ret_len);
+int kb_bad_field(kb_call *call, const char *field);

@@ -8,17 +8,12 @@
 
 #define MAX_CHAIN 8
 
-static int bad_field(kb_call *call, const char *field) {
-        snprintf(call->error_field, sizeof(call->error_field), "%s", field);
-        return -KB_E_BAD_REQUEST;
+static int param_string(kb_call *call, const char *key, const char **ret) {
+        return kb_param_string(call, key, true, ret);
 }
 
-static int param_string(kb_call *call, const char *key, const char **ret) {
-        json_t *v = json_object_get(call->params, key);
-        if (!json_is_string(v))
-                return bad_field(call, key);
-        *ret = json_string_value(v);
-        return 0;
+static bool authorized(kb_service *svc, const kb_call *call, const kb_token *t, int64_t now) {
+        return svc->authz && kb_authz_peek(svc->authz, t->id, call->origin, now);
 }
 
 /* Token reads wait (bounded) for the first scan after start-up, then are
@@ -26,11 +21,6 @@ static int param_string(kb_call *call, const char *key, const char **ret) {
 static kb_view *token_view(kb_service *svc) {
         kb_cache_wait_ready(svc->cache, svc->ready_timeout_ms);
         return kb_cache_view(svc->cache);
-}
-
-/* A token seen earlier but gone now was removed; any other id is unknown. */
-static int absent_token(kb_service *svc, const char *id) {
-        return kb_cache_token_seen(svc->cache, id) ? -KB_E_TOKEN_NOT_PRESENT : -KB_E_NOT_FOUND;
 }
 
 static const char *module_of(const kb_view *v, const kb_token *t) {
@@ -55,7 +45,8 @@ static int m_tokens_list(kb_service *svc, kb_call *call, json_t **ret) {
                 for (size_t j = 0; v->scans[i] && j < v->scans[i]->n_tokens; j++)
                         json_array_append_new(arr, kb_token_to_json(v->scans[i]->tokens[j],
                                                                     v->sources[i]->name, now,
-                                                                    svc->warning_days));
+                                                                    svc->warning_days,
+                                                                    authorized(svc, call, v->scans[i]->tokens[j], now)));
         kb_view_free(v);
         *ret = json_pack("{s:o}", "tokens", arr);
         return *ret ? 0 : -KB_E_INTERNAL;
@@ -71,10 +62,11 @@ static int m_token_get(kb_service *svc, kb_call *call, json_t **ret) {
                 return -KB_E_INTERNAL;
         const kb_token *t = kb_view_find_token(v, id);
         if (t)
-                *ret = kb_token_to_json(t, module_of(v, t), time(NULL), svc->warning_days);
+                *ret = kb_token_to_json(t, module_of(v, t), time(NULL), svc->warning_days,
+                                        authorized(svc, call, t, time(NULL)));
         kb_view_free(v);
         if (!t)
-                return absent_token(svc, id);
+                return kb_token_absent(svc, id);
         return *ret ? 0 : -KB_E_INTERNAL;
 }
 
@@ -117,7 +109,7 @@ static int m_certificate_get(kb_service *svc, kb_call *call, json_t **ret) {
         }
         kb_view_free(v);
         if (!t)
-                return absent_token(svc, tid);
+                return kb_token_absent(svc, tid);
         if (!c)
                 return -KB_E_NOT_FOUND;
         return *ret ? 0 : -KB_E_INTERNAL;
@@ -184,6 +176,8 @@ static const kb_method methods[] = {
         { "tokens.list",      KB_HTTP_GET, "/v1/tokens",                                   m_tokens_list },
         { "token.get",        KB_HTTP_GET, "/v1/tokens/{token}",                           m_token_get },
         { "certificate.get",  KB_HTTP_GET, "/v1/tokens/{token}/certificates/{certificate}", m_certificate_get },
+        { "sign",             KB_HTTP_POST, "/v1/tokens/{token}/sign",                     kb_method_sign, true },
+        { "authenticate",     KB_HTTP_POST, "/v1/tokens/{token}/authenticate",             kb_method_authenticate, true },
 };
 
 const kb_method *kb_methods(size_t *ret_n) {
@@ -200,7 +194,7 @@ const kb_method *kb_method_by_name(const char *name) {
 
 int kb_service_call(kb_service *svc, const kb_method *m, kb_call *call, json_t **ret_result) {
         if (!json_is_object(call->params))
-                return bad_field(call, "params");
+                return kb_bad_field(call, "params");
         json_t *result = NULL;
         int r = m->fn(svc, call, &result);
         if (r < 0) {

@@ -14,7 +14,7 @@ char *kb_pkcs11_string(const CK_UTF8CHAR *field, size_t size) {
         return strndup((const char *) field, size);
 }
 
-static kb_pin_status pin_status_from_flags(CK_FLAGS f, int *ret_retries) {
+kb_pin_status kb_pkcs11_pin_status(CK_FLAGS f, int *ret_retries) {
         *ret_retries = -1;
         if (f & CKF_USER_PIN_LOCKED) {
                 *ret_retries = 0;
@@ -31,7 +31,7 @@ static kb_pin_status pin_status_from_flags(CK_FLAGS f, int *ret_retries) {
         return KB_PIN_OK;
 }
 
-static int token_from_info(const CK_TOKEN_INFO *ti, CK_SLOT_ID slot, const char *module, kb_token **ret) {
+int kb_pkcs11_token_from_info(const CK_TOKEN_INFO *ti, CK_SLOT_ID slot, const char *module, kb_token **ret) {
         kb_token *t = kb_token_new();
         if (!t)
                 return -KB_E_INTERNAL;
@@ -41,7 +41,7 @@ static int token_from_info(const CK_TOKEN_INFO *ti, CK_SLOT_ID slot, const char 
         t->manufacturer = kb_pkcs11_string(ti->manufacturerID, sizeof(ti->manufacturerID));
         t->model = kb_pkcs11_string(ti->model, sizeof(ti->model));
         t->serial = kb_pkcs11_string(ti->serialNumber, sizeof(ti->serialNumber));
-        t->pin_status = pin_status_from_flags(ti->flags, &t->retries_left);
+        t->pin_status = kb_pkcs11_pin_status(ti->flags, &t->retries_left);
         t->pin_min_len = ti->ulMinPinLen;
         t->pin_max_len = ti->ulMaxPinLen;
         t->slot_id = slot;
@@ -194,7 +194,7 @@ int kb_pkcs11_read_token(CK_FUNCTION_LIST *fn, CK_SLOT_ID slot, const char *modu
         if (rv == CKR_OK && !(ti.flags & CKF_TOKEN_INITIALIZED))
                 return 0;
         if (rv == CKR_OK) {
-                int r = token_from_info(&ti, slot, module, &t);
+                int r = kb_pkcs11_token_from_info(&ti, slot, module, &t);
                 if (r < 0)
                         return r;
                 const kb_token *p = unchanged_in(prev, t);

@@ -9,11 +9,7 @@
 
 #define MAX_SLOTS 64
 
-typedef struct p11_source {
-        kb_source base;
-        CK_FUNCTION_LIST *fn;   /* NULL when the module did not load */
-        bool initialized;
-} p11_source;
+typedef kb_p11_source p11_source;
 
 static CK_RV slot_list(CK_FUNCTION_LIST *fn, CK_SLOT_ID *slots, CK_ULONG *ret_n) {
         /* The slot count can change between the two calls (a reader plugged in):
@@ -78,6 +74,8 @@ static int p11_scan(kb_source *s, const kb_scan *prev, kb_scan **ret) {
 
 static void p11_free(kb_source *s) {
         p11_source *p = (p11_source *) s;
+        kb_p11_logout_all(p);
+        pthread_mutex_destroy(&p->base.op_lock);
         if (p->fn) {
                 if (p->initialized)
                         p11_kit_module_finalize(p->fn);
@@ -90,6 +88,13 @@ static const kb_source_ops p11_ops = {
         .backend = "pkcs11",
         .scan = p11_scan,
         .free = p11_free,
+        .pin_state = kb_p11_pin_state,
+        .logged_in = kb_p11_logged_in,
+        .login = kb_p11_login,
+        .logout = kb_p11_logout,
+        .sessions = kb_p11_sessions,
+        .private_key = kb_p11_private_key,
+        .key_error = kb_p11_key_error,
 };
 
 static void set_failure(p11_source *p, int error, const char *detail) {
@@ -120,6 +125,7 @@ static p11_source *source_new(const char *name, const char *path) {
         if (!p)
                 return NULL;
         p->base.ops = &p11_ops;
+        pthread_mutex_init(&p->base.op_lock, NULL);
         p->base.name = strdup(name ? name : "");
         p->base.path = strdup(path ? path : "");
         if (!p->base.name || !p->base.path) {

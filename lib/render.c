@@ -77,7 +77,7 @@ static json_t *pin_json(const kb_token *t) {
                          "maxLength", length_json(t->pin_max_len));
 }
 
-json_t *kb_token_to_json(const kb_token *t, const char *module, int64_t now, int warning_days) {
+json_t *kb_token_to_json(const kb_token *t, const char *module, int64_t now, int warning_days, bool authorized) {
         json_t *certs = json_array();
         for (size_t i = 0; certs && i < t->n_certs; i++)
                 json_array_append_new(certs, kb_cert_to_json(t->certs[i], now, warning_days, false));
@@ -91,6 +91,6 @@ json_t *kb_token_to_json(const kb_token *t, const char *module, int64_t now, int
                          "serial", t->serial,
                          "hardwareId", str_or_null(t->hardware_id),
                          "pin", pin_json(t),
-                         "authorized", false,
+                         "authorized", authorized,
                          "certificates", certs);
 }

@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <string.h>
+
+#include "consent.h"
+#include "daemon.h"
+#include "dialog-text.h"
+#include "log.h"
+#include "pinentry.h"
+
+void kb_consent_init(kb_consent *c) {
+        *c = (kb_consent) { 0 };
+        pthread_mutex_init(&c->screen, NULL);
+        pthread_mutex_init(&c->lock, NULL);
+}
+
+void kb_consent_destroy(kb_consent *c) {
+        pthread_mutex_destroy(&c->screen);
+        pthread_mutex_destroy(&c->lock);
+}
+
+/* At most `limit` dialogs per origin and minute: a page must
+ * not be able to pester the user, or burn PIN tries by raising dialog after
+ * dialog. The oldest slot is reused when the table is full. */
+static bool dialog_allowed(kb_consent *c, const char *origin, unsigned limit) {
+        time_t now = time(NULL);
+        size_t slot = 0;
+        bool allowed;
+
+        pthread_mutex_lock(&c->lock);
+        for (size_t i = 0; i < KB_CONSENT_ORIGINS; i++) {
+                if (strcmp(c->recent[i].origin, origin) == 0) {
+                        slot = i;
+                        break;
+                }
+                if (c->recent[i].window < c->recent[slot].window)
+                        slot = i;
+        }
+        if (strcmp(c->recent[slot].origin, origin) != 0 || now - c->recent[slot].window >= 60) {
+                snprintf(c->recent[slot].origin, sizeof(c->recent[slot].origin), "%s", origin);
+                c->recent[slot].window = now;
+                c->recent[slot].count = 0;
+        }
+        allowed = c->recent[slot].count < limit;
+        if (allowed)
+                c->recent[slot].count++;
+        pthread_mutex_unlock(&c->lock);
+        return allowed;
+}
+
+static kb_dialog_op dialog_op(const char *operation) {
+        static const struct { const char *name; kb_dialog_op op; } ops[] = {
+                { "sign", KB_DIALOG_OP_SIGN },
+                { "authenticate", KB_DIALOG_OP_AUTHENTICATE },
+                { "pin.change", KB_DIALOG_OP_CHANGE_PIN },
+                { "renewal", KB_DIALOG_OP_RENEW },
+                { "seal", KB_DIALOG_OP_SEAL },
+        };
+        for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
+                if (strcmp(ops[i].name, operation) == 0)
+                        return ops[i].op;
+        return KB_DIALOG_OP_GENERIC;
+}
+
+static const char *cert_cn(const kb_cert *c) {
+        for (size_t i = 0; c && i < c->n_subject_fields; i++)
+                if (strcmp(c->subject_fields[i].key, "CN") == 0)
+                        return c->subject_fields[i].value;
+        return NULL;
+}
+
+static int show_pin_dialog(kb_daemon *d, const kb_pin_request *r, kb_secret **ret) {
+        kb_dialog_text text;
+        kb_dialog dialog = { .program = d->config.pinentry, .timeout_s = d->config.dialog_timeout };
+        char err[256] = "";
+
+        if (kb_dialog_text_pin(r, kb_locale_is_chinese(), &text) < 0)
+                return -KB_E_INTERNAL;
+        kb_dialog_text_apply(&text, &dialog);
+        pthread_mutex_lock(&d->consent.screen);
+        int ret_code = kb_pinentry_get_pin(&dialog, ret, err, sizeof(err));
+        pthread_mutex_unlock(&d->consent.screen);
+        kb_dialog_text_clear(&text);
+        if (ret_code == -KB_E_INTERNAL)
+                kb_log_error("the PIN dialog (%s) could not be shown: %s", d->config.pinentry, err);
+        return ret_code;
+}
+
+int kb_consent_ask_pin(void *userdata, const kb_pin_prompt *p, kb_secret **ret) {
+        kb_daemon *d = userdata;
+        const char *origin = p->origin ? p->origin : "";
+
+        if (!dialog_allowed(&d->consent, origin, d->config.dialogs_per_minute)) {
+                kb_log_fields f = { .origin = p->origin, .token = p->token->id, .code = "RATE_LIMITED" };
+                kb_log(LOG_NOTICE, &f, "too many PIN dialogs for this origin; refused");
+                return -KB_E_RATE_LIMITED;
+        }
+        kb_pin_request r = {
+                .origin = p->origin,
+                .op = dialog_op(p->operation),
+                .ask = KB_DIALOG_ASK_PIN,
+                .token_label = p->token->label,
+                .token_serial = p->token->serial,
+                .cert_cn = cert_cn(p->cert),
+                .cert_usage = p->cert ? p->cert->usage : 0,
+                .pin_status = p->status,
+                .retries_left = p->retries_left,
+        };
+        return show_pin_dialog(d, &r, ret);
+}
+
+bool kb_consent_page_pin_allowed(void *userdata, const char *origin) {
+        kb_daemon *d = userdata;
+        bool allowed = false;
+        pthread_rwlock_rdlock(&d->policy_lock);
+        for (size_t i = 0; i < d->policy->n_page_pin_origins && !allowed; i++)
+                allowed = strcmp(d->policy->page_pin_origins[i], origin) == 0;
+        pthread_rwlock_unlock(&d->policy_lock);
+        return allowed;
+}

@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Reading method parameters: every failure names its field. */
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kb-service.h"
+
+int kb_bad_field(kb_call *call, const char *field) {
+        snprintf(call->error_field, sizeof(call->error_field), "%s", field);
+        return -KB_E_BAD_REQUEST;
+}
+
+int kb_param_string(kb_call *call, const char *key, bool required, const char **ret) {
+        json_t *v = json_object_get(call->params, key);
+        if (!v && !required) {
+                *ret = NULL;
+                return 0;
+        }
+        if (!json_is_string(v))
+                return kb_bad_field(call, key);
+        *ret = json_string_value(v);
+        return 0;
+}
+
+int kb_param_bool(kb_call *call, const char *key, bool *ret) {
+        json_t *v = json_object_get(call->params, key);
+        if (!v) {
+                *ret = false;
+                return 0;
+        }
+        if (!json_is_boolean(v))
+                return kb_bad_field(call, key);
+        *ret = json_is_true(v);
+        return 0;
+}
+
+/* Strict standard base64 (RFC 4648 §4, padded, no whitespace). */
+int kb_param_base64(kb_call *call, const char *field, json_t *value, unsigned char **ret, size_t *ret_len) {
+        if (!json_is_string(value))
+                return kb_bad_field(call, field);
+        const char *s = json_string_value(value);
+        size_t len = json_string_length(value);
+        if (len % 4 != 0 || strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") != len)
+                return kb_bad_field(call, field);
+        const char *pad = strchr(s, '=');
+        if (pad && (s + len - pad > 2 || strspn(pad, "=") != (size_t) (s + len - pad)))
+                return kb_bad_field(call, field);
+        unsigned char *buf = malloc(len / 4 * 3 + 1);
+        if (!buf)
+                return -KB_E_INTERNAL;
+        int n = len ? EVP_DecodeBlock(buf, (const unsigned char *) s, (int) len) : 0;
+        if (n < 0) {
+                free(buf);
+                return kb_bad_field(call, field);
+        }
+        n -= pad ? (int) (s + len - pad) : 0;   /* EVP_DecodeBlock counts padding */
+        *ret = buf;
+        *ret_len = (size_t) n;
+        return 0;
+}

@@ -1,0 +1,204 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The PIN flow in front of every private-key operation: find the token and
+ * certificate, take the token, reuse this origin's authorization or run the
+ * PIN guard, ask for the PIN (native dialog, or the page under page_pin),
+ * log in, and hand out the private key.
+ */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "kb-service.h"
+
+#define LOCK_WAIT_MS 2000
+#define LOCAL_ORIGIN "local tool (bearer token)"
+
+/* A token seen earlier but gone now was removed; any other id is unknown. */
+int kb_token_absent(kb_service *svc, const char *id) {
+        return kb_cache_token_seen(svc->cache, id) ? -KB_E_TOKEN_NOT_PRESENT : -KB_E_NOT_FOUND;
+}
+
+static const char *who(const kb_call *call) {
+        return call->origin ? call->origin : LOCAL_ORIGIN;
+}
+
+static void pin_details(kb_call *call, kb_pin_status st, int retries) {
+        json_decref(call->error_details);
+        call->error_details = json_pack("{s:s, s:o}", "pinStatus", kb_pin_status_name(st),
+                                        "retriesLeft", retries >= 0 ? json_integer(retries) : json_null());
+}
+
+static int find_in_view(kb_service *svc, kb_call *call, kb_token_op *op) {
+        const char *tid, *cid;
+        int r = kb_param_string(call, "token", true, &tid);
+        if (r >= 0)
+                r = kb_param_string(call, "certificate", true, &cid);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < op->view->n && !op->token; i++) {
+                op->token = kb_scan_find_token(op->view->scans[i], tid);
+                op->source = op->token ? (kb_source *) op->view->sources[i] : NULL;
+        }
+        if (!op->token)
+                return kb_token_absent(svc, tid);
+        op->cert = kb_token_find_cert(op->token, cid);
+        if (!op->cert) {
+                snprintf(call->error_field, sizeof(call->error_field), "certificate");
+                return -KB_E_NOT_FOUND;
+        }
+        return 0;
+}
+
+static int lock_token(kb_token_op *op) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += LOCK_WAIT_MS / 1000;
+        return pthread_mutex_timedlock(&op->source->op_lock, &until) == 0 ? 0 : -KB_E_TOKEN_BUSY;
+}
+
+/* The PIN: from the page (page_pin origins only) or from the user. */
+static int obtain_pin(kb_service *svc, kb_call *call, const kb_pin_prompt *prompt, kb_secret **ret) {
+        json_t *page = json_object_get(call->params, "pin");
+        if (page) {
+                bool allowed = call->origin && svc->page_pin_allowed &&
+                               svc->page_pin_allowed(svc->userdata, call->origin);
+                if (!allowed || !json_is_string(page) || json_string_length(page) == 0)
+                        return kb_bad_field(call, "pin");
+                *ret = kb_secret_from(json_string_value(page), json_string_length(page));
+                return *ret ? 0 : -KB_E_INTERNAL;
+        }
+        if (!svc->ask_pin)
+                return -KB_E_PIN_CANCELLED;
+        return svc->ask_pin(svc->userdata, prompt, ret);
+}
+
+static int after_wrong_pin(kb_service *svc, kb_call *call, kb_token_op *op, int64_t now) {
+        kb_pin_status st = KB_PIN_OK;
+        int retries = -1;
+        /* The login logged the token out: every origin must ask again. */
+        kb_authz_revoke_token(svc->authz, op->token->id);
+        kb_authz_set_cooldown(svc->authz, op->token->id, now + svc->pin_cooldown_s);
+        if (op->source->ops->pin_state(op->source, op->token, &st, &retries) >= 0)
+                pin_details(call, st, retries);
+        return -KB_E_PIN_INCORRECT;
+}
+
+static int authorize(kb_service *svc, kb_call *call, const char *operation, kb_token_op *op) {
+        const kb_source_ops *ops = op->source->ops;
+        int64_t now = time(NULL);
+        kb_pin_prompt prompt = { .origin = call->origin, .operation = operation, .token = op->token, .cert = op->cert };
+        bool confirm = false;
+        kb_secret *pin = NULL;
+
+        if (kb_authz_check(svc->authz, op->token->id, who(call), now) && ops->logged_in(op->source, op->token))
+                return 0;
+        int r = kb_param_bool(call, "confirmFinalTry", &confirm);
+        if (r >= 0)
+                r = ops->pin_state(op->source, op->token, &prompt.status, &prompt.retries_left);
+        if (r < 0)
+                return r;
+        kb_error guard = kb_pin_guard(prompt.status, confirm, now, kb_authz_cooldown(svc->authz, op->token->id));
+        if (guard != KB_E_OK) {
+                pin_details(call, prompt.status, prompt.retries_left);
+                return -(int) guard;
+        }
+        r = obtain_pin(svc, call, &prompt, &pin);
+        if (r < 0)
+                return r;
+        r = ops->login(op->source, op->token, pin);
+        kb_secret_free(pin);
+        if (r == -KB_E_PIN_INCORRECT)
+                return after_wrong_pin(svc, call, op, now);
+        if (r < 0) {
+                kb_authz_revoke_token(svc->authz, op->token->id);
+                return r;
+        }
+        return kb_authz_grant(svc->authz, op->token->id, who(call), now);
+}
+
+static int check_certificate(kb_call *call, const kb_token_op *op, unsigned usage, kb_key_type key) {
+        /* The key's usage must fit the operation, and the key must be there. */
+        if (!(op->cert->usage & usage) || !op->cert->has_private_key)
+                return kb_bad_field(call, "certificate");
+        if (key != KB_KEY_UNKNOWN && op->cert->key_type != key) {
+                snprintf(call->error_field, sizeof(call->error_field), "algorithm");
+                return -KB_E_UNSUPPORTED_ALGORITHM;
+        }
+        if (!op->source->ops->private_key)
+                return -KB_E_UNSUPPORTED_ALGORITHM;
+        return 0;
+}
+
+int kb_token_op_begin(kb_service *svc, kb_call *call, const char *operation, unsigned usage, kb_key_type key,
+                      kb_token_op *op) {
+        *op = (kb_token_op) { .view = kb_cache_view(svc->cache) };
+        if (!op->view)
+                return -KB_E_INTERNAL;
+        int r = find_in_view(svc, call, op);
+        if (r >= 0)
+                r = check_certificate(call, op, usage, key);
+        if (r >= 0)
+                r = lock_token(op);
+        if (r < 0) {
+                kb_view_free(op->view);
+                *op = (kb_token_op) { 0 };
+                return r;
+        }
+        r = authorize(svc, call, operation, op);
+        if (r >= 0)
+                r = op->source->ops->private_key(op->source, op->token, op->cert, &op->key);
+        if (r < 0)
+                kb_token_op_end(svc, op);
+        return r;
+}
+
+int kb_token_op_key_error(kb_service *svc, kb_token_op *op) {
+        int r = op->source->ops->key_error(op->source, op->key);
+        if (r == -KB_E_TOKEN_NOT_PRESENT) {
+                kb_authz_revoke_token(svc->authz, op->token->id);
+                op->source->ops->logout(op->source, op->token->id);
+        }
+        return r;
+}
+
+void kb_token_op_end(kb_service *svc, kb_token_op *op) {
+        if (!op->view)
+                return;
+        EVP_PKEY_free(op->key);
+        if (op->source)
+                pthread_mutex_unlock(&op->source->op_lock);
+        kb_view_free(op->view);
+        *op = (kb_token_op) { 0 };
+}
+
+static bool present(const kb_view *v, size_t i, const char *id) {
+        return kb_scan_find_token(v->scans[i], id) != NULL;
+}
+
+/* Log out of this source's tokens that nobody is authorized on, or that are
+ * gone. A source busy with an operation is left for the next round. */
+static void expire_source(kb_service *svc, const kb_view *v, size_t i, int64_t now) {
+        kb_source *src = (kb_source *) v->sources[i];
+        char ids[16][KB_TOKEN_ID_LEN + 1];
+
+        if (!src->ops->sessions || pthread_mutex_trylock(&src->op_lock) != 0)
+                return;
+        size_t n = src->ops->sessions(src, ids, 16);
+        for (size_t j = 0; j < n; j++) {
+                bool gone = !present(v, i, ids[j]);
+                if (gone)
+                        kb_authz_revoke_token(svc->authz, ids[j]);
+                if (gone || !kb_authz_token_in_use(svc->authz, ids[j], now))
+                        src->ops->logout(src, ids[j]);
+        }
+        pthread_mutex_unlock(&src->op_lock);
+}
+
+int64_t kb_service_expire(kb_service *svc, int64_t now) {
+        kb_view *v = kb_cache_view(svc->cache);
+        for (size_t i = 0; v && i < v->n; i++)
+                expire_source(svc, v, i, now);
+        kb_view_free(v);
+        return kb_authz_expire(svc->authz, now);
+}
