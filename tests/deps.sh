@@ -17,7 +17,8 @@ die() {
 # python3; wrk for the benchmarks; faketime for the TLS renewal test.
 PACKAGES='build-essential meson ninja-build pkg-config libssl-dev openssl
 libjansson-dev libmicrohttpd-dev libp11-kit-dev p11-kit libsystemd-dev check
-softhsm2 opensc opensc-pkcs11 libnss3-tools curl python3 wrk faketime'
+softhsm2 opensc opensc-pkcs11 libnss3-tools curl python3 wrk faketime
+libcacard-dev vsmartcard-vpcd pcscd'
 
 command -v dpkg-query >/dev/null 2>&1 || die "dpkg-query not found: this script is for Debian"
 
