@@ -49,6 +49,7 @@ static int strv_add(kb_strv *s, const char *value) {
 void kb_config_init(kb_config *c) {
         *c = (kb_config) {
                 .tls = true,
+                .origin_approval = true,
                 .expiry_warning_days = KB_DEFAULT_WARNING_DAYS,
                 .max_body = KB_DEFAULT_MAX_BODY,
                 .max_connections = KB_DEFAULT_MAX_CONNECTIONS,
@@ -187,6 +188,7 @@ static const struct def {
         { "skf-library",         K_LIST },
         { "allow-origin",        K_ORIGIN },
         { "tls",                 K_BOOL },
+        { "origin-approval",     K_BOOL },
         { "no-tls",              K_NO_TLS },
         { "foreground",          K_BOOL },
         { "state-dir",           K_DIR },
@@ -282,6 +284,8 @@ static int set_bool(kb_config *c, const struct def *d, const char *value, char *
                 return fail(err, errlen, "%s: '%s' is not a boolean (yes/no, true/false)", d->name, value);
         if (strcmp(d->name, "tls") == 0)
                 c->tls = b;
+        else if (strcmp(d->name, "origin-approval") == 0)
+                c->origin_approval = b;
         else
                 c->foreground = b;
         return 0;
@@ -384,6 +388,7 @@ static const struct option long_options[] = {
         { "skf-library",         required_argument, NULL, 0 },
         { "allow-origin",        required_argument, NULL, 0 },
         { "no-tls",              no_argument,       NULL, 0 },
+        { "origin-approval",     required_argument, NULL, 0 },
         { "state-dir",           required_argument, NULL, 0 },
         { "runtime-dir",         required_argument, NULL, 0 },
         { "pinentry",            required_argument, NULL, 0 },
@@ -487,7 +492,8 @@ int kb_config_load(kb_config *c, const char *system_path, int argc, char **argv,
 
 void kb_config_usage(const char *argv0) {
         printf("Usage: %s [OPTIONS]\n"
-               "       %s trust install|remove|status\n\n"
+               "       %s trust install|remove|status\n"
+               "       %s origins list|revoke ORIGIN\n\n"
                "keybridge daemon: lets allowed web pages use the user's crypto tokens (UKey)\n"
                "through a loopback HTTPS/WSS API.\n\n"
                "  --listen ADDR:PORT         loopback address to serve, repeatable\n"
@@ -496,6 +502,7 @@ void kb_config_usage(const char *argv0) {
                "  --skf-library PATH         SKF (GM/T 0016) library, repeatable\n"
                "  --allow-origin ORIGIN      allowed web origin, exact, repeatable\n"
                "  --no-tls                   serve plain HTTP/WS instead of HTTPS/WSS\n"
+               "  --origin-approval yes|no   let unknown origins ask you to approve them (yes)\n"
                "  --state-dir DIR            TLS material, approvals, journal (default $XDG_STATE_HOME/keybridge)\n"
                "  --runtime-dir DIR          api-token for local tools (default $XDG_RUNTIME_DIR/keybridge)\n"
                "  --pinentry PROGRAM         PIN dialog program (default pinentry)\n"
@@ -514,5 +521,5 @@ void kb_config_usage(const char *argv0) {
                "  -h, --help                 this text\n"
                "  -V, --version              print the version\n\n"
                "System configuration: %s/keybridge/keybridge.conf. See keybridged(8).\n",
-               argv0, argv0, KB_SYSCONFDIR);
+               argv0, argv0, argv0, KB_SYSCONFDIR);
 }

@@ -35,6 +35,7 @@ typedef struct kb_config {
         kb_strv allow_origins;
         kb_strv page_pin_origins;    /* administrator only: may send "pin" */
         bool tls;
+        bool origin_approval;        /* unknown origins may ask the user (POST /v1/origins/approval) */
         char *state_dir;
         char *runtime_dir;
         char *pinentry;

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <string.h>
 
+#include <errno.h>
+
+#include "approvals.h"
 #include "consent.h"
 #include "daemon.h"
 #include "dialog-text.h"
@@ -116,4 +119,53 @@ bool kb_consent_page_pin_allowed(void *userdata, const char *origin) {
                 allowed = strcmp(d->policy->page_pin_origins[i], origin) == 0;
         pthread_rwlock_unlock(&d->policy_lock);
         return allowed;
+}
+
+static bool origin_allowed(kb_daemon *d, const char *origin) {
+        pthread_rwlock_rdlock(&d->policy_lock);
+        bool allowed = kb_gate_origin_allowed(d->policy, origin);
+        pthread_rwlock_unlock(&d->policy_lock);
+        return allowed;
+}
+
+static int ask_approval(kb_daemon *d, const char *origin) {
+        kb_dialog_text text;
+        kb_dialog dialog = { .program = d->config.pinentry, .timeout_s = d->config.dialog_timeout };
+        char err[256] = "";
+
+        if (kb_dialog_text_origin_approval(origin, kb_locale_is_chinese(), &text) < 0)
+                return -KB_E_INTERNAL;
+        kb_dialog_text_apply(&text, &dialog);
+        pthread_mutex_lock(&d->consent.screen);
+        int r = kb_pinentry_confirm(&dialog, err, sizeof(err));
+        pthread_mutex_unlock(&d->consent.screen);
+        kb_dialog_text_clear(&text);
+        if (r == -KB_E_INTERNAL)
+                kb_log_error("the approval dialog (%s) could not be shown: %s", d->config.pinentry, err);
+        return r;
+}
+
+int kb_consent_approve_origin(void *userdata, const char *origin) {
+        kb_daemon *d = userdata;
+        kb_log_fields f = { .origin = origin };
+
+        if (origin_allowed(d, origin))
+                return 0;
+        if (!dialog_allowed(&d->consent, origin, d->config.dialogs_per_minute))
+                return -KB_E_RATE_LIMITED;
+        int r = ask_approval(d, origin);
+        if (r < 0) {
+                kb_log(LOG_NOTICE, &f, "the user did not approve %s", origin);
+                return r;
+        }
+        r = kb_approvals_add(d->config.state_dir, origin);
+        if (r < 0) {
+                kb_log_error("cannot remember the approval of %s: %s", origin, strerror(-r));
+                return -KB_E_INTERNAL;
+        }
+        pthread_rwlock_wrlock(&d->policy_lock);
+        r = kb_gate_policy_add_origin(d->policy, origin);
+        pthread_rwlock_unlock(&d->policy_lock);
+        kb_log(LOG_NOTICE, &f, "the user approved %s", origin);
+        return r < 0 ? -KB_E_INTERNAL : 0;
 }

@@ -33,3 +33,6 @@ void kb_consent_destroy(kb_consent *c);
 int kb_consent_ask_pin(void *userdata, const kb_pin_prompt *prompt, kb_secret **ret);
 /* May this origin send "pin" in a request (administrator's page-pin-origin)? */
 bool kb_consent_page_pin_allowed(void *userdata, const char *origin);
+/* First use of an origin no policy lists: ask the user, remember the answer
+ * in the approvals file and the live policy. */
+int kb_consent_approve_origin(void *userdata, const char *origin);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "config.h"
 #include "gate.h"
 
 kb_gate_policy *kb_gate_policy_new(void) {
@@ -91,9 +92,16 @@ static kb_error check_caller(const kb_gate_policy *p, const kb_gate_request *rq,
                 return KB_E_HOST_REJECTED;
         if (rq->origin) {
                 /* "null" (sandboxed frames, file:) is never in the list. */
-                if (!kb_gate_origin_allowed(p, rq->origin))
+                if (kb_gate_origin_allowed(p, rq->origin)) {
+                        v->allow_origin = rq->origin;
+                        return KB_E_OK;
+                }
+                /* An unknown origin may only ask the user to approve it. */
+                if (!p->origin_approval || !rq->path || strcmp(rq->path, KB_APPROVAL_PATH) != 0 ||
+                    !kb_origin_is_valid(rq->origin))
                         return KB_E_ORIGIN_NOT_ALLOWED;
                 v->allow_origin = rq->origin;
+                v->approval_only = true;
                 return KB_E_OK;
         }
         return bearer_ok(p, rq->authorization) ? KB_E_OK : KB_E_UNAUTHORIZED;

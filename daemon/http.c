@@ -146,7 +146,7 @@ static void log_refusal(kb_daemon *d, const request *rq, struct MHD_Connection *
 }
 
 /* First call for a request: the gate, before any body is read. */
-static request *admit(kb_server *s, struct MHD_Connection *c, const char *method) {
+static request *admit(kb_server *s, struct MHD_Connection *c, const char *method, const char *url) {
         request *rq = calloc(1, sizeof(*rq));
         if (!rq)
                 return NULL;
@@ -160,6 +160,7 @@ static request *admit(kb_server *s, struct MHD_Connection *c, const char *method
                 .content_length = header(c, MHD_HTTP_HEADER_CONTENT_LENGTH),
                 .acr_private_network = header(c, "Access-Control-Request-Private-Network"),
                 .port = s->listener->port,
+                .path = url,
         };
         rq->zh = kb_prefers_chinese(header(c, MHD_HTTP_HEADER_ACCEPT_LANGUAGE));
         pthread_rwlock_rdlock(&s->daemon->policy_lock);
@@ -258,6 +259,8 @@ static enum MHD_Result dispatch(kb_server *s, struct MHD_Connection *c, request 
         rq->method = kb_route(strcmp(method, "POST") == 0 ? KB_HTTP_POST : KB_HTTP_GET, url, &rq->params, &e);
         if (!rq->method)
                 return e == KB_E_METHOD_NOT_ALLOWED ? send_method_not_allowed(c, rq, url) : send_error(c, rq, e, NULL);
+        if (rq->verdict.approval_only && strcmp(rq->method->name, "origin.approve") != 0)
+                return send_error(c, rq, KB_E_ORIGIN_NOT_ALLOWED, NULL); /* the gate's exception is one method */
         MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, add_query_param, rq->params);
         rq->call.params = rq->params;
         int r = merge_body(rq, rq->params, &rq->call);
@@ -327,7 +330,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         request *rq = *con_cls;
 
         if (!rq) {
-                rq = *con_cls = admit(s, c, method);
+                rq = *con_cls = admit(s, c, method, url);
                 if (!rq)
                         return MHD_NO;
                 if (rq->verdict.error == KB_E_METHOD_NOT_ALLOWED)

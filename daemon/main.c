@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "approvals.h"
 #include "daemon.h"
 #include "fs.h"
 #include "kb-build-config.h"
@@ -220,17 +221,21 @@ static int wait_for_signals(kb_daemon *d, const sigset_t *set, int argc, char **
         }
 }
 
-static int run_trust(int argc, char **argv) {
+/* keybridged trust ACTION | origins ACTION [ORIGIN] [daemon options, e.g.
+ * --state-dir DIR]: the words go to the subcommand, the options configure. */
+static int run_subcommand(int argc, char **argv) {
         kb_config c;
-        /* keybridged trust ACTION [daemon options, e.g. --state-dir DIR] */
-        char *rest[64] = { argv[0] };
-        int n = 1;
-        for (int i = 3; i < argc && n < 63; i++)
-                rest[n++] = argv[i];
+        char *rest[64] = { argv[0] }, *words[4] = { argv[1] };
+        int n = 1, w = 1;
+        for (int i = 2; i < argc; i++) {
+                if (argv[i][0] != '-' && w < 3 && n == 1)
+                        words[w++] = argv[i];
+                else if (n < 63)
+                        rest[n++] = argv[i];
+        }
         if (load_config(&c, n, rest) < 0)
                 return 2;
-        char *targv[] = { argv[1], argc > 2 ? argv[2] : NULL, NULL };
-        int r = kb_trust_main(argc > 2 ? 2 : 1, targv, c.state_dir);
+        int r = strcmp(argv[1], "trust") == 0 ? kb_trust_main(w, words, c.state_dir) : kb_origins_main(w, words, &c);
         kb_config_clear(&c);
         return r;
 }
@@ -284,6 +289,7 @@ static int start(kb_daemon *d, int *ready_fd) {
                 .pin_cooldown_s = (int) d->config.pin_cooldown,
                 .page_pin_allowed = kb_consent_page_pin_allowed,
                 .ask_pin = kb_consent_ask_pin,
+                .approve_origin = kb_consent_approve_origin,
                 .userdata = d,
         };
         if (!d->service.authz)
@@ -308,6 +314,7 @@ static void stop(kb_daemon *d, pthread_t *watcher) {
                 pthread_join(*watcher, NULL);
         kb_http_stop(d);        /* closes the listening sockets */
         if (d->policy && d->config.runtime_dir) {
+                kb_pidfile_remove(d->config.runtime_dir);
                 /* The token is only good while we run; do not leave it behind. */
                 _cleanup_free_ char *token = kb_path_join(d->config.runtime_dir, "api-token");
                 if (token)
@@ -331,8 +338,8 @@ int main(int argc, char **argv) {
         sigset_t set;
         int ready_fd = -1;
 
-        if (argc > 1 && strcmp(argv[1], "trust") == 0)
-                return run_trust(argc, argv);
+        if (argc > 1 && (strcmp(argv[1], "trust") == 0 || strcmp(argv[1], "origins") == 0))
+                return run_subcommand(argc, argv);
         if (load_config(&d.config, argc, argv) < 0)
                 return 2;
         if (d.config.help || d.config.version) {
@@ -367,6 +374,8 @@ int main(int argc, char **argv) {
                 return 1;
         }
         announce(&d);
+        if (kb_pidfile_write(d.config.runtime_dir) < 0)
+                kb_log_warning("cannot write the pid file in %s", d.config.runtime_dir);
         sd_notify(0, "READY=1");
         report_ready(ready_fd, true);
         int r = wait_for_signals(&d, &set, argc, argv);

@@ -8,10 +8,10 @@
 #include <sys/stat.h>
 
 #include "kb-cleanup.h"
+#include "approvals.h"
 #include "fs.h"
 #include "runtime.h"
 
-#define MAX_APPROVALS 1024
 
 int kb_api_token_create(const char *runtime_dir, char *ret, size_t retlen) {
         unsigned char raw[KB_API_TOKEN_HEX / 2];
@@ -37,25 +37,13 @@ int kb_api_token_create(const char *runtime_dir, char *ret, size_t retlen) {
 }
 
 static int add_approvals(kb_gate_policy *p, const char *state_dir) {
-        char path[4096];
-        _cleanup_free_ char *line = NULL;
-        size_t cap = 0;
-        unsigned n = 0;
-
-        snprintf(path, sizeof(path), "%s/approved-origins", state_dir);
-        FILE *f = fopen(path, "re");
-        if (!f)
-                return errno == ENOENT ? 0 : -errno;
-        while (getline(&line, &cap, f) >= 0 && n++ < MAX_APPROVALS) {
-                line[strcspn(line, "\r\n")] = 0;
-                /* Only well-formed origins; anything else in the file is ignored. */
-                if (kb_origin_is_valid(line) && kb_gate_policy_add_origin(p, line) < 0) {
-                        fclose(f);
-                        return -ENOMEM;
-                }
-        }
-        fclose(f);
-        return 0;
+        char **list = NULL;
+        size_t n = 0;
+        int r = kb_approvals_read(state_dir, &list, &n);
+        for (size_t i = 0; r >= 0 && i < n; i++)
+                r = kb_gate_policy_add_origin(p, list[i]);
+        kb_approvals_free(list, n);
+        return r;
 }
 
 static int add_string(char ***arr, size_t *n, const char *value) {
@@ -74,6 +62,7 @@ int kb_policy_build(const kb_config *c, const char *api_token, kb_gate_policy **
         if (!p)
                 return -ENOMEM;
         p->max_body = c->max_body;
+        p->origin_approval = c->origin_approval;
         snprintf(p->api_token, sizeof(p->api_token), "%s", api_token ? api_token : "");
         int r = 0;
         for (size_t i = 0; r >= 0 && i < c->allow_origins.n; i++)

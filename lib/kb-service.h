@@ -40,6 +40,9 @@ typedef struct kb_service {
         /* Origins the administrator lets send "pin" in a request (page_pin). */
         bool (*page_pin_allowed)(void *userdata, const char *origin);
         kb_ask_pin_fn ask_pin;
+        /* Ask the user to approve origin (native dialog) and remember it.
+         * 0 approved (or already allowed); -KB_E_PIN_CANCELLED denied. */
+        int (*approve_origin)(void *userdata, const char *origin);
         void *userdata;                 /* for ask_pin and page_pin_allowed */
 } kb_service;
 

@@ -171,6 +171,16 @@ static int m_info(kb_service *svc, kb_call *call, json_t **ret) {
         return *ret ? 0 : -KB_E_INTERNAL;
 }
 
+static int m_origin_approve(kb_service *svc, kb_call *call, json_t **ret) {
+        if (!call->origin)
+                return kb_bad_field(call, "origin");
+        int r = svc->approve_origin ? svc->approve_origin(svc->userdata, call->origin) : -KB_E_ORIGIN_NOT_ALLOWED;
+        if (r < 0)
+                return r;
+        *ret = json_pack("{s:s, s:b}", "origin", call->origin, "approved", true);
+        return *ret ? 0 : -KB_E_INTERNAL;
+}
+
 static const kb_method methods[] = {
         { "info",             KB_HTTP_GET, "/v1/info",                                     m_info },
         { "tokens.list",      KB_HTTP_GET, "/v1/tokens",                                   m_tokens_list },
@@ -178,6 +188,7 @@ static const kb_method methods[] = {
         { "certificate.get",  KB_HTTP_GET, "/v1/tokens/{token}/certificates/{certificate}", m_certificate_get },
         { "sign",             KB_HTTP_POST, "/v1/tokens/{token}/sign",                     kb_method_sign, true },
         { "authenticate",     KB_HTTP_POST, "/v1/tokens/{token}/authenticate",             kb_method_authenticate, true },
+        { "origin.approve",   KB_HTTP_POST, "/v1/origins/approval",                        m_origin_approve, true },
 };
 
 const kb_method *kb_methods(size_t *ret_n) {

@@ -285,5 +285,88 @@ class Daemon(CardTest):
         self.check_token(toks[0])
 
 
+class DaemonSign(CardTest):
+    """Signing through keybridged and OpenSC's real module; the card pulled
+    during an operation, and the daemon recovering when it returns."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        from test_sign import PINENTRY, Pinentry
+        cls.tmp = tempfile.mkdtemp(prefix="kb-vcard-sign-")
+        cls.pin = Pinentry(cls.tmp)
+        try:
+            cls.d = kbtest.Daemon(tokens=None, tls=False, modules=[vcard.OPENSC], env=dict(cls.vc.env, **cls.pin.env),
+                                  extra=["--pinentry", PINENTRY, "--dialogs-per-minute", "100"]).start()
+        except BaseException:
+            cls.vc.cleanup()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.d.cleanup()
+        finally:
+            super().tearDownClass()
+
+    def token(self, timeout=10):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            st, _, body = self.d.get("/v1/tokens")
+            cac = [t for t in body["tokens"] if t.get("manufacturer") == "Common Access Card"]
+            if cac:
+                return cac[0]
+            time.sleep(0.05)
+        self.fail("no CAC token")
+
+    def sign(self, tok, data):
+        cert = next(c for c in tok["certificates"] if c["subjectFields"]["CN"] == self.vc.certs[0]["cn"])
+        body = {"certificate": cert["id"], "algorithm": "RSA-PKCS1-SHA256",
+                "items": [{"data": __import__("base64").b64encode(data).decode()}]}
+        return self.d.request("POST", f"/v1/tokens/{tok['id']}/sign", body=body)
+
+    def verify(self, data, sig_b64):
+        with tempfile.TemporaryDirectory() as t:
+            files = {n: os.path.join(t, n) for n in ("data", "sig", "cert.pem", "pub.pem")}
+            with open(files["data"], "wb") as f:
+                f.write(data)
+            with open(files["sig"], "wb") as f:
+                f.write(__import__("base64").b64decode(sig_b64))
+            with open(files["cert.pem"], "w") as f:
+                f.write(self.vc.certs[0]["pem"])
+            subprocess.run(["openssl", "x509", "-in", files["cert.pem"], "-pubkey", "-noout", "-out", files["pub.pem"]],
+                           check=True)
+            return subprocess.run(["openssl", "dgst", "-sha256", "-verify", files["pub.pem"], "-signature",
+                                   files["sig"], files["data"]], capture_output=True).returncode == 0
+
+    def test_sign_through_opensc_verifies(self):
+        self.pin.answer("pin " + self.vc.pin)
+        st, _, body = self.sign(self.token(), b"signed by a virtual CAC")
+        self.assertEqual(st, 200, body)
+        self.assertTrue(self.verify(b"signed by a virtual CAC", body["signatures"][0]))
+
+    def test_a_wrong_pin_is_pin_incorrect(self):
+        self.pin.answer("pin 000000")
+        st, _, body = self.sign(self.token(), b"x")
+        self.assertEqual((st, body["error"]["code"]), (401, "PIN_INCORRECT"), body)
+        time.sleep(2.2)  # the cool-down after a wrong PIN
+
+    def test_card_pulled_during_an_operation_then_recovery(self):
+        self.pin.answer("pin " + self.vc.pin)
+        tok = self.token()
+        st, _, body = self.sign(tok, b"before")
+        self.assertEqual(st, 200, body)
+        # The card goes while the daemon holds a logged-in session on it.
+        self.vc.remove()
+        st, _, body = self.sign(tok, b"during")
+        self.assertEqual((st, body["error"]["code"]), (409, "TOKEN_NOT_PRESENT"), body)
+        self.vc.insert()
+        tok = self.token()
+        self.pin.answer("pin " + self.vc.pin)
+        st, _, body = self.sign(tok, b"after")
+        self.assertEqual(st, 200, body)
+        self.assertTrue(self.verify(b"after", body["signatures"][0]))
+
+
 if __name__ == "__main__":
     kbtest.run(__name__)

@@ -33,6 +33,7 @@ typedef struct gate_row {
         size_t max_body;
         kb_gate_request rq;
         kb_gate_verdict want;           /* allow_origin: NULL or the expected echo */
+        bool approval;                  /* the policy lets unknown origins ask */
 } gate_row;
 
 #define OK_FOR(o) { .error = KB_E_OK, .allow_origin = (o) }
@@ -319,6 +320,37 @@ static const gate_row gate_rows[] = {
         { "a GET with an oversized body is too large as well", POLICY,
           { .method = "GET", .host = H4, .origin = PORTAL, .content_length = "1025", .port = PORT },
           REFUSED_FOR(KB_E_PAYLOAD_TOO_LARGE, PORTAL) },
+        /* First use of an unknown origin: only the approval path, only when enabled. */
+        { "an unknown origin may ask for approval when approvals are on", POLICY,
+          .approval = true, .rq = { .method = "POST", .host = H4, .origin = EVIL, .content_type = "application/json", .port = PORT,
+            .path = KB_APPROVAL_PATH },
+          .want = { .error = KB_E_OK, .allow_origin = EVIL, .approval_only = true } },
+        { "an unknown origin may preflight the approval", POLICY,
+          .approval = true, .rq = { .method = "OPTIONS", .host = H4, .origin = EVIL, .port = PORT, .path = KB_APPROVAL_PATH },
+          .want = { .error = KB_E_OK, .preflight = true, .allow_origin = EVIL, .approval_only = true } },
+        { "an unknown origin is refused anywhere else", POLICY,
+          .approval = true, .rq = { .method = "GET", .host = H4, .origin = EVIL, .port = PORT, .path = "/v1/tokens" },
+          .want = REFUSED(KB_E_ORIGIN_NOT_ALLOWED) },
+        { "an unknown origin is refused a path that only starts like the approval", POLICY,
+          .approval = true, .rq = { .method = "POST", .host = H4, .origin = EVIL, .content_type = "application/json", .port = PORT,
+            .path = KB_APPROVAL_PATH "/x" },
+          .want = REFUSED(KB_E_ORIGIN_NOT_ALLOWED) },
+        { "approvals turned off refuse the approval path too", POLICY,
+          .rq = { .method = "POST", .host = H4, .origin = EVIL, .content_type = "application/json", .port = PORT,
+            .path = KB_APPROVAL_PATH },
+          .want = REFUSED(KB_E_ORIGIN_NOT_ALLOWED) },
+        { "the null origin can never ask for approval", POLICY,
+          .approval = true, .rq = { .method = "POST", .host = H4, .origin = "null", .content_type = "application/json", .port = PORT,
+            .path = KB_APPROVAL_PATH },
+          .want = REFUSED(KB_E_ORIGIN_NOT_ALLOWED) },
+        { "a bad Host is refused before the approval exception", POLICY,
+          .approval = true, .rq = { .method = "POST", .host = "evil.example", .origin = EVIL, .content_type = "application/json",
+            .port = PORT, .path = KB_APPROVAL_PATH },
+          .want = REFUSED(KB_E_HOST_REJECTED) },
+        { "an allowed origin on the approval path is not approval-only", POLICY,
+          .approval = true, .rq = { .method = "POST", .host = H4, .origin = PORTAL, .content_type = "application/json", .port = PORT,
+            .path = KB_APPROVAL_PATH },
+          .want = OK_FOR(PORTAL) },
 };
 
 static kb_gate_policy *policy_of(const gate_row *row) {
@@ -329,6 +361,7 @@ static kb_gate_policy *policy_of(const gate_row *row) {
         ck_assert_uint_lt(strlen(row->api_token), sizeof(p->api_token));
         strcpy(p->api_token, row->api_token);
         p->max_body = row->max_body;
+        p->origin_approval = row->approval;
         return p;
 }
 
@@ -347,6 +380,7 @@ START_TEST(test_gate_decides_each_row_of_the_table) {
         ck_assert_msg(v.error == row->want.error, "%s: error %s, want %s", row->what,
                       or_null(kb_error_code(v.error)), kb_error_code(row->want.error));
         ck_assert_msg(v.preflight == row->want.preflight, "%s: preflight %d", row->what, v.preflight);
+        ck_assert_msg(v.approval_only == row->want.approval_only, "%s: approval_only %d", row->what, v.approval_only);
         ck_assert_msg(v.allow_private_network == row->want.allow_private_network,
                       "%s: allow_private_network %d", row->what, v.allow_private_network);
         if (row->want.allow_origin)
