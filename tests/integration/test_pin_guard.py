@@ -142,5 +142,36 @@ class PinGuard(unittest.TestCase):
         self.assertEqual(st, 200, body)
 
 
+class IdleLogout(unittest.TestCase):
+    def test_the_token_is_logged_out_when_no_authorization_is_left(self):
+        tmp = tempfile.mkdtemp(prefix="kb-logout-")
+        tokens = kbtest.TokenDir(("kb-logout",))
+        self.addCleanup(tokens.cleanup)
+        pin = Pinentry(tmp)
+        ctl = FaultControl(os.path.join(tmp, "control"))
+        calls = os.path.join(tmp, "calls.log")
+        ctl.log(calls)
+        d = kbtest.Daemon(tokens, tls=False, modules=[module_path()],
+                          env=dict(pin.env, **ctl.environ(module=kbtest.SOFTHSM)),
+                          extra=["--pinentry", PINENTRY, "--pin-idle-timeout", "2"]).start()
+        self.addCleanup(d.cleanup)
+        tok = d.get("/v1/tokens")[2]["tokens"][0]
+        cert = next(c for c in tok["certificates"] if c["subjectFields"]["CN"] == "张三")
+        pin.answer("pin 123456")
+        st, _, body = d.request("POST", f"/v1/tokens/{tok['id']}/sign", body={
+            "certificate": cert["id"], "algorithm": "RSA-PKCS1-SHA256", "items": [{"data": DATA}]})
+        self.assertEqual(st, 200, body)
+
+        def logouts():
+            with open(calls) as f:
+                return [line for line in f if line.startswith("C_Logout ")]
+        self.assertEqual(logouts(), [], "still authorized: still logged in")
+        deadline = time.time() + 8
+        while time.time() < deadline and not logouts():
+            time.sleep(0.1)
+        self.assertEqual([line.split()[1] for line in logouts()], ["CKR_OK"])
+        self.assertFalse(d.get(f"/v1/tokens/{tok['id']}")[2]["authorized"])
+
+
 if __name__ == "__main__":
     kbtest.run("__main__")
