@@ -59,6 +59,7 @@ void kb_config_init(kb_config *c) {
                 .dialog_timeout = KB_DEFAULT_DIALOG_TIMEOUT,
                 .pin_cooldown = KB_DEFAULT_PIN_COOLDOWN,
                 .dialogs_per_minute = KB_DEFAULT_DIALOGS_PER_MINUTE,
+                .max_seal = KB_DEFAULT_MAX_SEAL,
         };
 }
 
@@ -171,6 +172,7 @@ typedef enum kind {
         K_LIST,         /* replaced by a later source */
         K_ORIGIN,       /* accumulates */
         K_PAGE_PIN,     /* accumulates, administrator's file only */
+        K_ADMIN_BOOL,   /* administrator's file only */
         K_BOOL,
         K_NO_TLS,
         K_DIR,
@@ -200,10 +202,13 @@ static const struct def {
         { "idle-timeout",        K_UINT, 1, 3600 },
         { "poll-interval-ms",    K_UINT, 100, 600000 },
         { "page-pin-origin",     K_PAGE_PIN },
+        { "pin-must-change-after-unblock", K_ADMIN_BOOL },
         { "pin-idle-timeout",    K_UINT, 1, 3600 },
         { "dialog-timeout",      K_UINT, 5, 600 },
         { "pin-cooldown",        K_UINT, 0, 60 },
         { "dialogs-per-minute",  K_UINT, 1, 1000 },
+        { "max-seal-bytes",      K_UINT, 1024, 64UL * 1024 * 1024 },
+        { "seal-hidden",         K_BOOL },
 };
 
 static const struct def *find_def(const char *key) {
@@ -273,19 +278,31 @@ static int set_uint(kb_config *c, const struct def *d, const char *value, char *
                 c->pin_cooldown = (unsigned) n;
         else if (strcmp(d->name, "dialogs-per-minute") == 0)
                 c->dialogs_per_minute = (unsigned) n;
+        else if (strcmp(d->name, "max-seal-bytes") == 0)
+                c->max_seal = n;
         else
                 c->poll_ms = (unsigned) n;
         return 0;
 }
 
-static int set_bool(kb_config *c, const struct def *d, const char *value, char *err, size_t errlen) {
+static int set_bool(kb_config *c, kb_config_source src, const struct def *d, const char *value,
+                    char *err, size_t errlen) {
         bool b;
         if (parse_bool(value, &b) < 0)
                 return fail(err, errlen, "%s: '%s' is not a boolean (yes/no, true/false)", d->name, value);
         if (strcmp(d->name, "tls") == 0)
                 c->tls = b;
-        else if (strcmp(d->name, "origin-approval") == 0)
-                c->origin_approval = b;
+        else if (strcmp(d->name, "origin-approval") == 0) {
+                /* The administrator's "no" is final: a page must not be able to
+                 * talk the user into approving it where policy forbids it. */
+                if (src == KB_CONFIG_SYSTEM && !b)
+                        c->origin_approval_locked = true;
+                c->origin_approval = b && !c->origin_approval_locked;
+        }
+        else if (strcmp(d->name, "pin-must-change-after-unblock") == 0)
+                c->pin_must_change_after_unblock = b;
+        else if (strcmp(d->name, "seal-hidden") == 0)
+                c->seal_hidden = b;
         else
                 c->foreground = b;
         return 0;
@@ -311,8 +328,13 @@ int kb_config_set(kb_config *c, kb_config_source src, const char *key, const cha
                 if (!kb_origin_is_valid(value))
                         return fail(err, errlen, "page-pin-origin: '%s' is not an origin", value);
                 return strv_add(&c->page_pin_origins, value) < 0 ? fail(err, errlen, "page-pin-origin: too many values") : 0;
+        case K_ADMIN_BOOL:
+                if (src != KB_CONFIG_SYSTEM)
+                        return fail(err, errlen, "%s is set only in the administrator's file (%s)", d->name,
+                                    KB_SYSCONFDIR "/keybridge/keybridge.conf");
+                return set_bool(c, src, d, value, err, errlen);
         case K_BOOL:
-                return set_bool(c, d, value, err, errlen);
+                return set_bool(c, src, d, value, err, errlen);
         case K_NO_TLS:
                 c->tls = false;
                 return 0;
@@ -402,6 +424,8 @@ static const struct option long_options[] = {
         { "dialog-timeout",      required_argument, NULL, 0 },
         { "pin-cooldown",        required_argument, NULL, 0 },
         { "dialogs-per-minute",  required_argument, NULL, 0 },
+        { "max-seal-bytes",      required_argument, NULL, 0 },
+        { "seal-hidden",         required_argument, NULL, 0 },
         { "config",              required_argument, NULL, 'c' },
         { "help",                no_argument,       NULL, 'h' },
         { "version",             no_argument,       NULL, 'V' },
@@ -516,6 +540,8 @@ void kb_config_usage(const char *argv0) {
                "  --dialog-timeout SECONDS   a PIN dialog closes itself after this (60)\n"
                "  --pin-cooldown SECONDS     no new login attempt this long after a wrong PIN (2)\n"
                "  --dialogs-per-minute N     PIN dialogs one origin may raise per minute (5)\n"
+               "  --max-seal-bytes N         electronic seal size limit, at most the body limit (262144)\n"
+               "  --seal-hidden yes|no       store seals private: reading them needs the PIN (no)\n"
                "  --config FILE              per-user config file instead of\n"
                "                             $XDG_CONFIG_HOME/keybridge/keybridge.conf\n"
                "  -h, --help                 this text\n"

@@ -21,6 +21,7 @@
 #define KB_DEFAULT_DIALOG_TIMEOUT 60
 #define KB_DEFAULT_PIN_COOLDOWN 2
 #define KB_DEFAULT_DIALOGS_PER_MINUTE 5
+#define KB_DEFAULT_MAX_SEAL (256 * 1024)
 
 typedef struct kb_strv {
         char **v;               /* NULL-terminated when n > 0 */
@@ -34,8 +35,11 @@ typedef struct kb_config {
         kb_strv skf_libraries;
         kb_strv allow_origins;
         kb_strv page_pin_origins;    /* administrator only: may send "pin" */
+        bool pin_must_change_after_unblock; /* administrator only: a PIN the portal
+                                              * set by pin.unblock must be changed */
         bool tls;
         bool origin_approval;        /* unknown origins may ask the user (POST /v1/origins/approval) */
+        bool origin_approval_locked; /* the administrator's file said no: final */
         char *state_dir;
         char *runtime_dir;
         char *pinentry;
@@ -49,6 +53,8 @@ typedef struct kb_config {
         unsigned dialog_timeout;     /* seconds a PIN dialog stays open */
         unsigned pin_cooldown;       /* seconds without login after a wrong PIN */
         unsigned dialogs_per_minute; /* PIN dialogs one origin may raise a minute */
+        size_t max_seal;             /* seal image bytes (never above max_body) */
+        bool seal_hidden;            /* store seals CKA_PRIVATE (read after a PIN) */
         /* Not options: */
         bool help;
         bool version;

@@ -55,6 +55,7 @@ static kb_dialog_op dialog_op(const char *operation) {
                 { "sign", KB_DIALOG_OP_SIGN },
                 { "authenticate", KB_DIALOG_OP_AUTHENTICATE },
                 { "pin.change", KB_DIALOG_OP_CHANGE_PIN },
+                { "pin.unblock", KB_DIALOG_OP_UNBLOCK_PIN },
                 { "renewal", KB_DIALOG_OP_RENEW },
                 { "seal", KB_DIALOG_OP_SEAL },
         };
@@ -71,9 +72,9 @@ static const char *cert_cn(const kb_cert *c) {
         return NULL;
 }
 
-static int show_pin_dialog(kb_daemon *d, const kb_pin_request *r, kb_secret **ret) {
+static int show_pin_dialog(kb_daemon *d, const kb_pin_request *r, const char *error, kb_secret **ret) {
         kb_dialog_text text;
-        kb_dialog dialog = { .program = d->config.pinentry, .timeout_s = d->config.dialog_timeout };
+        kb_dialog dialog = { .program = d->config.pinentry, .timeout_s = d->config.dialog_timeout, .error = error };
         char err[256] = "";
 
         if (kb_dialog_text_pin(r, kb_locale_is_chinese(), &text) < 0)
@@ -108,7 +109,59 @@ int kb_consent_ask_pin(void *userdata, const kb_pin_prompt *p, kb_secret **ret) 
                 .pin_status = p->status,
                 .retries_left = p->retries_left,
         };
-        return show_pin_dialog(d, &r, ret);
+        return show_pin_dialog(d, &r, NULL, ret);
+}
+
+/* The new PIN and its repetition; 0 and *ret when they match, -EAGAIN not. */
+static int new_pin_pair(kb_daemon *d, kb_pin_request *r, const char *error, kb_secret **ret) {
+        kb_secret *first = NULL, *again = NULL;
+
+        r->ask = KB_DIALOG_ASK_NEW_PIN;
+        int code = show_pin_dialog(d, r, error, &first);
+        if (code < 0)
+                return code;
+        r->ask = KB_DIALOG_ASK_NEW_PIN_AGAIN;
+        code = show_pin_dialog(d, r, NULL, &again);
+        if (code >= 0 && !kb_secret_equal(first, again))
+                code = -EAGAIN;
+        kb_secret_free(again);
+        if (code < 0) {
+                kb_secret_free(first);
+                return code;
+        }
+        *ret = first;
+        return 0;
+}
+
+/* Two mismatches end the dialog as PIN_CANCELLED: the user did not settle on
+ * a new PIN, and nothing was done on the token. */
+int kb_consent_ask_new_pin(void *userdata, const kb_pin_prompt *p, kb_secret **ret) {
+        static const char *const mismatch[2] = { "The two PINs did not match. Enter the new PIN again.",
+                                                 "两次输入的新口令不一致，请重新输入。" };
+        kb_daemon *d = userdata;
+        kb_log_fields f = { .origin = p->origin, .token = p->token->id };
+
+        if (!dialog_allowed(&d->consent, p->origin ? p->origin : "", d->config.dialogs_per_minute)) {
+                f.code = "RATE_LIMITED";
+                kb_log(LOG_NOTICE, &f, "too many PIN dialogs for this origin; refused");
+                return -KB_E_RATE_LIMITED;
+        }
+        kb_pin_request r = {
+                .origin = p->origin,
+                .op = dialog_op(p->operation),
+                .token_label = p->token->label,
+                .token_serial = p->token->serial,
+                .pin_status = p->status,
+                .retries_left = -1,
+        };
+        int code = new_pin_pair(d, &r, NULL, ret);
+        if (code == -EAGAIN)
+                code = new_pin_pair(d, &r, mismatch[kb_locale_is_chinese()], ret);
+        if (code == -EAGAIN) {
+                kb_log(LOG_NOTICE, &f, "the new PINs did not match twice; %s cancelled", p->operation);
+                code = -KB_E_PIN_CANCELLED;
+        }
+        return code;
 }
 
 bool kb_consent_page_pin_allowed(void *userdata, const char *origin) {
@@ -136,7 +189,12 @@ static int ask_approval(kb_daemon *d, const char *origin) {
         if (kb_dialog_text_origin_approval(origin, kb_locale_is_chinese(), &text) < 0)
                 return -KB_E_INTERNAL;
         kb_dialog_text_apply(&text, &dialog);
-        pthread_mutex_lock(&d->consent.screen);
+        /* Approvals never queue: a page (or many origins) cannot stack
+         * dialogs, or fill the job threads waiting for the screen. */
+        if (pthread_mutex_trylock(&d->consent.screen) != 0) {
+                kb_dialog_text_clear(&text);
+                return -KB_E_RATE_LIMITED;
+        }
         int r = kb_pinentry_confirm(&dialog, err, sizeof(err));
         pthread_mutex_unlock(&d->consent.screen);
         kb_dialog_text_clear(&text);

@@ -31,6 +31,9 @@ void kb_consent_destroy(kb_consent *c);
 
 /* kb_ask_pin_fn; userdata is the kb_daemon. */
 int kb_consent_ask_pin(void *userdata, const kb_pin_prompt *prompt, kb_secret **ret);
+/* kb_ask_new_pin_fn: the new PIN, then again; a mismatch asks once more (with
+ * an error line), a second one gives -KB_E_PIN_CANCELLED. One rate-limit slot. */
+int kb_consent_ask_new_pin(void *userdata, const kb_pin_prompt *prompt, kb_secret **ret);
 /* May this origin send "pin" in a request (administrator's page-pin-origin)? */
 bool kb_consent_page_pin_allowed(void *userdata, const char *origin);
 /* First use of an origin no policy lists: ask the user, remember the answer

@@ -12,6 +12,7 @@
 #include "gate.h"
 #include "kb-service.h"
 #include "listen.h"
+#include "mustchange.h"
 #include "tls.h"
 
 struct MHD_Daemon;
@@ -41,6 +42,7 @@ typedef struct kb_daemon {
         size_t n_parked, cap_parked;
 
         kb_consent consent;
+        kb_must_change must_change;     /* tokens whose PIN must be changed */
 
         /* Token operations running on job threads (see http.c). */
         pthread_mutex_t jobs_lock;

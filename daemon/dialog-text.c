@@ -39,6 +39,8 @@ static const struct op_text {
                 { "%s asks to renew %s.", "%s请求更新%s。" } },
         [KB_DIALOG_OP_SEAL] = { { "Write electronic seal", "写入电子印章" }, { "OK", "确定" },
                 { "%s asks to write an electronic seal for %s.", "%s请求为%s写入电子印章。" } },
+        [KB_DIALOG_OP_UNBLOCK_PIN] = { { "Unblock PIN", "解锁口令" }, { "OK", "确定" },
+                { "%s asks to unblock the PIN of %s and set a new PIN.", "%s请求解锁%s的口令并设置新口令。" } },
 };
 
 static const struct ask_text {

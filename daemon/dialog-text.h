@@ -23,6 +23,7 @@ typedef enum kb_dialog_op {
         KB_DIALOG_OP_CHANGE_PIN,
         KB_DIALOG_OP_RENEW,
         KB_DIALOG_OP_SEAL,
+        KB_DIALOG_OP_UNBLOCK_PIN,
         _KB_DIALOG_OP_MAX,
 } kb_dialog_op;
 

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * libmicrohttpd front end: the gate first, then the method table. Handlers
- * read the token cache only, so they never wait for a token.
+ * libmicrohttpd front end: the gate first, then the method table. Read
+ * methods answer from the token cache on the event loop; methods that use a
+ * token (or show a dialog) run on job threads while their connection is
+ * suspended, so the event loop never waits for a token or the user.
  */
 #include <microhttpd.h>
 #include <openssl/crypto.h>

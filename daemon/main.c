@@ -24,7 +24,7 @@
 /* Requests wait at most this long for the first token scan after start-up. */
 #define READY_TIMEOUT_MS 3000
 
-static const char *const features[] = { "tokens", "certificates", "sign", "authenticate", NULL };
+static const char *const features[] = { "tokens", "certificates", "sign", "authenticate", "seal", NULL };
 
 /* Secrets pass through this process: no core files. */
 static void no_core_dumps(void) {
@@ -265,6 +265,9 @@ static int start(kb_daemon *d, int *ready_fd) {
                 kb_log_error("cannot create %s: %s", d->config.state_dir, strerror(-r));
                 return -1;
         }
+        r = kb_must_change_init(&d->must_change, d->config.state_dir);
+        if (r < 0)
+                kb_log_warning("cannot read %s/must-change: %s", d->config.state_dir, strerror(-r));
         if (prepare_tls(d) < 0)
                 return -1;
         r = kb_api_token_create(d->config.runtime_dir, token, sizeof(token));
@@ -287,8 +290,14 @@ static int start(kb_daemon *d, int *ready_fd) {
                 .skf_libraries = (const char *const *) d->config.skf_libraries.v,
                 .authz = kb_authz_new((int) d->config.pin_idle_timeout),
                 .pin_cooldown_s = (int) d->config.pin_cooldown,
+                .max_seal_bytes = d->config.max_seal < d->config.max_body ? d->config.max_seal : d->config.max_body,
+                .seal_hidden = d->config.seal_hidden,
                 .page_pin_allowed = kb_consent_page_pin_allowed,
                 .ask_pin = kb_consent_ask_pin,
+                .ask_new_pin = kb_consent_ask_new_pin,
+                .must_change_after_unblock = d->config.pin_must_change_after_unblock,
+                .pin_must_change = kb_daemon_pin_must_change,
+                .set_pin_must_change = kb_daemon_set_pin_must_change,
                 .approve_origin = kb_consent_approve_origin,
                 .userdata = d,
         };
@@ -330,6 +339,7 @@ static void stop(kb_daemon *d, pthread_t *watcher) {
         pthread_mutex_destroy(&d->refusal_lock);
         pthread_mutex_destroy(&d->jobs_lock);
         kb_consent_destroy(&d->consent);
+        kb_must_change_destroy(&d->must_change);
         pthread_cond_destroy(&d->jobs_idle);
 }
 

@@ -30,6 +30,7 @@ int kb_scan_add_problem(kb_scan *s, const char *where, int error, const char *de
 const kb_token *kb_scan_find_token(const kb_scan *s, const char *id);
 
 typedef struct kb_source kb_source;
+struct kb_seal;                 /* kb-seal.h */
 
 typedef struct kb_source_ops {
         const char *backend;    /* "pkcs11", "skf" */
@@ -56,6 +57,24 @@ typedef struct kb_source_ops {
         /* The PKCS#11 (or SKF) failure behind the last failed key operation,
          * as an API error; KB_E_INTERNAL when nothing more specific is known. */
         int (*key_error)(kb_source *s, EVP_PKEY *key);
+        /* PIN management (pin.c), op_lock held. Change the user PIN from old_pin
+         * to new_pin on the session logged in (login) with old_pin. */
+        int (*set_pin)(kb_source *s, const kb_token *t, const kb_secret *old_pin, const kb_secret *new_pin);
+        /* The SO (administrator) PIN's state, read from the token now. */
+        int (*so_pin_state)(kb_source *s, const kb_token *t, kb_pin_status *ret_status, int *ret_retries);
+        /* Log in as SO with so_pin, set the user PIN to new_pin (which unlocks
+         * it), log out. Ends our user login on t first. PIN_INCORRECT and
+         * PIN_LOCKED are about the SO PIN. */
+        int (*init_pin)(kb_source *s, const kb_token *t, const kb_secret *so_pin, const kb_secret *new_pin);
+        /* The certificate's electronic seal (kb-seal.h), newest if several;
+         * NOT_FOUND when none. Hidden (CKA_PRIVATE) seals only with hidden_too,
+         * for a caller authorized on the token: a login made for another
+         * origin must not show them. */
+        int (*seal_read)(kb_source *s, const kb_token *t, const kb_cert *c, bool hidden_too,
+                         struct kb_seal **ret);
+        /* Replace the certificate's seal atomically (logged in). TOKEN_FULL,
+         * TOKEN_READ_ONLY, TOKEN_NOT_PRESENT leave the old seal as it was. */
+        int (*seal_write)(kb_source *s, const kb_token *t, const kb_cert *c, const struct kb_seal *seal);
 } kb_source_ops;
 
 struct kb_source {

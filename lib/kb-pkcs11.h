@@ -57,4 +57,13 @@ void kb_p11_logout(kb_source *s, const char *token_id);
 size_t kb_p11_sessions(kb_source *s, char (*ret_ids)[KB_TOKEN_ID_LEN + 1], size_t max);
 int kb_p11_private_key(kb_source *s, const kb_token *t, const kb_cert *c, EVP_PKEY **ret);
 int kb_p11_key_error(kb_source *s, EVP_PKEY *key);
+/* Seal data objects (pkcs11-seal.c). */
+int kb_p11_seal_read(kb_source *s, const kb_token *t, const kb_cert *c, bool hidden_too, struct kb_seal **ret);
+int kb_p11_seal_write(kb_source *s, const kb_token *t, const kb_cert *c, const struct kb_seal *seal);
 void kb_p11_logout_all(kb_p11_source *p);
+/* The token in t's slot now (info), checked to still be t. */
+int kb_p11_token_info(kb_p11_source *p, const kb_token *t, CK_TOKEN_INFO *ret);
+/* PIN management (pkcs11-pin.c). */
+int kb_p11_set_pin(kb_source *s, const kb_token *t, const kb_secret *old_pin, const kb_secret *new_pin);
+int kb_p11_so_pin_state(kb_source *s, const kb_token *t, kb_pin_status *ret_status, int *ret_retries);
+int kb_p11_init_pin(kb_source *s, const kb_token *t, const kb_secret *so_pin, const kb_secret *new_pin);

@@ -14,6 +14,9 @@
 #include "kb-error.h"
 #include "kb-secret.h"
 
+/* The authorization key of Origin-less local tools (bearer token). */
+#define KB_LOCAL_ORIGIN "local tool (bearer token)"
+
 /* What the PIN dialog is told. */
 typedef struct kb_pin_prompt {
         const char *origin;             /* NULL: a local tool (bearer token) */
@@ -27,6 +30,10 @@ typedef struct kb_pin_prompt {
 /* Ask the user for the PIN in a native dialog. 0 with *ret, or -KB_E_PIN_CANCELLED,
  * -KB_E_RATE_LIMITED (too many dialogs for this origin), -KB_E_INTERNAL. */
 typedef int (*kb_ask_pin_fn)(void *userdata, const kb_pin_prompt *prompt, kb_secret **ret);
+/* Ask the user for a new PIN, typed twice in the native dialog (pin.change,
+ * pin.unblock); the two must match (one more chance, then PIN_CANCELLED).
+ * Returns like kb_ask_pin_fn. */
+typedef int (*kb_ask_new_pin_fn)(void *userdata, const kb_pin_prompt *prompt, kb_secret **ret);
 
 typedef struct kb_service {
         kb_cache *cache;
@@ -37,9 +44,18 @@ typedef struct kb_service {
         const char *const *skf_libraries; /* NULL-terminated, configured SKF libraries */
         kb_authz *authz;                /* PIN authorizations per (origin, token) */
         int pin_cooldown_s;             /* no login attempt this long after a wrong PIN */
+        size_t max_seal_bytes;          /* seal size limit; 0: KB_SEAL_DEFAULT_MAX_BYTES */
+        bool seal_hidden;               /* seals stored CKA_PRIVATE; reads may ask the PIN */
         /* Origins the administrator lets send "pin" in a request (page_pin). */
         bool (*page_pin_allowed)(void *userdata, const char *origin);
         kb_ask_pin_fn ask_pin;
+        kb_ask_new_pin_fn ask_new_pin;
+        /* Tokens whose PIN must be changed before any private-key operation
+         * (an unblock to a portal-given PIN, pin-must-change-after-unblock);
+         * remembered by the daemon until a pin.change succeeds. Either may be NULL. */
+        bool must_change_after_unblock;
+        bool (*pin_must_change)(void *userdata, const char *token_id);
+        int (*set_pin_must_change)(void *userdata, const char *token_id, bool on);
         /* Ask the user to approve origin (native dialog) and remember it.
          * 0 approved (or already allowed); -KB_E_PIN_CANCELLED denied. */
         int (*approve_origin)(void *userdata, const char *origin);
@@ -111,11 +127,36 @@ int kb_token_op_begin(kb_service *svc, kb_call *call, const char *operation, uns
 /* Methods (sign.c). */
 int kb_method_sign(kb_service *svc, kb_call *call, json_t **ret);
 int kb_method_authenticate(kb_service *svc, kb_call *call, json_t **ret);
+/* Methods (seal.c). */
+int kb_method_seal_get(kb_service *svc, kb_call *call, json_t **ret);
+int kb_method_seal_put(kb_service *svc, kb_call *call, json_t **ret);
 /* Map a failed key operation to an API error (token removed, …). */
 int kb_token_op_key_error(kb_service *svc, kb_token_op *op);
 /* NOT_FOUND or, for a token seen since start-up, TOKEN_NOT_PRESENT. */
 int kb_token_absent(kb_service *svc, const char *id);
 void kb_token_op_end(kb_service *svc, kb_token_op *op);
+
+/* The caller as authorizations know it: the origin, or the local tool. */
+const char *kb_call_who(const kb_call *call);
+/* error_details {"pinStatus", "retriesLeft"}. */
+void kb_call_pin_details(kb_call *call, kb_pin_status st, int retries);
+/* After a wrong user PIN: revoke, cool down, PIN_INCORRECT with the new state. */
+int kb_token_op_wrong_pin(kb_service *svc, kb_call *call, kb_token_op *op, int64_t now);
+
+/* PIN management (pin.c). */
+int kb_method_pin_change(kb_service *svc, kb_call *call, json_t **ret);
+int kb_method_pin_unblock(kb_service *svc, kb_call *call, json_t **ret);
+/* A private-key operation on a token whose PIN must be changed first:
+ * PIN_POLICY with details {"reason": "mustChange"}; else 0. */
+int kb_pin_check_usable(kb_service *svc, kb_call *call, const kb_token *t, kb_pin_status status);
+/* Show "mustChange" in a rendered token (object) or token list (array) for
+ * the tokens the daemon remembers. */
+void kb_pin_render(kb_service *svc, json_t *tokens);
+/* A secret parameter (non-empty string without NUL, bounded): copied into a
+ * kb_secret, and the JSON string's bytes wiped whatever happens. */
+int kb_param_secret(kb_call *call, const char *key, kb_secret **ret);
+/* Wipe a string parameter's bytes in place (a secret not taken). */
+void kb_param_wipe(kb_call *call, const char *key);
 
 /* Expire idle authorizations and log out of tokens nobody is authorized on
  * any more (also of tokens that are gone). Returns when to call again (Unix

@@ -13,7 +13,7 @@ static int param_string(kb_call *call, const char *key, const char **ret) {
 }
 
 static bool authorized(kb_service *svc, const kb_call *call, const kb_token *t, int64_t now) {
-        return svc->authz && kb_authz_peek(svc->authz, t->id, call->origin, now);
+        return svc->authz && kb_authz_peek(svc->authz, t->id, call->origin ? call->origin : KB_LOCAL_ORIGIN, now);
 }
 
 /* Token reads wait (bounded) for the first scan after start-up, then are
@@ -48,6 +48,7 @@ static int m_tokens_list(kb_service *svc, kb_call *call, json_t **ret) {
                                                                     svc->warning_days,
                                                                     authorized(svc, call, v->scans[i]->tokens[j], now)));
         kb_view_free(v);
+        kb_pin_render(svc, arr);
         *ret = json_pack("{s:o}", "tokens", arr);
         return *ret ? 0 : -KB_E_INTERNAL;
 }
@@ -67,6 +68,7 @@ static int m_token_get(kb_service *svc, kb_call *call, json_t **ret) {
         kb_view_free(v);
         if (!t)
                 return kb_token_absent(svc, id);
+        kb_pin_render(svc, *ret);
         return *ret ? 0 : -KB_E_INTERNAL;
 }
 
@@ -188,7 +190,11 @@ static const kb_method methods[] = {
         { "certificate.get",  KB_HTTP_GET, "/v1/tokens/{token}/certificates/{certificate}", m_certificate_get },
         { "sign",             KB_HTTP_POST, "/v1/tokens/{token}/sign",                     kb_method_sign, true },
         { "authenticate",     KB_HTTP_POST, "/v1/tokens/{token}/authenticate",             kb_method_authenticate, true },
+        { "pin.change",       KB_HTTP_POST, "/v1/tokens/{token}/pin/change",               kb_method_pin_change, true },
+        { "pin.unblock",      KB_HTTP_POST, "/v1/tokens/{token}/pin/unblock",              kb_method_pin_unblock, true },
         { "origin.approve",   KB_HTTP_POST, "/v1/origins/approval",                        m_origin_approve, true },
+        { "seal.get",         KB_HTTP_GET,  "/v1/tokens/{token}/seal",                     kb_method_seal_get, true },
+        { "seal.put",         KB_HTTP_POST, "/v1/tokens/{token}/seal",                     kb_method_seal_put, true },
 };
 
 const kb_method *kb_methods(size_t *ret_n) {

@@ -49,6 +49,10 @@ static int current_info(kb_p11_source *p, const kb_token *t, CK_TOKEN_INFO *ret)
         return same ? 0 : -KB_E_TOKEN_NOT_PRESENT;
 }
 
+int kb_p11_token_info(kb_p11_source *p, const kb_token *t, CK_TOKEN_INFO *ret) {
+        return current_info(p, t, ret);
+}
+
 int kb_p11_pin_state(kb_source *s, const kb_token *t, kb_pin_status *ret_status, int *ret_retries) {
         CK_TOKEN_INFO ti;
         int r = current_info((kb_p11_source *) s, t, &ti);
@@ -106,8 +110,9 @@ int kb_p11_login(kb_source *s, const kb_token *t, const kb_secret *pin) {
         kb_error e = kb_pkcs11_rv_error(rv);
         if (e == KB_E_TOKEN_NOT_PRESENT)
                 drop_login(p, l, false);
-        /* OpenSC's virtual CAC answers a wrong PIN with CKR_GENERAL_ERROR. */
-        return -(int) (e == KB_E_INTERNAL ? KB_E_PIN_INCORRECT : e);
+        /* OpenSC's CAC driver answers a wrong PIN with CKR_GENERAL_ERROR; other
+         * failures stay what they are. */
+        return -(int) (rv == CKR_GENERAL_ERROR ? KB_E_PIN_INCORRECT : e);
 }
 
 void kb_p11_logout(kb_source *s, const char *token_id) {

@@ -95,6 +95,11 @@ static const kb_source_ops p11_ops = {
         .sessions = kb_p11_sessions,
         .private_key = kb_p11_private_key,
         .key_error = kb_p11_key_error,
+        .set_pin = kb_p11_set_pin,
+        .so_pin_state = kb_p11_so_pin_state,
+        .init_pin = kb_p11_init_pin,
+        .seal_read = kb_p11_seal_read,
+        .seal_write = kb_p11_seal_write,
 };
 
 static void set_failure(p11_source *p, int error, const char *detail) {

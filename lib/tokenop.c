@@ -12,7 +12,7 @@
 #include "kb-service.h"
 
 #define LOCK_WAIT_MS 2000
-#define LOCAL_ORIGIN "local tool (bearer token)"
+#define LOCAL_ORIGIN KB_LOCAL_ORIGIN
 
 /* A token seen earlier but gone now was removed; any other id is unknown. */
 int kb_token_absent(kb_service *svc, const char *id) {
@@ -63,10 +63,11 @@ static int obtain_pin(kb_service *svc, kb_call *call, const kb_pin_prompt *promp
         if (page) {
                 bool allowed = call->origin && svc->page_pin_allowed &&
                                svc->page_pin_allowed(svc->userdata, call->origin);
-                if (!allowed || !json_is_string(page) || json_string_length(page) == 0)
+                if (!allowed) {
+                        kb_param_wipe(call, "pin");
                         return kb_bad_field(call, "pin");
-                *ret = kb_secret_from(json_string_value(page), json_string_length(page));
-                return *ret ? 0 : -KB_E_INTERNAL;
+                }
+                return kb_param_secret(call, "pin", ret);
         }
         if (!svc->ask_pin)
                 return -KB_E_PIN_CANCELLED;
@@ -84,6 +85,18 @@ static int after_wrong_pin(kb_service *svc, kb_call *call, kb_token_op *op, int6
         return -KB_E_PIN_INCORRECT;
 }
 
+const char *kb_call_who(const kb_call *call) {
+        return who(call);
+}
+
+void kb_call_pin_details(kb_call *call, kb_pin_status st, int retries) {
+        pin_details(call, st, retries);
+}
+
+int kb_token_op_wrong_pin(kb_service *svc, kb_call *call, kb_token_op *op, int64_t now) {
+        return after_wrong_pin(svc, call, op, now);
+}
+
 static int authorize(kb_service *svc, kb_call *call, const char *operation, kb_token_op *op) {
         const kb_source_ops *ops = op->source->ops;
         int64_t now = time(NULL);
@@ -91,11 +104,16 @@ static int authorize(kb_service *svc, kb_call *call, const char *operation, kb_t
         bool confirm = false;
         kb_secret *pin = NULL;
 
+        int r = kb_pin_check_usable(svc, call, op->token, KB_PIN_OK);
+        if (r < 0)
+                return r;
         if (kb_authz_check(svc->authz, op->token->id, who(call), now) && ops->logged_in(op->source, op->token))
                 return 0;
-        int r = kb_param_bool(call, "confirmFinalTry", &confirm);
+        r = kb_param_bool(call, "confirmFinalTry", &confirm);
         if (r >= 0)
                 r = ops->pin_state(op->source, op->token, &prompt.status, &prompt.retries_left);
+        if (r >= 0)
+                r = kb_pin_check_usable(svc, call, op->token, prompt.status);
         if (r < 0)
                 return r;
         kb_error guard = kb_pin_guard(prompt.status, confirm, now, kb_authz_cooldown(svc->authz, op->token->id));
@@ -104,8 +122,12 @@ static int authorize(kb_service *svc, kb_call *call, const char *operation, kb_t
                 return -(int) guard;
         }
         r = obtain_pin(svc, call, &prompt, &pin);
-        if (r < 0)
+        if (r >= 0 && pin->len == 0)
+                r = -KB_E_PIN_CANCELLED; /* OK on an empty field: do not spend a try on it */
+        if (r < 0) {
+                kb_secret_free(pin);
                 return r;
+        }
         r = ops->login(op->source, op->token, pin);
         kb_secret_free(pin);
         if (r == -KB_E_PIN_INCORRECT)
@@ -121,7 +143,9 @@ static int check_certificate(kb_call *call, const kb_token_op *op, unsigned usag
         /* The key's usage must fit the operation, and the key must be there. */
         if (!(op->cert->usage & usage) || !op->cert->has_private_key)
                 return kb_bad_field(call, "certificate");
-        if (key != KB_KEY_UNKNOWN && op->cert->key_type != key) {
+        /* Token keys work through OpenSSL's RSA and EC (SM2 comes with SKF). */
+        bool usable = op->cert->key_type == KB_KEY_RSA || op->cert->key_type == KB_KEY_EC;
+        if (!usable || (key != KB_KEY_UNKNOWN && op->cert->key_type != key)) {
                 snprintf(call->error_field, sizeof(call->error_field), "algorithm");
                 return -KB_E_UNSUPPORTED_ALGORITHM;
         }

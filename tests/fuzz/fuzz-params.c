@@ -2,7 +2,8 @@
 /*
  * Request bodies of the token methods as a page sends them: the bytes are
  * parsed as the daemon parses a body (json_loadb, duplicates refused) and
- * handed to sign, authenticate and origin.approve with path parameters bound.
+ * handed to sign, authenticate, origin.approve, pin.change and pin.unblock
+ * with path parameters bound.
  * No token is present, so every call must end in a clean error with a known
  * code; all parameter validation (base64, items, algorithm, format, pin,
  * challenge) runs first.
@@ -67,6 +68,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         call(&svc, "sign", body, NULL);
         call(&svc, "authenticate", body, "https://portal.example.cn");
         call(&svc, "origin.approve", body, "https://portal.example.cn");
+        call(&svc, "pin.change", body, "https://portal.example.cn");
+        call(&svc, "pin.unblock", body, "https://portal.example.cn");
         json_decref(body);
         return 0;
 }

@@ -100,6 +100,20 @@ class Approval(unittest.TestCase):
 
 
 class ApprovalDisabled(unittest.TestCase):
+    def test_the_administrators_no_cannot_be_overridden(self):
+        tmp = tempfile.mkdtemp(prefix="kb-approval-admin-")
+        pin = Pinentry(tmp)
+        sysconf = os.path.join(tmp, "keybridge.conf")
+        with open(sysconf, "w") as f:
+            f.write("origin-approval = no\n")
+        d = kbtest.Daemon(modules=[], tls=False, env=dict(pin.env, KEYBRIDGE_SYSTEM_CONFIG=sysconf),
+                          extra=["--pinentry", PINENTRY, "--origin-approval", "yes"]).start()
+        self.addCleanup(d.cleanup)
+        pin.answer("confirm")
+        st, _, body = d.request("POST", APPROVAL, body={}, origin="https://new.example.cn")
+        self.assertEqual((st, body["error"]["code"]), (403, "ORIGIN_NOT_ALLOWED"))
+        self.assertEqual(pin.dialogs(), [])
+
     def test_the_administrator_can_turn_approvals_off(self):
         tmp = tempfile.mkdtemp(prefix="kb-approval-off-")
         pin = Pinentry(tmp)

@@ -210,6 +210,13 @@ class Sign(SignBase):
         self.assertTrue("sign" in text.lower() or "签名" in text, text)
         self.assertNotIn("123456", json.dumps(dialog), "the record never holds the PIN")
 
+    def test_an_empty_pin_is_not_tried(self):
+        self.pin.answer("pin ")
+        st, _, body = self.sign("张三", "RSA-PKCS1-SHA256", [{"data": b64(self.DATA)}])
+        self.assertEqual((st, body["error"]["code"]), (409, "PIN_CANCELLED"), body)
+        st, _, tok = self.d.get(f"/v1/tokens/{self.token['id']}")
+        self.assertEqual(tok["pin"]["status"], "ok", "no try was spent")
+
     def test_cancel_gives_pin_cancelled(self):
         self.pin.answer("cancel")
         st, _, body = self.sign("张三", "RSA-PKCS1-SHA256", [{"data": b64(self.DATA)}])

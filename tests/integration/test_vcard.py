@@ -309,6 +309,17 @@ class DaemonSign(CardTest):
         finally:
             super().tearDownClass()
 
+    def wait_gone(self, timeout=10):
+        """Until the daemon's scan has seen the card go (so the card seen next
+        is the re-inserted one, not the cache's memory of the old)."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            st, _, body = self.d.get("/v1/tokens")
+            if not any(t.get("manufacturer") == "Common Access Card" for t in body["tokens"]):
+                return
+            time.sleep(0.05)
+        self.fail("the CAC token did not disappear")
+
     def token(self, timeout=10):
         deadline = time.time() + timeout
         while time.time() < deadline:
@@ -360,6 +371,7 @@ class DaemonSign(CardTest):
         self.vc.remove()
         st, _, body = self.sign(tok, b"during")
         self.assertEqual((st, body["error"]["code"]), (409, "TOKEN_NOT_PRESENT"), body)
+        self.wait_gone()
         self.vc.insert()
         tok = self.token()
         self.pin.answer("pin " + self.vc.pin)

@@ -479,6 +479,23 @@ START_TEST(test_settings_are_stored_in_their_fields) {
 }
 END_TEST
 
+START_TEST(test_pin_must_change_after_unblock_is_the_administrators_alone) {
+        kb_config c;
+        char err[ERRLEN] = "";
+
+        kb_config_init(&c);
+        ck_assert(!c.pin_must_change_after_unblock);
+        ck_assert_int_lt(kb_config_set(&c, KB_CONFIG_USER, "pin-must-change-after-unblock", "yes", err, sizeof(err)), 0);
+        ck_assert_ptr_nonnull(strstr(err, "administrator"));
+        ck_assert_int_lt(kb_config_set(&c, KB_CONFIG_FLAGS, "pin_must_change_after_unblock", "yes", err, sizeof(err)), 0);
+        ck_assert(!c.pin_must_change_after_unblock);
+        ck_assert_int_eq(kb_config_set(&c, KB_CONFIG_SYSTEM, "pin-must-change-after-unblock", "yes", err, sizeof(err)), 0);
+        ck_assert(c.pin_must_change_after_unblock);
+        ck_assert_int_lt(kb_config_set(&c, KB_CONFIG_SYSTEM, "pin-must-change-after-unblock", "maybe", err, sizeof(err)), 0);
+        kb_config_clear(&c);
+}
+END_TEST
+
 START_TEST(test_refused_value_leaves_the_setting_alone) {
         kb_config c;
         char err[ERRLEN] = "";
@@ -898,6 +915,7 @@ int main(void) {
         tcase_add_test(tc, test_positional_argument_is_an_error);
         tcase_add_test(tc, test_bad_flag_value_names_the_flag);
         tcase_add_test(tc, test_clear_frees_everything_and_restores_defaults);
+        tcase_add_test(tc, test_pin_must_change_after_unblock_is_the_administrators_alone);
         suite_add_tcase(s, tc);
 
         return kb_check_run(s);

@@ -574,6 +574,7 @@ static const struct {
         { KB_DIALOG_OP_CHANGE_PIN,   "请求修改证书介质", "asks to change the PIN of" },
         { KB_DIALOG_OP_RENEW,        "请求更新",       "asks to renew" },
         { KB_DIALOG_OP_SEAL,         "写入电子印章",   "asks to write an electronic seal for" },
+        { KB_DIALOG_OP_UNBLOCK_PIN,  "请求解锁证书介质", "asks to unblock the PIN of" },
         { KB_DIALOG_OP_GENERIC,      "请求使用证书",   "asks to use the certificate" },
 };
 
@@ -582,7 +583,7 @@ START_TEST(test_each_operation_is_named_in_both_languages) {
         kb_dialog_text zh, en;
 
         r.op = op_rows[_i].op;
-        if (r.op == KB_DIALOG_OP_CHANGE_PIN)
+        if (r.op == KB_DIALOG_OP_CHANGE_PIN || r.op == KB_DIALOG_OP_UNBLOCK_PIN)
                 r.cert_cn = NULL;
         ck_assert_int_eq(kb_dialog_text_pin(&r, true, &zh), 0);
         ck_assert_int_eq(kb_dialog_text_pin(&r, false, &en), 0);
