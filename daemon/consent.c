@@ -193,6 +193,8 @@ static int ask_approval(kb_daemon *d, const char *origin) {
          * dialogs, or fill the job threads waiting for the screen. */
         if (pthread_mutex_trylock(&d->consent.screen) != 0) {
                 kb_dialog_text_clear(&text);
+                kb_log_fields f = { .origin = origin, .code = "RATE_LIMITED" };
+                kb_log(LOG_NOTICE, &f, "approval of %s refused: another dialog is open", origin);
                 return -KB_E_RATE_LIMITED;
         }
         int r = kb_pinentry_confirm(&dialog, err, sizeof(err));
@@ -212,10 +214,10 @@ int kb_consent_approve_origin(void *userdata, const char *origin) {
         if (!dialog_allowed(&d->consent, origin, d->config.dialogs_per_minute))
                 return -KB_E_RATE_LIMITED;
         int r = ask_approval(d, origin);
-        if (r < 0) {
+        if (r == -KB_E_PIN_CANCELLED)
                 kb_log(LOG_NOTICE, &f, "the user did not approve %s", origin);
+        if (r < 0)
                 return r;
-        }
         r = kb_approvals_add(d->config.state_dir, origin);
         if (r < 0) {
                 kb_log_error("cannot remember the approval of %s: %s", origin, strerror(-r));

@@ -228,6 +228,8 @@ static int change_on_token(kb_service *svc, kb_call *call, kb_token_op *op, bool
                 r = guard(svc, call, op, confirm, now, &prompt);
         if (r >= 0 && !*old_pin)
                 r = svc->ask_pin ? svc->ask_pin(svc->userdata, &prompt, old_pin) : -KB_E_PIN_CANCELLED;
+        if (r >= 0 && (*old_pin)->len == 0)
+                r = -KB_E_PIN_CANCELLED; /* OK on an empty field: do not spend a try on it */
         if (r >= 0 && !*new_pin)
                 r = ask_new(svc, call, op, &prompt, new_pin);
         if (r >= 0)
@@ -252,6 +254,7 @@ int kb_method_pin_change(kb_service *svc, kb_call *call, json_t **ret) {
         kb_token_op_end(svc, &op);
         if (r < 0)
                 return r;
+        kb_cache_kick(svc->cache); /* the token's PIN flags changed */
         *ret = json_pack("{s:b}", "changed", true);
         return *ret ? 0 : -KB_E_INTERNAL;
 }
@@ -339,6 +342,7 @@ int kb_method_pin_unblock(kb_service *svc, kb_call *call, json_t **ret) {
         kb_token_op_end(svc, &op);
         if (r < 0)
                 return r;
+        kb_cache_kick(svc->cache);
         *ret = json_pack("{s:b, s:b}", "unblocked", true, "mustChange", must_change);
         return *ret ? 0 : -KB_E_INTERNAL;
 }

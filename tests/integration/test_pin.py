@@ -106,7 +106,7 @@ class Base(unittest.TestCase):
 
 class PinChange(Base):
     prefix = "kb-chg"
-    n_tokens = 8
+    n_tokens = 9
 
     def test_change_in_the_dialog_then_only_the_new_pin_signs(self):
         self.pin.answer("pin 123456", "pin 654321", "pin 654321")
@@ -160,6 +160,11 @@ class PinChange(Base):
         self.assertEqual(self.pkcs11_calls("C_SetPIN"), [])
         st, _, body = self.sign_with("123456", ORIGINS[2])
         self.assertEqual(st, 200, body)
+
+    def test_an_empty_current_pin_is_not_tried(self):
+        self.pin.answer("pin ")
+        self.assert_error(self.post("pin/change", {}), 409, "PIN_CANCELLED")
+        self.assertEqual(self.pkcs11_calls("C_Login") + self.pkcs11_calls("C_SetPIN"), [])
 
     def test_new_pins_that_differ_twice_cancel(self):
         self.pin.answer("pin 123456", "pin 11112222", "pin 22221111", "pin 11112222", "pin 33331111")
