@@ -32,11 +32,21 @@ char *kb_pkcs11_string(const CK_UTF8CHAR *field, size_t size);
 #define KB_P11_MAX_LOGINS 16
 
 /* A session we keep open on a token while some origin is authorized on it. */
+#define KB_P11_KEY_CACHE 8
+
 typedef struct kb_p11_session {
         CK_SLOT_ID slot;
         char token_id[KB_TOKEN_ID_LEN + 1];
         CK_SESSION_HANDLE session;
         bool logged_in;
+        /* Token keys found in this session, by certificate id: looking a key
+         * up (C_FindObjects) and parsing its certificate cost more than a
+         * signature, so they are done once per session, not per request. */
+        struct {
+                char cert_id[KB_CERT_ID_LEN + 1];
+                EVP_PKEY *key;
+        } keys[KB_P11_KEY_CACHE];
+        size_t n_keys;
 } kb_p11_session;
 
 typedef struct kb_p11_source {

@@ -21,7 +21,14 @@ static kb_p11_session *find_login(kb_p11_source *p, const kb_token *t) {
         return find_id(p, t->id);
 }
 
+static void forget_keys(kb_p11_session *l) {
+        for (size_t i = 0; i < l->n_keys; i++)
+                EVP_PKEY_free(l->keys[i].key);
+        l->n_keys = 0;
+}
+
 static void drop_login(kb_p11_source *p, kb_p11_session *l, bool logout) {
+        forget_keys(l);
         if (logout && l->logged_in)
                 (void) p->fn->C_Logout(l->session);
         (void) p->fn->C_CloseSession(l->session);
@@ -99,6 +106,7 @@ int kb_p11_login(kb_source *s, const kb_token *t, const kb_secret *pin) {
         if (r < 0 || !l)
                 return r < 0 ? r : -KB_E_INTERNAL;
         /* Log out first: C_Login on a logged-in token does not check the PIN. */
+        forget_keys(l); /* key handles may not outlive a logout */
         if (l->logged_in)
                 (void) p->fn->C_Logout(l->session);
         l->logged_in = false;
@@ -149,6 +157,20 @@ static int find_private_key(kb_p11_source *p, CK_SESSION_HANDLE h, const kb_cert
         return n == 1 ? 0 : -KB_E_NOT_FOUND;
 }
 
+static EVP_PKEY *cached_key(kb_p11_session *l, const kb_cert *c) {
+        for (size_t i = 0; i < l->n_keys; i++)
+                if (strcmp(l->keys[i].cert_id, c->id) == 0 && EVP_PKEY_up_ref(l->keys[i].key))
+                        return l->keys[i].key;
+        return NULL;
+}
+
+static void cache_key(kb_p11_session *l, const kb_cert *c, EVP_PKEY *key) {
+        if (l->n_keys == KB_P11_KEY_CACHE || !EVP_PKEY_up_ref(key))
+                return;
+        memcpy(l->keys[l->n_keys].cert_id, c->id, sizeof(l->keys[l->n_keys].cert_id));
+        l->keys[l->n_keys++].key = key;
+}
+
 int kb_p11_private_key(kb_source *s, const kb_token *t, const kb_cert *c, EVP_PKEY **ret) {
         kb_p11_source *p = (kb_p11_source *) s;
         kb_p11_session *l = find_login(p, t);
@@ -157,6 +179,8 @@ int kb_p11_private_key(kb_source *s, const kb_token *t, const kb_cert *c, EVP_PK
 
         if (!l || !l->logged_in)
                 return -KB_E_INTERNAL;
+        if ((*ret = cached_key(l, c)))
+                return 0;
         _cleanup_(X509_freep) X509 *x = d2i_X509(NULL, &der, (long) c->der_len);
         if (!x)
                 return -KB_E_INTERNAL;
@@ -165,7 +189,10 @@ int kb_p11_private_key(kb_source *s, const kb_token *t, const kb_cert *c, EVP_PK
                 drop_login(p, l, false);
         if (r < 0)
                 return r;
-        return kb_p11_pkey_new(p->fn, l->session, key, X509_get0_pubkey(x), ret);
+        r = kb_p11_pkey_new(p->fn, l->session, key, X509_get0_pubkey(x), ret);
+        if (r >= 0)
+                cache_key(l, c, *ret);
+        return r;
 }
 
 int kb_p11_key_error(kb_source *s, EVP_PKEY *key) {
