@@ -134,6 +134,20 @@ int kb_method_seal_put(kb_service *svc, kb_call *call, json_t **ret);
 int kb_token_op_key_error(kb_service *svc, kb_token_op *op);
 /* NOT_FOUND or, for a token seen since start-up, TOKEN_NOT_PRESENT. */
 int kb_token_absent(kb_service *svc, const char *id);
+/* The token with this id in a view, and the source holding it; else as
+ * kb_token_absent. */
+int kb_view_token(kb_service *svc, const kb_view *v, const char *id, kb_source **ret_source,
+                  const kb_token **ret);
+/* params.token and params.certificate in a view (errors name the field). */
+int kb_view_token_cert(kb_service *svc, kb_call *call, const kb_view *v, kb_source **ret_source,
+                       const kb_token **ret_token, const kb_cert **ret_cert);
+/* Take the source's op_lock, waiting a little: TOKEN_BUSY if it stays taken. */
+int kb_token_lock(kb_source *source);
+/* Pass r on; when it says the token went away, its authorizations and our
+ * session on it go too. */
+int kb_token_gone(kb_service *svc, kb_source *source, const char *token_id, int r);
+/* Standard base64 of buf as a JSON string (params.c). */
+json_t *kb_base64_json(const unsigned char *buf, size_t len);
 void kb_token_op_end(kb_service *svc, kb_token_op *op);
 
 /* The caller as authorizations know it: the origin, or the local tool. */

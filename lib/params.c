@@ -60,3 +60,13 @@ int kb_param_base64(kb_call *call, const char *field, json_t *value, unsigned ch
         *ret_len = (size_t) n;
         return 0;
 }
+
+json_t *kb_base64_json(const unsigned char *buf, size_t len) {
+        char *b64 = malloc(4 * ((len + 2) / 3) + 1);
+        if (!b64)
+                return NULL;
+        EVP_EncodeBlock((unsigned char *) b64, buf, (int) len);
+        json_t *s = json_string(b64);
+        free(b64);
+        return s;
+}

@@ -23,7 +23,6 @@
 
 #include "kb-service.h"
 
-#define LOCK_WAIT_MS 2000
 #define MAX_SECRET_PARAM 1024   /* bytes; the token's limits come after */
 #define DEFAULT_MAX_PIN 256     /* when the token does not say */
 
@@ -119,13 +118,6 @@ void kb_pin_render(kb_service *svc, json_t *tokens) {
 
 /* ---- the token ---- */
 
-static int lock_token(kb_source *src) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += LOCK_WAIT_MS / 1000;
-        return pthread_mutex_timedlock(&src->op_lock, &until) == 0 ? 0 : -KB_E_TOKEN_BUSY;
-}
-
 /* Find params.token and take its lock; op->cert stays NULL. */
 static int begin(kb_service *svc, kb_call *call, kb_token_op *op) {
         const char *tid;
@@ -136,16 +128,11 @@ static int begin(kb_service *svc, kb_call *call, kb_token_op *op) {
         *op = (kb_token_op) { .view = kb_cache_view(svc->cache) };
         if (!op->view)
                 return -KB_E_INTERNAL;
-        for (size_t i = 0; i < op->view->n && !op->token; i++) {
-                op->token = kb_scan_find_token(op->view->scans[i], tid);
-                src = op->token ? (kb_source *) op->view->sources[i] : NULL;
-        }
-        if (!op->token)
-                r = kb_token_absent(svc, tid);
-        else if (!src->ops->set_pin || !src->ops->init_pin || !src->ops->so_pin_state)
+        r = kb_view_token(svc, op->view, tid, &src, &op->token);
+        if (r >= 0 && (!src->ops->set_pin || !src->ops->init_pin || !src->ops->so_pin_state))
                 r = -KB_E_UNSUPPORTED_ALGORITHM;
-        else
-                r = lock_token(src);
+        if (r >= 0)
+                r = kb_token_lock(src);
         if (r < 0) {
                 kb_view_free(op->view);
                 *op = (kb_token_op) { 0 };

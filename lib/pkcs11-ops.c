@@ -41,7 +41,7 @@ void kb_p11_logout_all(kb_p11_source *p) {
 }
 
 /* The token in t's slot now, checked to be t (a slot can change tokens). */
-static int current_info(kb_p11_source *p, const kb_token *t, CK_TOKEN_INFO *ret) {
+int kb_p11_token_info(kb_p11_source *p, const kb_token *t, CK_TOKEN_INFO *ret) {
         kb_token *now = NULL;
         if (!p->fn || !p->initialized)
                 return -KB_E_TOKEN_NOT_PRESENT;
@@ -56,13 +56,9 @@ static int current_info(kb_p11_source *p, const kb_token *t, CK_TOKEN_INFO *ret)
         return same ? 0 : -KB_E_TOKEN_NOT_PRESENT;
 }
 
-int kb_p11_token_info(kb_p11_source *p, const kb_token *t, CK_TOKEN_INFO *ret) {
-        return current_info(p, t, ret);
-}
-
 int kb_p11_pin_state(kb_source *s, const kb_token *t, kb_pin_status *ret_status, int *ret_retries) {
         CK_TOKEN_INFO ti;
-        int r = current_info((kb_p11_source *) s, t, &ti);
+        int r = kb_p11_token_info((kb_p11_source *) s, t, &ti);
         if (r < 0)
                 return r;
         *ret_status = kb_pkcs11_pin_status(ti.flags, ret_retries);
@@ -100,7 +96,7 @@ int kb_p11_login(kb_source *s, const kb_token *t, const kb_secret *pin) {
         kb_p11_session *l = NULL;
         CK_TOKEN_INFO ti;
 
-        int r = current_info(p, t, &ti);
+        int r = kb_p11_token_info(p, t, &ti);
         if (r >= 0)
                 r = open_login(p, t, &l);
         if (r < 0 || !l)

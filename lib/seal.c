@@ -16,7 +16,6 @@
 #include "kb-seal.h"
 #include "kb-service.h"
 
-#define LOCK_WAIT_MS 2000
 
 KB_DEFINE_POINTER_CLEANUP(kb_seal, kb_seal_free)
 
@@ -32,48 +31,20 @@ static size_t max_bytes(const kb_service *svc) {
 }
 
 static int find(kb_service *svc, kb_call *call, const kb_view *v, found *ret) {
-        const char *tid, *cid;
-        int r = kb_param_string(call, "token", true, &tid);
-        if (r >= 0)
-                r = kb_param_string(call, "certificate", true, &cid);
-        if (r < 0)
-                return r;
         *ret = (found) { 0 };
-        for (size_t i = 0; i < v->n && !ret->token; i++) {
-                ret->token = kb_scan_find_token(v->scans[i], tid);
-                ret->source = ret->token ? (kb_source *) v->sources[i] : NULL;
-        }
-        if (!ret->token)
-                return kb_token_absent(svc, tid);
-        ret->cert = kb_token_find_cert(ret->token, cid);
-        if (!ret->cert) {
-                snprintf(call->error_field, sizeof(call->error_field), "certificate");
-                return -KB_E_NOT_FOUND;
-        }
-        return 0;
-}
-
-/* A token that went away takes its authorizations and session along. */
-static int token_error(kb_service *svc, kb_source *src, const kb_token *t, int r) {
-        if (r == -KB_E_TOKEN_NOT_PRESENT) {
-                kb_authz_revoke_token(svc->authz, t->id);
-                src->ops->logout(src, t->id);
-        }
-        return r;
+        return kb_view_token_cert(svc, call, v, &ret->source, &ret->token, &ret->cert);
 }
 
 /* Read without a login, under the token lock. */
 static int read_public(kb_service *svc, const found *f, kb_seal **ret) {
-        struct timespec until;
         if (!f->source->ops->seal_read)
                 return -KB_E_NOT_FOUND;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += LOCK_WAIT_MS / 1000;
-        if (pthread_mutex_timedlock(&f->source->op_lock, &until) != 0)
-                return -KB_E_TOKEN_BUSY;
-        int r = f->source->ops->seal_read(f->source, f->token, f->cert, false, ret);
+        int r = kb_token_lock(f->source);
         if (r < 0)
-                r = token_error(svc, f->source, f->token, r);
+                return r;
+        r = f->source->ops->seal_read(f->source, f->token, f->cert, false, ret);
+        if (r < 0)
+                r = kb_token_gone(svc, f->source, f->token->id, r);
         pthread_mutex_unlock(&f->source->op_lock);
         return r;
 }
@@ -86,17 +57,14 @@ static int read_hidden(kb_service *svc, kb_call *call, kb_seal **ret) {
                 return r;
         r = op.source->ops->seal_read(op.source, op.token, op.cert, true, ret);
         if (r < 0)
-                r = token_error(svc, op.source, op.token, r);
+                r = kb_token_gone(svc, op.source, op.token->id, r);
         kb_token_op_end(svc, &op);
         return r;
 }
 
 static json_t *seal_json(const kb_seal *s, const char *cert_id) {
-        _cleanup_free_ char *b64 = malloc(4 * ((s->len + 2) / 3) + 1);
-        if (!b64)
-                return NULL;
-        EVP_EncodeBlock((unsigned char *) b64, s->data, (int) s->len);
-        return json_pack("{s:s, s:s, s:s}", "image", b64, "mediaType", s->media_type, "certificate", cert_id);
+        return json_pack("{s:o, s:s, s:s}", "image", kb_base64_json(s->data, s->len), "mediaType", s->media_type,
+                         "certificate", cert_id);
 }
 
 int kb_method_seal_get(kb_service *svc, kb_call *call, json_t **ret) {
@@ -166,7 +134,7 @@ int kb_method_seal_put(kb_service *svc, kb_call *call, json_t **ret) {
         else
                 r = op.source->ops->seal_write(op.source, op.token, op.cert, &s);
         if (r < 0)
-                r = token_error(svc, op.source, op.token, r);
+                r = kb_token_gone(svc, op.source, op.token->id, r);
         else
                 *ret = json_pack("{s:s, s:s, s:I}", "certificate", op.cert->id, "mediaType", s.media_type,
                                  "size", (json_int_t) s.len);

@@ -130,14 +130,6 @@ static int set_padding(EVP_PKEY_CTX *pctx, const algorithm *alg) {
                EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) > 0;
 }
 
-static json_t *base64_json(const unsigned char *buf, size_t len) {
-        _cleanup_free_ char *b64 = malloc(4 * ((len + 2) / 3) + 1);
-        if (!b64)
-                return NULL;
-        EVP_EncodeBlock((unsigned char *) b64, buf, (int) len);
-        return json_string(b64);
-}
-
 /* Sign data: OpenSSL hashes on the host, the token signs. */
 static int sign_data(EVP_PKEY *key, const algorithm *alg, const item *it, json_t **ret) {
         _cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *mctx = EVP_MD_CTX_new();
@@ -149,7 +141,7 @@ static int sign_data(EVP_PKEY *key, const algorithm *alg, const item *it, json_t
         _cleanup_free_ unsigned char *sig = malloc(len);
         if (!sig || EVP_DigestSign(mctx, sig, &len, it->bytes, it->len) <= 0)
                 return -KB_E_INTERNAL;
-        *ret = base64_json(sig, len);
+        *ret = kb_base64_json(sig, len);
         return *ret ? 0 : -KB_E_INTERNAL;
 }
 
@@ -166,7 +158,7 @@ static int sign_digest(EVP_PKEY *key, const algorithm *alg, const item *it, json
         _cleanup_free_ unsigned char *sig = malloc(len);
         if (!sig || EVP_PKEY_sign(pctx, sig, &len, it->bytes, it->len) <= 0)
                 return -KB_E_INTERNAL;
-        *ret = base64_json(sig, len);
+        *ret = kb_base64_json(sig, len);
         return *ret ? 0 : -KB_E_INTERNAL;
 }
 
@@ -189,7 +181,7 @@ static int sign_cms(EVP_PKEY *key, const kb_cert *c, const algorithm *alg, const
         int len = i2d_CMS_ContentInfo(cms, &out);
         if (len <= 0)
                 return -KB_E_INTERNAL;
-        *ret = base64_json(out, (size_t) len);
+        *ret = kb_base64_json(out, (size_t) len);
         return *ret ? 0 : -KB_E_INTERNAL;
 }
 

@@ -29,32 +29,50 @@ static void pin_details(kb_call *call, kb_pin_status st, int retries) {
                                         "retriesLeft", retries >= 0 ? json_integer(retries) : json_null());
 }
 
-static int find_in_view(kb_service *svc, kb_call *call, kb_token_op *op) {
+int kb_view_token(kb_service *svc, const kb_view *v, const char *id, kb_source **ret_source,
+                  const kb_token **ret) {
+        for (size_t i = 0; i < v->n; i++) {
+                const kb_token *t = kb_scan_find_token(v->scans[i], id);
+                if (t) {
+                        *ret_source = (kb_source *) v->sources[i];
+                        *ret = t;
+                        return 0;
+                }
+        }
+        return kb_token_absent(svc, id);
+}
+
+int kb_view_token_cert(kb_service *svc, kb_call *call, const kb_view *v, kb_source **ret_source,
+                       const kb_token **ret_token, const kb_cert **ret_cert) {
         const char *tid, *cid;
         int r = kb_param_string(call, "token", true, &tid);
         if (r >= 0)
                 r = kb_param_string(call, "certificate", true, &cid);
+        if (r >= 0)
+                r = kb_view_token(svc, v, tid, ret_source, ret_token);
         if (r < 0)
                 return r;
-        for (size_t i = 0; i < op->view->n && !op->token; i++) {
-                op->token = kb_scan_find_token(op->view->scans[i], tid);
-                op->source = op->token ? (kb_source *) op->view->sources[i] : NULL;
-        }
-        if (!op->token)
-                return kb_token_absent(svc, tid);
-        op->cert = kb_token_find_cert(op->token, cid);
-        if (!op->cert) {
+        *ret_cert = kb_token_find_cert(*ret_token, cid);
+        if (!*ret_cert) {
                 snprintf(call->error_field, sizeof(call->error_field), "certificate");
                 return -KB_E_NOT_FOUND;
         }
         return 0;
 }
 
-static int lock_token(kb_token_op *op) {
+int kb_token_lock(kb_source *source) {
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_sec += LOCK_WAIT_MS / 1000;
-        return pthread_mutex_timedlock(&op->source->op_lock, &until) == 0 ? 0 : -KB_E_TOKEN_BUSY;
+        return pthread_mutex_timedlock(&source->op_lock, &until) == 0 ? 0 : -KB_E_TOKEN_BUSY;
+}
+
+int kb_token_gone(kb_service *svc, kb_source *source, const char *token_id, int r) {
+        if (r == -KB_E_TOKEN_NOT_PRESENT) {
+                kb_authz_revoke_token(svc->authz, token_id);
+                source->ops->logout(source, token_id);
+        }
+        return r;
 }
 
 /* The PIN: from the page (page_pin origins only) or from the user. */
@@ -159,11 +177,11 @@ int kb_token_op_begin(kb_service *svc, kb_call *call, const char *operation, uns
         *op = (kb_token_op) { .view = kb_cache_view(svc->cache) };
         if (!op->view)
                 return -KB_E_INTERNAL;
-        int r = find_in_view(svc, call, op);
+        int r = kb_view_token_cert(svc, call, op->view, &op->source, &op->token, &op->cert);
         if (r >= 0)
                 r = check_certificate(call, op, usage, key);
         if (r >= 0)
-                r = lock_token(op);
+                r = kb_token_lock(op->source);
         if (r < 0) {
                 kb_view_free(op->view);
                 *op = (kb_token_op) { 0 };
@@ -178,12 +196,7 @@ int kb_token_op_begin(kb_service *svc, kb_call *call, const char *operation, uns
 }
 
 int kb_token_op_key_error(kb_service *svc, kb_token_op *op) {
-        int r = op->source->ops->key_error(op->source, op->key);
-        if (r == -KB_E_TOKEN_NOT_PRESENT) {
-                kb_authz_revoke_token(svc->authz, op->token->id);
-                op->source->ops->logout(op->source, op->token->id);
-        }
-        return r;
+        return kb_token_gone(svc, op->source, op->token->id, op->source->ops->key_error(op->source, op->key));
 }
 
 void kb_token_op_end(kb_service *svc, kb_token_op *op) {
