@@ -19,6 +19,7 @@ typedef struct entry {
         pthread_t thread;
         bool started;
         bool kicked;            /* guarded by cache->lock */
+        bool reread;            /* next scan reads every token afresh; guarded by cache->lock */
 } entry;
 
 #define MAX_SEEN 256
@@ -34,6 +35,8 @@ struct kb_cache {
         unsigned poll_ms;
         kb_problem_hook problem_hook;
         void *problem_userdata;
+        kb_scan_hook scan_hook;
+        void *scan_userdata;
         size_t n;
         entry *entries;
 };
@@ -137,6 +140,20 @@ void kb_cache_set_problem_hook(kb_cache *c, kb_problem_hook hook, void *userdata
         c->problem_userdata = userdata;
 }
 
+void kb_cache_set_scan_hook(kb_cache *c, kb_scan_hook hook, void *userdata) {
+        c->scan_hook = hook;
+        c->scan_userdata = userdata;
+}
+
+/* Take the re-read request: the scan then gets no previous result to reuse. */
+static bool take_reread(entry *e) {
+        pthread_mutex_lock(&e->cache->lock);
+        bool reread = e->reread;
+        e->reread = false;
+        pthread_mutex_unlock(&e->cache->lock);
+        return reread;
+}
+
 static bool has_problem(const kb_scan *s, const kb_problem *p) {
         for (size_t i = 0; s && i < s->n_problems; i++)
                 if (strcmp(s->problems[i].where, p->where) == 0 && s->problems[i].error == p->error)
@@ -155,10 +172,15 @@ static void *scan_loop(void *arg) {
         entry *e = arg;
         do {
                 kb_scan *prev = current(e), *next = NULL;
-                if (e->source->ops->scan(e->source, prev, &next) >= 0) {
+                bool reread = take_reread(e);
+                if (e->source->ops->scan(e->source, reread ? NULL : prev, &next) >= 0) {
                         next->finished = time(NULL);
                         report_new_problems(e, prev, next);
+                        kb_scan_ref(next);
                         publish(e, next);
+                        if (e->cache->scan_hook)
+                                e->cache->scan_hook(e->cache->scan_userdata, e->source, prev, next);
+                        kb_scan_unref(next);
                 }
                 kb_scan_unref(prev);
         } while (wait_next(e));
@@ -178,6 +200,14 @@ void kb_cache_kick(kb_cache *c) {
         pthread_mutex_lock(&c->lock);
         for (size_t i = 0; i < c->n; i++)
                 c->entries[i].kicked = true;
+        pthread_cond_broadcast(&c->changed);
+        pthread_mutex_unlock(&c->lock);
+}
+
+void kb_cache_reread(kb_cache *c) {
+        pthread_mutex_lock(&c->lock);
+        for (size_t i = 0; i < c->n; i++)
+                c->entries[i].kicked = c->entries[i].reread = true;
         pthread_cond_broadcast(&c->changed);
         pthread_mutex_unlock(&c->lock);
 }

@@ -19,6 +19,14 @@ kb_cache *kb_cache_new(kb_source **sources, size_t n_sources, unsigned poll_ms);
 typedef void (*kb_problem_hook)(void *userdata, const kb_source *source, const kb_problem *problem);
 void kb_cache_set_problem_hook(kb_cache *c, kb_problem_hook hook, void *userdata);
 
+/* Called from a cache thread after each scan of a source is published, with
+ * the previous scan (NULL for the first) and the new one: the daemon derives
+ * token inserted/removed/changed events from the two, and finishes renewal
+ * installs on tokens that came back. Keep it short: the source's next scan
+ * waits for it. Set before kb_cache_start. */
+typedef void (*kb_scan_hook)(void *userdata, kb_source *source, const kb_scan *prev, const kb_scan *next);
+void kb_cache_set_scan_hook(kb_cache *c, kb_scan_hook hook, void *userdata);
+
 int kb_cache_start(kb_cache *c);
 void kb_cache_free(kb_cache *c);
 
@@ -28,6 +36,10 @@ bool kb_cache_wait_ready(kb_cache *c, unsigned timeout_ms);
 
 /* Ask every source thread to rescan now (e.g. after a write). */
 void kb_cache_kick(kb_cache *c);
+/* Rescan now and read every token afresh, certificates included (after a
+ * write that changed them: an unchanged-looking token's certificates are
+ * otherwise reused from the last scan). */
+void kb_cache_reread(kb_cache *c);
 
 /* Was a token with this id present at some point since start-up? */
 bool kb_cache_token_seen(kb_cache *c, const char *id);
