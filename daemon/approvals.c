@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "approvals.h"
-#include "fs.h"
+#include "kb-fs.h"
 #include "kb-cleanup.h"
 
 #define FILE_NAME "approved-origins"

@@ -43,6 +43,9 @@ typedef struct kb_daemon {
 
         kb_consent consent;
         kb_must_change must_change;     /* tokens whose PIN must be changed */
+        /* The service is assembled (scans before that only publish): from
+         * then on each scan also finishes unfinished renewal installs. */
+        atomic_bool service_ready;
 
         /* Token operations running on job threads (see http.c). */
         pthread_mutex_t jobs_lock;

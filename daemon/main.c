@@ -13,9 +13,10 @@
 
 #include "approvals.h"
 #include "daemon.h"
-#include "fs.h"
+#include "kb-fs.h"
 #include "kb-build-config.h"
 #include "kb-cleanup.h"
+#include "kb-renew.h"
 #include "log.h"
 #include "runtime.h"
 #include "trust.h"
@@ -53,6 +54,14 @@ static void log_problem(void *userdata, const kb_source *source, const kb_proble
         kb_log(LOG_WARNING, &f, "token problem in %s: %s", p->where, p->detail ? p->detail : kb_error_code(p->error));
 }
 
+/* After each scan (cache thread): finish renewal installs that a crash or a
+ * pulled token interrupted, on the tokens this scan saw. */
+static void on_scan(void *userdata, kb_source *source, const kb_scan *prev, const kb_scan *next) {
+        kb_daemon *d = userdata;
+        if (atomic_load(&d->service_ready))
+                kb_renew_recover_scan(&d->service, source, next);
+}
+
 static int open_sources(kb_daemon *d) {
         kb_source **sources = NULL;
         size_t n = 0;
@@ -69,6 +78,7 @@ static int open_sources(kb_daemon *d) {
         if (!d->service.cache)
                 return -ENOMEM;
         kb_cache_set_problem_hook(d->service.cache, log_problem, d);
+        kb_cache_set_scan_hook(d->service.cache, on_scan, d);
         return kb_cache_start(d->service.cache);
 }
 
@@ -303,6 +313,11 @@ static int start(kb_daemon *d, int *ready_fd) {
         };
         if (!d->service.authz)
                 return -1;
+        r = kb_renewals_open(d->config.state_dir, &d->service.renewals);
+        if (r < 0)
+                kb_log_warning("cannot open %s/renewal: %s; renewal is unavailable", d->config.state_dir, strerror(-r));
+        atomic_store(&d->service_ready, true);
+        kb_cache_reread(d->service.cache); /* a scan now finishes interrupted installs */
         if (kb_http_start(d, err, sizeof(err)) < 0) {
                 kb_log_error("%s", err);
                 return -1;
@@ -331,6 +346,7 @@ static void stop(kb_daemon *d, pthread_t *watcher) {
         }
         kb_cache_free(d->service.cache);        /* logs out of every token */
         kb_authz_free(d->service.authz);
+        kb_renewals_free(d->service.renewals);
         kb_tls_material_clear(&d->tls);
         kb_gate_policy_free(d->policy);
         kb_config_clear(&d->config);

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "daemon.h"
-#include "fs.h"
+#include "kb-fs.h"
 #include "kb-cleanup.h"
 #include "log.h"
 #include "mustchange.h"

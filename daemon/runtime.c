@@ -9,7 +9,7 @@
 
 #include "kb-cleanup.h"
 #include "approvals.h"
-#include "fs.h"
+#include "kb-fs.h"
 #include "runtime.h"
 
 

@@ -8,7 +8,7 @@
  * the leaf therefore means a new root, which the user installs again with
  * `keybridged trust install`.
  */
-#include "fs.h"
+#include "kb-fs.h"
 #include "tls.h"
 
 #include <errno.h>

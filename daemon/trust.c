@@ -13,7 +13,7 @@
  * certutil (libnss3-tools) runs through posix_spawnp with an argument vector,
  * never through a shell.
  */
-#include "fs.h"
+#include "kb-fs.h"
 #include "trust.h"
 
 #include <dirent.h>

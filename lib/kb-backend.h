@@ -32,6 +32,21 @@ const kb_token *kb_scan_find_token(const kb_scan *s, const char *id);
 typedef struct kb_source kb_source;
 struct kb_seal;                 /* kb-seal.h */
 
+/* A key pair's identifier on a token (PKCS#11 CKA_ID). */
+typedef struct kb_key_id {
+        unsigned char v[64];
+        size_t len;
+} kb_key_id;
+
+/* What key pair to generate (renewal). */
+typedef struct kb_keygen {
+        kb_key_type type;       /* KB_KEY_RSA or KB_KEY_EC */
+        int bits;               /* RSA modulus bits */
+        int curve_nid;          /* EC: NID_X9_62_prime256v1, NID_secp384r1 */
+        bool decrypt;           /* the key may also decrypt / derive (a "both" key) */
+        const char *label;      /* CKA_LABEL of both halves */
+} kb_keygen;
+
 typedef struct kb_source_ops {
         const char *backend;    /* "pkcs11", "skf" */
         /* Read every present token. prev is the last result (or NULL): a source
@@ -75,6 +90,29 @@ typedef struct kb_source_ops {
         /* Replace the certificate's seal atomically (logged in). TOKEN_FULL,
          * TOKEN_READ_ONLY, TOKEN_NOT_PRESENT leave the old seal as it was. */
         int (*seal_write)(kb_source *s, const kb_token *t, const kb_cert *c, const struct kb_seal *seal);
+
+        /* Renewal (renew*.c), op_lock held. Keys need the user logged in;
+         * certificate objects are public and are also written without a
+         * login, so that recovery can finish an install on its own. */
+        /* Generate a key pair on the token under a new random CKA_ID. */
+        int (*key_generate)(kb_source *s, const kb_token *t, const kb_keygen *spec, kb_key_id *ret_id);
+        /* The private key with this CKA_ID as an EVP_PKEY working on the
+         * token (its public half from the token's public key object). */
+        int (*key_load)(kb_source *s, const kb_token *t, const kb_key_id *id, EVP_PKEY **ret);
+        /* The CKA_ID of the private key whose public key is pub; NOT_FOUND. */
+        int (*key_find)(kb_source *s, const kb_token *t, const EVP_PKEY *pub, kb_key_id *ret_id);
+        /* Destroy the private and public key objects with this CKA_ID (0 when
+         * there are none). */
+        int (*key_destroy)(kb_source *s, const kb_token *t, const kb_key_id *id);
+        /* How many certificate objects hold exactly this DER. */
+        int (*cert_count)(kb_source *s, const kb_token *t, const unsigned char *der, size_t len, size_t *ret_n);
+        /* Create a certificate object (id may be NULL for an issuer), read it
+         * back and compare; on any failure the new object is destroyed again. */
+        int (*cert_write)(kb_source *s, const kb_token *t, const unsigned char *der, size_t len,
+                          const kb_key_id *id, const char *label);
+        /* Destroy every certificate object holding exactly this DER (0 when
+         * none is left). */
+        int (*cert_remove)(kb_source *s, const kb_token *t, const unsigned char *der, size_t len);
 } kb_source_ops;
 
 struct kb_source {

@@ -73,6 +73,25 @@ int kb_p11_seal_write(kb_source *s, const kb_token *t, const kb_cert *c, const s
 void kb_p11_logout_all(kb_p11_source *p);
 /* The token in t's slot now (info), checked to still be t. */
 int kb_p11_token_info(kb_p11_source *p, const kb_token *t, CK_TOKEN_INFO *ret);
+/* A failed CK_RV as -KB_E_* (never 0: CKR_OK maps to INTERNAL here). */
+int kb_p11_rv(CK_RV rv);
+/* A session of our own on t, checked to be the token in its slot now. It
+ * shares the login of the kept session (PKCS#11 logs in the application,
+ * not a session); closing it leaves that be. */
+int kb_p11_open_session(kb_p11_source *p, const kb_token *t, bool rw, CK_SESSION_HANDLE *ret);
+/* The kept, logged-in session on t (for EVP_PKEYs that must outlive a call). */
+int kb_p11_login_session(kb_p11_source *p, const kb_token *t, CK_SESSION_HANDLE *ret);
+/* Drop the keys cached for t's login (after keys were destroyed). */
+void kb_p11_forget_keys(kb_p11_source *p, const kb_token *t);
+/* Renewal: key pairs and certificate objects (pkcs11-keys.c, pkcs11-certs.c). */
+int kb_p11_key_generate(kb_source *s, const kb_token *t, const kb_keygen *spec, kb_key_id *ret_id);
+int kb_p11_key_load(kb_source *s, const kb_token *t, const kb_key_id *id, EVP_PKEY **ret);
+int kb_p11_key_find(kb_source *s, const kb_token *t, const EVP_PKEY *pub, kb_key_id *ret_id);
+int kb_p11_key_destroy(kb_source *s, const kb_token *t, const kb_key_id *id);
+int kb_p11_cert_count(kb_source *s, const kb_token *t, const unsigned char *der, size_t len, size_t *ret_n);
+int kb_p11_cert_write(kb_source *s, const kb_token *t, const unsigned char *der, size_t len,
+                      const kb_key_id *id, const char *label);
+int kb_p11_cert_remove(kb_source *s, const kb_token *t, const unsigned char *der, size_t len);
 /* PIN management (pkcs11-pin.c). */
 int kb_p11_set_pin(kb_source *s, const kb_token *t, const kb_secret *old_pin, const kb_secret *new_pin);
 int kb_p11_so_pin_state(kb_source *s, const kb_token *t, kb_pin_status *ret_status, int *ret_retries);

@@ -60,6 +60,9 @@ typedef struct kb_service {
          * 0 approved (or already allowed); -KB_E_PIN_CANCELLED denied. */
         int (*approve_origin)(void *userdata, const char *origin);
         void *userdata;                 /* for ask_pin and page_pin_allowed */
+        /* The renewal journal, pending requests and certificate backups under
+         * <state_dir>/renewal (kb-renew.h); NULL: renewal unavailable. */
+        struct kb_renewals *renewals;
 } kb_service;
 
 /* One call, transport-independent. */
@@ -69,7 +72,15 @@ typedef struct kb_call {
         /* Filled by a handler that fails: */
         char error_field[64];   /* the offending field, for BAD_REQUEST */
         json_t *error_details;  /* extra members of the error object, or NULL */
+        /* Progress of a long call (key generation, renewal install), from the
+         * job thread: the WebSocket channel sends it as operation.progress to
+         * the connection that asked; REST leaves it NULL. */
+        void (*progress)(void *userdata, const char *request_id, const char *stage, int percent);
+        void *progress_userdata;
 } kb_call;
+
+/* Report progress (percent 0..100) of the call's operation request_id. */
+void kb_call_progress(kb_call *call, const char *request_id, const char *stage, int percent);
 
 typedef int (*kb_method_fn)(kb_service *svc, kb_call *call, json_t **ret_result);
 
@@ -123,6 +134,10 @@ typedef struct kb_token_op {
  * private key. On failure fills call->error_* and returns -KB_E_*. */
 int kb_token_op_begin(kb_service *svc, kb_call *call, const char *operation, unsigned usage, kb_key_type key,
                       kb_token_op *op);
+/* The same with the certificate id in params.<cert_field> (renewal.install
+ * names the certificate it replaces "replaces"). */
+int kb_token_op_begin_as(kb_service *svc, kb_call *call, const char *cert_field, const char *operation,
+                         unsigned usage, kb_key_type key, kb_token_op *op);
 
 /* Methods (sign.c). */
 int kb_method_sign(kb_service *svc, kb_call *call, json_t **ret);

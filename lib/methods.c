@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "kb-renew.h"
 #include "kb-service.h"
 
 #define MAX_CHAIN 8
@@ -195,6 +196,9 @@ static const kb_method methods[] = {
         { "origin.approve",   KB_HTTP_POST, "/v1/origins/approval",                        m_origin_approve, true },
         { "seal.get",         KB_HTTP_GET,  "/v1/tokens/{token}/seal",                     kb_method_seal_get, true },
         { "seal.put",         KB_HTTP_POST, "/v1/tokens/{token}/seal",                     kb_method_seal_put, true },
+        { "renewal.request",  KB_HTTP_POST, "/v1/tokens/{token}/renewal/request",          kb_method_renewal_request, true },
+        { "renewal.install",  KB_HTTP_POST, "/v1/tokens/{token}/renewal/install",          kb_method_renewal_install, true },
+        { "renewal.cancel",   KB_HTTP_POST, "/v1/tokens/{token}/renewal/{requestId}/cancel", kb_method_renewal_cancel, true },
 };
 
 const kb_method *kb_methods(size_t *ret_n) {

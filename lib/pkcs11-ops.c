@@ -191,6 +191,35 @@ int kb_p11_private_key(kb_source *s, const kb_token *t, const kb_cert *c, EVP_PK
         return r;
 }
 
+int kb_p11_rv(CK_RV rv) {
+        kb_error e = kb_pkcs11_rv_error(rv);
+        return -(int) (e == KB_E_OK ? KB_E_INTERNAL : e);
+}
+
+int kb_p11_open_session(kb_p11_source *p, const kb_token *t, bool rw, CK_SESSION_HANDLE *ret) {
+        CK_TOKEN_INFO ti;
+        int r = kb_p11_token_info(p, t, &ti);
+        if (r < 0)
+                return r;
+        CK_FLAGS flags = CKF_SERIAL_SESSION | (rw ? CKF_RW_SESSION : 0);
+        CK_RV rv = p->fn->C_OpenSession(t->slot_id, flags, NULL, NULL, ret);
+        return rv == CKR_OK ? 0 : kb_p11_rv(rv);
+}
+
+int kb_p11_login_session(kb_p11_source *p, const kb_token *t, CK_SESSION_HANDLE *ret) {
+        kb_p11_session *l = find_login(p, t);
+        if (!l || !l->logged_in)
+                return -KB_E_INTERNAL;
+        *ret = l->session;
+        return 0;
+}
+
+void kb_p11_forget_keys(kb_p11_source *p, const kb_token *t) {
+        kb_p11_session *l = find_login(p, t);
+        if (l)
+                forget_keys(l);
+}
+
 int kb_p11_key_error(kb_source *s, EVP_PKEY *key) {
         CK_RV rv = kb_p11_pkey_last_rv(key);
         kb_error e = rv == CKR_OK ? KB_E_INTERNAL : kb_pkcs11_rv_error(rv);

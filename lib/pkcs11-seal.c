@@ -35,26 +35,9 @@
 
 typedef char seal_label[sizeof(APPLICATION) + 1 + 64];
 
-static int rv_error(CK_RV rv) {
-        kb_error e = kb_pkcs11_rv_error(rv);
-        return -(int) (e == KB_E_OK ? KB_E_INTERNAL : e);
-}
 
 static void label_of(const kb_cert *c, seal_label ret) {
         snprintf(ret, sizeof(seal_label), "%s:%s", APPLICATION, c->fingerprint_sha256);
-}
-
-/* A session of our own on t (checked to be the token in its slot now): it
- * shares the login of the kept session (PKCS#11 logs in the application,
- * not a session), and closing it leaves that be. */
-static int open_session(kb_p11_source *p, const kb_token *t, bool rw, CK_SESSION_HANDLE *ret) {
-        CK_TOKEN_INFO ti;
-        int r = kb_p11_token_info(p, t, &ti);
-        if (r < 0)
-                return r;
-        CK_FLAGS flags = CKF_SERIAL_SESSION | (rw ? CKF_RW_SESSION : 0);
-        CK_RV rv = p->fn->C_OpenSession(t->slot_id, flags, NULL, NULL, ret);
-        return rv == CKR_OK ? 0 : rv_error(rv);
 }
 
 /* The certificate's seal objects; public ones only unless hidden_too. */
@@ -73,11 +56,11 @@ static int find_seals(kb_p11_source *p, CK_SESSION_HANDLE h, const kb_cert *c, b
         CK_ULONG n = 0;
         CK_RV rv = p->fn->C_FindObjectsInit(h, tmpl, KB_ELEMENTSOF(tmpl) - (hidden_too ? 1 : 0));
         if (rv != CKR_OK)
-                return rv_error(rv);
+                return kb_p11_rv(rv);
         rv = p->fn->C_FindObjects(h, objs, MAX_SEALS, &n);
         (void) p->fn->C_FindObjectsFinal(h);
         if (rv != CKR_OK)
-                return rv_error(rv);
+                return kb_p11_rv(rv);
         *ret_n = n > MAX_SEALS ? MAX_SEALS : n;
         return 0;
 }
@@ -88,7 +71,7 @@ static int read_value(kb_p11_source *p, CK_SESSION_HANDLE h, CK_OBJECT_HANDLE ob
         CK_ATTRIBUTE a = { CKA_VALUE, NULL, 0 };
         CK_RV rv = p->fn->C_GetAttributeValue(h, obj, &a, 1);
         if (rv != CKR_OK)
-                return rv_error(rv);
+                return kb_p11_rv(rv);
         if (a.ulValueLen == CK_UNAVAILABLE_INFORMATION || a.ulValueLen > MAX_ENVELOPE)
                 return -KB_E_INTERNAL;
         _cleanup_free_ unsigned char *buf = malloc(a.ulValueLen ? a.ulValueLen : 1);
@@ -97,7 +80,7 @@ static int read_value(kb_p11_source *p, CK_SESSION_HANDLE h, CK_OBJECT_HANDLE ob
         a.pValue = buf;
         rv = p->fn->C_GetAttributeValue(h, obj, &a, 1);
         if (rv != CKR_OK)
-                return rv_error(rv);
+                return kb_p11_rv(rv);
         *ret_len = a.ulValueLen;
         *ret = TAKE_PTR(buf);
         return 0;
@@ -162,7 +145,7 @@ int kb_p11_seal_read(kb_source *src, const kb_token *t, const kb_cert *c, bool h
         CK_SESSION_HANDLE h;
         size_t n = 0;
         kb_seal *s = NULL;
-        int r = open_session(p, t, false, &h);
+        int r = kb_p11_open_session(p, t, false, &h);
         if (r < 0)
                 return r;
         r = find_seals(p, h, c, hidden_too, objs, &n);
@@ -211,7 +194,7 @@ static int create_seal(kb_p11_source *p, CK_SESSION_HANDLE h, const kb_cert *c, 
                 { CKA_VALUE, (void *) env, env_len },
         };
         CK_RV rv = p->fn->C_CreateObject(h, tmpl, KB_ELEMENTSOF(tmpl), ret);
-        return rv == CKR_OK ? 0 : rv_error(rv);
+        return rv == CKR_OK ? 0 : kb_p11_rv(rv);
 }
 
 /* The object as the token holds it now must be exactly what we wrote. */
@@ -251,7 +234,7 @@ int kb_p11_seal_write(kb_source *src, const kb_token *t, const kb_cert *c, const
         CK_SESSION_HANDLE h;
         size_t n = 0;
         kb_seal s = *seal;
-        int r = open_session(p, t, true, &h);
+        int r = kb_p11_open_session(p, t, true, &h);
         if (r < 0)
                 return r;
         r = find_seals(p, h, c, true, old, &n);

@@ -100,6 +100,13 @@ static const kb_source_ops p11_ops = {
         .init_pin = kb_p11_init_pin,
         .seal_read = kb_p11_seal_read,
         .seal_write = kb_p11_seal_write,
+        .key_generate = kb_p11_key_generate,
+        .key_load = kb_p11_key_load,
+        .key_find = kb_p11_key_find,
+        .key_destroy = kb_p11_key_destroy,
+        .cert_count = kb_p11_cert_count,
+        .cert_write = kb_p11_cert_write,
+        .cert_remove = kb_p11_cert_remove,
 };
 
 static void set_failure(p11_source *p, int error, const char *detail) {

@@ -42,22 +42,27 @@ int kb_view_token(kb_service *svc, const kb_view *v, const char *id, kb_source *
         return kb_token_absent(svc, id);
 }
 
-int kb_view_token_cert(kb_service *svc, kb_call *call, const kb_view *v, kb_source **ret_source,
-                       const kb_token **ret_token, const kb_cert **ret_cert) {
+static int view_token_cert(kb_service *svc, kb_call *call, const kb_view *v, const char *field,
+                           kb_source **ret_source, const kb_token **ret_token, const kb_cert **ret_cert) {
         const char *tid, *cid;
         int r = kb_param_string(call, "token", true, &tid);
         if (r >= 0)
-                r = kb_param_string(call, "certificate", true, &cid);
+                r = kb_param_string(call, field, true, &cid);
         if (r >= 0)
                 r = kb_view_token(svc, v, tid, ret_source, ret_token);
         if (r < 0)
                 return r;
         *ret_cert = kb_token_find_cert(*ret_token, cid);
         if (!*ret_cert) {
-                snprintf(call->error_field, sizeof(call->error_field), "certificate");
+                snprintf(call->error_field, sizeof(call->error_field), "%s", field);
                 return -KB_E_NOT_FOUND;
         }
         return 0;
+}
+
+int kb_view_token_cert(kb_service *svc, kb_call *call, const kb_view *v, kb_source **ret_source,
+                       const kb_token **ret_token, const kb_cert **ret_cert) {
+        return view_token_cert(svc, call, v, "certificate", ret_source, ret_token, ret_cert);
 }
 
 int kb_token_lock(kb_source *source) {
@@ -172,12 +177,12 @@ static int check_certificate(kb_call *call, const kb_token_op *op, unsigned usag
         return 0;
 }
 
-int kb_token_op_begin(kb_service *svc, kb_call *call, const char *operation, unsigned usage, kb_key_type key,
-                      kb_token_op *op) {
+int kb_token_op_begin_as(kb_service *svc, kb_call *call, const char *cert_field, const char *operation,
+                         unsigned usage, kb_key_type key, kb_token_op *op) {
         *op = (kb_token_op) { .view = kb_cache_view(svc->cache) };
         if (!op->view)
                 return -KB_E_INTERNAL;
-        int r = kb_view_token_cert(svc, call, op->view, &op->source, &op->token, &op->cert);
+        int r = view_token_cert(svc, call, op->view, cert_field, &op->source, &op->token, &op->cert);
         if (r >= 0)
                 r = check_certificate(call, op, usage, key);
         if (r >= 0)
@@ -193,6 +198,11 @@ int kb_token_op_begin(kb_service *svc, kb_call *call, const char *operation, uns
         if (r < 0)
                 kb_token_op_end(svc, op);
         return r;
+}
+
+int kb_token_op_begin(kb_service *svc, kb_call *call, const char *operation, unsigned usage, kb_key_type key,
+                      kb_token_op *op) {
+        return kb_token_op_begin_as(svc, call, "certificate", operation, usage, key, op);
 }
 
 int kb_token_op_key_error(kb_service *svc, kb_token_op *op) {

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "fs.h"
+#include "kb-fs.h"
 #include "kb-cleanup.h"
 
 char *kb_path_join(const char *a, const char *b) {
@@ -44,7 +44,7 @@ static int write_all(int fd, const char *data, size_t len) {
         return 0;
 }
 
-static int fsync_dir(const char *dir) {
+int kb_fsync_dir(const char *dir) {
         _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0 || fsync(fd) < 0)
                 return -errno;
@@ -73,5 +73,5 @@ int kb_write_atomic(const char *dir, const char *name, const char *data, size_t 
                 (void) unlink(tmp);
                 return r;
         }
-        return fsync_dir(dir);
+        return kb_fsync_dir(dir);
 }

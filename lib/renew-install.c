@@ -1,0 +1,379 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * renewal.install and its recovery: the journaled, all-or-nothing swap of a
+ * certificate on the token (the steps are in kb-renew.h).
+ */
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <string.h>
+#include <time.h>
+
+#include "kb-cleanup.h"
+#include "kb-openssl.h"
+#include "kb-renew.h"
+
+#define MAX_CHAIN 8
+
+static int step(kb_service *svc, kb_install *j, kb_install_phase next) {
+        j->phase = next;
+        return kb_journal_save(svc->renewals, j);
+}
+
+/* begun: the new certificate onto the token. Recovery never writes it: with
+ * the certificate already there it goes forward, without it rolls back. */
+static int write_new(kb_service *svc, kb_source *src, const kb_token *t, kb_install *j, bool recovering) {
+        size_t n = 0;
+        int r = src->ops->cert_count(src, t, j->new_der, j->new_len, &n);
+        if (r >= 0 && n == 0 && recovering)
+                return kb_journal_close(svc->renewals, j) < 0 ? -KB_E_INTERNAL : 1;
+        if (r >= 0 && n == 0)
+                r = src->ops->cert_write(src, t, j->new_der, j->new_len, &j->new_key, j->label);
+        return r < 0 ? r : step(svc, j, KB_INSTALL_WRITTEN);
+}
+
+static int remove_old(kb_service *svc, kb_source *src, const kb_token *t, kb_install *j) {
+        int r = src->ops->cert_remove(src, t, j->old_der, j->old_len);
+        return r < 0 ? r : step(svc, j, KB_INSTALL_OLD_REMOVED);
+}
+
+/* The old key goes only for a re-key whose old key signed and nothing else
+ * uses it; that needs a login, so without one the step waits (1). */
+static int finish(kb_service *svc, kb_source *src, const kb_token *t, kb_install *j) {
+        if (j->destroy_old_key) {
+                if (!src->ops->logged_in(src, t))
+                        return 1;
+                int r = src->ops->key_destroy(src, t, &j->old_key);
+                if (r < 0)
+                        return r;
+        }
+        j->phase = KB_INSTALL_DONE;
+        return kb_journal_close(svc->renewals, j);
+}
+
+static int run(kb_service *svc, kb_source *src, const kb_token *t, kb_install *j, kb_call *call, bool recovering) {
+        const char *id = j->request_id[0] ? j->request_id : NULL;
+        int r = 0;
+        if (j->phase == KB_INSTALL_BEGUN) {
+                kb_call_progress(call, id, "write-certificate", 40);
+                r = write_new(svc, src, t, j, recovering);
+                if (r != 0)
+                        return r;
+        }
+        if (j->phase == KB_INSTALL_WRITTEN) {
+                kb_call_progress(call, id, "remove-old-certificate", 70);
+                r = remove_old(svc, src, t, j);
+                if (r < 0)
+                        return r;
+        }
+        if (j->phase == KB_INSTALL_OLD_REMOVED) {
+                kb_call_progress(call, id, "remove-old-key", 85);
+                r = finish(svc, src, t, j);
+        }
+        return r;
+}
+
+int kb_install_run(kb_service *svc, kb_source *source, const kb_token *t, kb_install *j, kb_call *call) {
+        return run(svc, source, t, j, call, false);
+}
+
+/* ---- recovery ---- */
+
+static bool recover_token(kb_service *svc, kb_source *src, const kb_token *t) {
+        kb_install j;
+        if (kb_journal_load(svc->renewals, t->id, &j) < 0)
+                return false;
+        kb_install_phase before = j.phase;
+        (void) run(svc, src, t, &j, NULL, true); /* a failed step is tried again at the next scan */
+        bool changed = j.phase != before || !kb_journal_exists(svc->renewals, t->id);
+        kb_install_clear(&j);
+        return changed;
+}
+
+void kb_renew_recover_scan(kb_service *svc, kb_source *source, const kb_scan *scan) {
+        bool changed = false;
+        if (!svc->renewals || !scan)
+                return;
+        for (size_t i = 0; i < scan->n_tokens; i++) {
+                const kb_token *t = scan->tokens[i];
+                if (!kb_journal_exists(svc->renewals, t->id) || pthread_mutex_trylock(&source->op_lock) != 0)
+                        continue;
+                changed |= recover_token(svc, source, t);
+                pthread_mutex_unlock(&source->op_lock);
+        }
+        if (changed)
+                kb_cache_reread(svc->cache);
+}
+
+/* ---- the method ---- */
+
+/* A certificate given as PEM text or as base64 DER. */
+static int parse_cert(kb_call *call, const char *field, json_t *v, kb_cert **ret) {
+        _cleanup_free_ unsigned char *der = NULL;
+        size_t len = 0;
+        const char *s = json_string_value(v);
+        if (!s)
+                return kb_bad_field(call, field);
+        if (strstr(s, "-----BEGIN")) {
+                _cleanup_(BIO_freep) BIO *b = BIO_new_mem_buf(s, -1);
+                _cleanup_(X509_freep) X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+                int n = x ? i2d_X509(x, &der) : -1;
+                ERR_clear_error();
+                if (n <= 0)
+                        return kb_bad_field(call, field);
+                len = (size_t) n;
+        } else if (kb_param_base64(call, field, v, &der, &len) < 0)
+                return -KB_E_BAD_REQUEST;
+        if (kb_cert_from_der(der, len, NULL, NULL, 0, ret) < 0)
+                return kb_bad_field(call, field);
+        return 0;
+}
+
+typedef struct install_req {
+        kb_cert *cert;
+        kb_cert *chain[MAX_CHAIN];
+        size_t n_chain;
+        const char *request_id;
+        kb_pending pending;
+} install_req;
+
+static void install_req_clear(install_req *rq) {
+        kb_cert_free(rq->cert);
+        for (size_t i = 0; i < rq->n_chain; i++)
+                kb_cert_free(rq->chain[i]);
+}
+
+static int parse_chain(kb_call *call, install_req *rq) {
+        json_t *chain = json_object_get(call->params, "chain");
+        size_t i;
+        json_t *v;
+        if (!chain)
+                return 0;
+        if (!json_is_array(chain) || json_array_size(chain) > MAX_CHAIN)
+                return kb_bad_field(call, "chain");
+        json_array_foreach(chain, i, v) {
+                int r = parse_cert(call, "chain", v, &rq->chain[rq->n_chain]);
+                if (r < 0)
+                        return r;
+                rq->n_chain++;
+        }
+        return 0;
+}
+
+static int expired(kb_call *call) {
+        snprintf(call->error_field, sizeof(call->error_field), "certificate");
+        json_decref(call->error_details);
+        call->error_details = json_pack("{s:s}", "reason", "expired");
+        return -KB_E_BAD_REQUEST;
+}
+
+static int parse_request(kb_service *svc, kb_call *call, install_req *rq) {
+        int r = parse_cert(call, "certificate", json_object_get(call->params, "certificate"), &rq->cert);
+        if (r >= 0)
+                r = parse_chain(call, rq);
+        if (r >= 0)
+                r = kb_param_string(call, "requestId", false, &rq->request_id);
+        if (r < 0)
+                return r;
+        if (rq->cert->not_after < time(NULL))
+                return expired(call);
+        /* An installed request is still known: a repeated install answers the same. */
+        if (rq->request_id && kb_pending_load(svc->renewals, rq->request_id, true, &rq->pending) < 0) {
+                snprintf(call->error_field, sizeof(call->error_field), "requestId");
+                return -KB_E_NOT_FOUND;
+        }
+        return 0;
+}
+
+static bool same_key(const kb_key_id *id, const unsigned char *v, size_t len) {
+        return id->len == len && memcmp(id->v, v, len) == 0;
+}
+
+/* Is the old key used by a certificate other than old, or an encryption key
+ * (whose holder still needs it for what was encrypted to it)? */
+static bool keep_old_key(const kb_token *t, const kb_cert *old) {
+        if (old->usage & KB_USAGE_ENCRYPT)
+                return true;
+        for (size_t i = 0; i < t->n_certs; i++)
+                if (t->certs[i] != old && t->certs[i]->key_id_len == old->key_id_len &&
+                    memcmp(t->certs[i]->key_id, old->key_id, old->key_id_len) == 0)
+                        return true;
+        return false;
+}
+
+static int journal_new(kb_token_op *op, const install_req *rq, const kb_key_id *key, kb_install *j) {
+        *j = (kb_install) { .phase = KB_INSTALL_BEGUN, .new_key = *key, .started = time(NULL) };
+        memcpy(j->token, op->token->id, sizeof(j->token));
+        if (rq->request_id)
+                snprintf(j->request_id, sizeof(j->request_id), "%s", rq->request_id);
+        if (op->cert->key_id_len > sizeof(j->old_key.v))
+                return -KB_E_INTERNAL;
+        memcpy(j->old_key.v, op->cert->key_id, op->cert->key_id_len);
+        j->old_key.len = op->cert->key_id_len;
+        j->destroy_old_key = !same_key(key, op->cert->key_id, op->cert->key_id_len) && !keep_old_key(op->token, op->cert);
+        j->label = strdup(op->cert->label ? op->cert->label : "");
+        j->new_der = malloc(rq->cert->der_len);
+        j->old_der = malloc(op->cert->der_len);
+        if (!j->label || !j->new_der || !j->old_der)
+                return -KB_E_INTERNAL;
+        memcpy(j->new_der, rq->cert->der, j->new_len = rq->cert->der_len);
+        memcpy(j->old_der, op->cert->der, j->old_len = op->cert->der_len);
+        return 0;
+}
+
+/* The key the new certificate is for must be on the token (and be the
+ * request's key when a request is named). */
+static int find_key(kb_call *call, kb_token_op *op, const install_req *rq, kb_key_id *ret) {
+        const unsigned char *in = rq->cert->der;
+        _cleanup_(X509_freep) X509 *x = d2i_X509(NULL, &in, (long) rq->cert->der_len);
+        if (!x)
+                return -KB_E_INTERNAL;
+        int r = op->source->ops->key_find(op->source, op->token, X509_get0_pubkey(x), ret);
+        if (r >= 0 && rq->request_id &&
+            (strcmp(rq->pending.token, op->token->id) != 0 || !same_key(ret, rq->pending.key_id.v, rq->pending.key_id.len)))
+                r = -KB_E_NOT_FOUND;
+        if (r == -KB_E_NOT_FOUND) {
+                snprintf(call->error_field, sizeof(call->error_field), "certificate");
+                return -KB_E_CERTIFICATE_MISMATCH;
+        }
+        return r;
+}
+
+/* Issuer certificates the token does not hold yet, best-effort: the install
+ * does not depend on them, and a token without room keeps going. */
+static size_t store_chain(kb_token_op *op, const install_req *rq) {
+        size_t stored = 0;
+        for (size_t i = 0; i < rq->n_chain; i++) {
+                const kb_cert *c = rq->chain[i];
+                size_t n = 0;
+                if (op->source->ops->cert_count(op->source, op->token, c->der, c->der_len, &n) < 0 || n > 0)
+                        continue;
+                const char *cn = NULL;
+                for (size_t k = 0; k < c->n_subject_fields; k++)
+                        if (strcmp(c->subject_fields[k].key, "CN") == 0)
+                                cn = c->subject_fields[k].value;
+                if (op->source->ops->cert_write(op->source, op->token, c->der, c->der_len, NULL, cn ? cn : c->subject) >= 0)
+                        stored++;
+        }
+        return stored;
+}
+
+/* The answer: the installed certificate as the token now holds it. */
+static json_t *result(kb_service *svc, const install_req *rq, const char *label, const kb_key_id *key,
+                      const char *replaced, bool finished, bool already, size_t chain_stored) {
+        kb_cert *c = NULL;
+        if (kb_cert_from_der(rq->cert->der, rq->cert->der_len, label, key->v, key->len, &c) < 0)
+                return NULL;
+        c->has_private_key = true;
+        json_t *out = json_pack("{s:o, s:s, s:b, s:b, s:I}", "certificate",
+                                kb_cert_to_json(c, time(NULL), svc->warning_days, true), "replaced", replaced,
+                                "finished", finished, "alreadyInstalled", already, "chainStored",
+                                (json_int_t) chain_stored);
+        kb_cert_free(c);
+        return out;
+}
+
+/* On the token already, and the old certificate gone: a retried install
+ * (the first answer was lost) gets the same answer, and nothing changes. */
+static int already_installed(kb_token_op *op, const install_req *rq, bool *ret) {
+        size_t n_new = 0, n_old = 0;
+        int r = op->source->ops->cert_count(op->source, op->token, rq->cert->der, rq->cert->der_len, &n_new);
+        if (r >= 0)
+                r = op->source->ops->cert_count(op->source, op->token, op->cert->der, op->cert->der_len, &n_old);
+        *ret = r >= 0 && n_new > 0 && n_old == 0;
+        return r;
+}
+
+/* The install under the token lock, PIN checked. */
+static int install_locked(kb_service *svc, kb_call *call, kb_token_op *op, install_req *rq, json_t **ret) {
+        kb_install j = { 0 };
+        kb_key_id key;
+        bool already = false;
+        int r = 0;
+
+        if (kb_journal_exists(svc->renewals, op->token->id) && recover_token(svc, op->source, op->token))
+                kb_cache_reread(svc->cache);
+        kb_call_progress(call, rq->request_id, "verify", 10);
+        r = find_key(call, op, rq, &key);
+        if (r >= 0)
+                r = already_installed(op, rq, &already);
+        if (r >= 0 && already) {
+                *ret = result(svc, rq, op->cert->label, &key, op->cert->id, true, true, 0);
+                return *ret ? 0 : -KB_E_INTERNAL;
+        }
+        if (r >= 0)
+                r = journal_new(op, rq, &key, &j);
+        if (r >= 0)
+                r = kb_backup_save(svc->renewals, op->token->id, op->cert->der, op->cert->der_len);
+        if (r >= 0)
+                r = kb_journal_save(svc->renewals, &j);
+        if (r < 0) {
+                kb_install_clear(&j);
+                return r;
+        }
+        r = kb_install_run(svc, op->source, op->token, &j, call);
+        bool committed = j.phase != KB_INSTALL_BEGUN;
+        if (!committed) {
+                /* Before the commit point: undo, and say why. If the token
+                 * cannot be asked now, the journal stays for recovery. */
+                if (op->source->ops->cert_remove(op->source, op->token, j.new_der, j.new_len) >= 0)
+                        (void) kb_journal_close(svc->renewals, &j);
+                kb_install_clear(&j);
+                return kb_token_gone(svc, op->source, op->token->id, r);
+        }
+        kb_pending_retire_key(svc->renewals, op->token->id, &key);
+        size_t stored = store_chain(op, rq);
+        *ret = result(svc, rq, j.label, &j.new_key, op->cert->id, r == 0, false, stored);
+        kb_install_clear(&j);
+        kb_cache_reread(svc->cache);
+        if (r < 0)
+                (void) kb_token_gone(svc, op->source, op->token->id, r);
+        return *ret ? 0 : -KB_E_INTERNAL;
+}
+
+/* The cache already shows the certificate installed in place of replaces
+ * (a repeated call): answer so without touching the token. 1 if answered. */
+static int installed_in_view(kb_service *svc, kb_call *call, const install_req *rq, json_t **ret) {
+        const char *tid, *old;
+        kb_source *src;
+        const kb_token *t;
+        int answered = 0;
+        if (kb_param_string(call, "token", true, &tid) < 0 || kb_param_string(call, "replaces", true, &old) < 0)
+                return 0; /* the lookup proper names the field */
+        kb_view *v = kb_cache_view(svc->cache);
+        if (v && kb_view_token(svc, v, tid, &src, &t) >= 0 && !kb_token_find_cert(t, old)) {
+                const kb_cert *c = kb_token_find_cert(t, rq->cert->id);
+                kb_key_id key = { .len = c ? c->key_id_len : 0 };
+                if (c && c->has_private_key && key.len <= sizeof(key.v)) {
+                        memcpy(key.v, c->key_id, key.len);
+                        *ret = result(svc, rq, c->label, &key, old, true, true, 0);
+                        answered = *ret ? 1 : -KB_E_INTERNAL;
+                }
+        }
+        kb_view_free(v);
+        return answered;
+}
+
+int kb_method_renewal_install(kb_service *svc, kb_call *call, json_t **ret) {
+        install_req rq = { 0 };
+        kb_token_op op;
+        if (!svc->renewals)
+                return -KB_E_INTERNAL;
+        int r = parse_request(svc, call, &rq);
+        if (r >= 0 && (r = installed_in_view(svc, call, &rq, ret)) != 0) {
+                install_req_clear(&rq);
+                return r < 0 ? r : 0;
+        }
+        if (r >= 0)
+                r = kb_token_op_begin_as(svc, call, "replaces", "renewal.install", KB_USAGE_BOTH, KB_KEY_UNKNOWN, &op);
+        if (r >= 0) {
+                if (strcmp(op.cert->fingerprint_sha256, rq.cert->fingerprint_sha256) == 0)
+                        r = kb_bad_field(call, "replaces");
+                else
+                        r = kb_token_gone(svc, op.source, op.token->id, install_locked(svc, call, &op, &rq, ret));
+                kb_token_op_end(svc, &op);
+        }
+        install_req_clear(&rq);
+        if (r >= 0)
+                kb_call_progress(call, rq.request_id, "done", 100);
+        return r;
+}

@@ -1,0 +1,310 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * renewal.request and renewal.cancel: a new key pair beside the current one
+ * (or the current key), a PKCS#10 request with the current subject signed by
+ * that key, and a proof — CMS SignedData by the current key over the
+ * request's DER, detached — so the CA sees the holder of the current
+ * certificate asked. The request is remembered until its certificate is
+ * installed or it is cancelled (which destroys its uninstalled key).
+ */
+#include <openssl/cms.h>
+#include <openssl/objects.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <string.h>
+#include <time.h>
+
+#include "kb-cleanup.h"
+#include "kb-openssl.h"
+#include "kb-p11-pkey.h"
+#include "kb-renew.h"
+
+KB_DEFINE_POINTER_CLEANUP(X509_REQ, X509_REQ_free)
+KB_DEFINE_POINTER_CLEANUP(CMS_ContentInfo, CMS_ContentInfo_free)
+
+/* Hardware tokens take 30–90 s for an RSA key; the bar moves by this guess
+ * and waits at 90% until the token answers. */
+#define KEYGEN_EXPECTED_S_RSA 60
+#define KEYGEN_EXPECTED_S_EC 10
+
+void kb_call_progress(kb_call *call, const char *request_id, const char *stage, int percent) {
+        if (call && call->progress)
+                call->progress(call->progress_userdata, request_id, stage, percent);
+}
+
+static const struct {
+        const char *name;
+        kb_key_type type;
+        int bits, nid;
+} key_types[] = {
+        { "RSA-2048", KB_KEY_RSA, 2048, 0 },
+        { "RSA-3072", KB_KEY_RSA, 3072, 0 },
+        { "EC-P256", KB_KEY_EC, 256, NID_X9_62_prime256v1 },
+        { "EC-P384", KB_KEY_EC, 384, NID_secp384r1 },
+};
+
+/* params.keyType, or the current key's type and size. */
+static int key_spec(kb_call *call, const kb_cert *cur, kb_keygen *spec) {
+        const char *name = NULL;
+        int r = kb_param_string(call, "keyType", false, &name);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < KB_ELEMENTSOF(key_types); i++) {
+                bool same = !name && key_types[i].type == cur->key_type && key_types[i].bits == cur->key_bits;
+                if (same || (name && strcmp(name, key_types[i].name) == 0)) {
+                        spec->type = key_types[i].type;
+                        spec->bits = key_types[i].bits;
+                        spec->curve_nid = key_types[i].nid;
+                        return 0;
+                }
+        }
+        snprintf(call->error_field, sizeof(call->error_field), "keyType");
+        return -KB_E_UNSUPPORTED_ALGORITHM;
+}
+
+static void random_hex(char *buf, size_t digits) {
+        unsigned char raw[KB_RENEW_ID_LEN / 2];
+        if (RAND_bytes(raw, (int) (digits / 2)) != 1)
+                memset(raw, 0, sizeof(raw)); /* never: the default RNG does not fail */
+        for (size_t i = 0; i < digits / 2; i++)
+                snprintf(buf + 2 * i, 3, "%02x", raw[i]);
+}
+
+/* ---- progress while the token generates the key ---- */
+
+typedef struct ticker {
+        kb_call *call;
+        const char *request_id;
+        int expected_s;
+        bool done;
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        pthread_t thread;
+} ticker;
+
+static void *tick(void *arg) {
+        ticker *t = arg;
+        struct timespec start, until;
+        clock_gettime(CLOCK_REALTIME, &start);
+        pthread_mutex_lock(&t->lock);
+        for (int s = 1; !t->done; s++) {
+                until = start;
+                until.tv_sec += s;
+                if (pthread_cond_timedwait(&t->cond, &t->lock, &until) == 0 || t->done)
+                        continue;
+                int percent = s * 70 / t->expected_s;
+                kb_call_progress(t->call, t->request_id, "generate-key", percent < 63 ? percent : 63);
+        }
+        pthread_mutex_unlock(&t->lock);
+        return NULL;
+}
+
+static bool ticker_start(ticker *t) {
+        pthread_mutex_init(&t->lock, NULL);
+        pthread_cond_init(&t->cond, NULL);
+        if (pthread_create(&t->thread, NULL, tick, t) == 0)
+                return true;
+        pthread_cond_destroy(&t->cond);
+        pthread_mutex_destroy(&t->lock);
+        return false;
+}
+
+static void ticker_stop(ticker *t) {
+        pthread_mutex_lock(&t->lock);
+        t->done = true;
+        pthread_cond_signal(&t->cond);
+        pthread_mutex_unlock(&t->lock);
+        pthread_join(t->thread, NULL);
+        pthread_cond_destroy(&t->cond);
+        pthread_mutex_destroy(&t->lock);
+}
+
+static int generate(kb_call *call, kb_token_op *op, const char *request_id, const kb_keygen *spec, kb_key_id *ret) {
+        ticker t = { .call = call, .request_id = request_id,
+                     .expected_s = spec->type == KB_KEY_RSA ? KEYGEN_EXPECTED_S_RSA : KEYGEN_EXPECTED_S_EC };
+        bool ticking = call->progress && ticker_start(&t);
+        kb_call_progress(call, request_id, "generate-key", 0);
+        int r = op->source->ops->key_generate(op->source, op->token, spec, ret);
+        if (ticking)
+                ticker_stop(&t);
+        return r;
+}
+
+/* ---- the request and its proof ---- */
+
+static int make_csr(EVP_PKEY *key, const kb_cert *cur, X509_REQ **ret) {
+        const unsigned char *in = cur->der;
+        _cleanup_(X509_freep) X509 *x = d2i_X509(NULL, &in, (long) cur->der_len);
+        _cleanup_(X509_REQ_freep) X509_REQ *req = X509_REQ_new_ex(kb_p11_libctx(), kb_p11_propq());
+        _cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *mctx = EVP_MD_CTX_new();
+        if (!x || !req || !mctx || !X509_REQ_set_version(req, X509_REQ_VERSION_1) ||
+            !X509_REQ_set_subject_name(req, X509_get_subject_name(x)) || !X509_REQ_set_pubkey(req, key))
+                return -KB_E_INTERNAL;
+        if (EVP_DigestSignInit_ex(mctx, NULL, "SHA256", kb_p11_libctx(), kb_p11_propq(), key, NULL) != 1 ||
+            X509_REQ_sign_ctx(req, mctx) <= 0)
+                return -KB_E_UNSUPPORTED_ALGORITHM; /* or the token failed: see key_error */
+        *ret = TAKE_PTR(req);
+        return 0;
+}
+
+static int make_proof(EVP_PKEY *key, const kb_cert *cur, const unsigned char *csr, size_t csr_len, json_t **ret) {
+        unsigned flags = CMS_BINARY | CMS_PARTIAL | CMS_DETACHED;
+        const unsigned char *in = cur->der;
+        _cleanup_(X509_freep) X509 *x = d2i_X509(NULL, &in, (long) cur->der_len);
+        _cleanup_(BIO_freep) BIO *data = BIO_new_mem_buf(csr, (int) csr_len);
+        _cleanup_(CMS_ContentInfo_freep) CMS_ContentInfo *cms =
+                CMS_sign_ex(NULL, NULL, NULL, NULL, flags, kb_p11_libctx(), kb_p11_propq());
+        if (!x || !data || !cms || !CMS_add1_signer(cms, x, key, EVP_sha256(), flags) ||
+            !CMS_final(cms, data, NULL, flags))
+                return -KB_E_INTERNAL;
+        _cleanup_free_ unsigned char *out = NULL;
+        int len = i2d_CMS_ContentInfo(cms, &out);
+        *ret = len > 0 ? kb_base64_json(out, (size_t) len) : NULL;
+        return *ret ? 0 : -KB_E_INTERNAL;
+}
+
+static json_t *csr_pem(X509_REQ *req) {
+        _cleanup_(BIO_freep) BIO *b = BIO_new(BIO_s_mem());
+        char *text = NULL;
+        if (!b || !PEM_write_bio_X509_REQ(b, req))
+                return NULL;
+        long len = BIO_get_mem_data(b, &text);
+        return json_stringn(text, (size_t) len);
+}
+
+/* CSR and proof into *ret (csr, proof); key signs the CSR. */
+static int request_body(kb_service *svc, kb_call *call, kb_token_op *op, EVP_PKEY *key, const char *request_id,
+                        json_t *ret) {
+        _cleanup_(X509_REQ_freep) X509_REQ *req = NULL;
+        _cleanup_free_ unsigned char *der = NULL;
+        json_t *proof = NULL;
+        kb_call_progress(call, request_id, "sign-request", 75);
+        int r = make_csr(key, op->cert, &req);
+        int len = r >= 0 ? i2d_X509_REQ(req, &der) : -1;
+        if (r >= 0 && len <= 0)
+                r = -KB_E_INTERNAL;
+        if (r >= 0) {
+                kb_call_progress(call, request_id, "sign-proof", 85);
+                r = make_proof(op->key, op->cert, der, (size_t) len, &proof);
+        }
+        if (r < 0) {
+                ERR_clear_error();
+                int e = op->source->ops->key_error(op->source, key);
+                return kb_token_gone(svc, op->source, op->token->id, e == -KB_E_INTERNAL ? r : e);
+        }
+        json_object_set_new(ret, "proof", proof);
+        json_object_set_new(ret, "csr", csr_pem(req));
+        return json_object_get(ret, "csr") ? 0 : -KB_E_INTERNAL;
+}
+
+/* The CSR's key: a new pair beside the current one, or the current key. */
+static int csr_key(kb_service *svc, kb_call *call, kb_token_op *op, kb_pending *p, EVP_PKEY **ret) {
+        kb_keygen spec = { .label = op->cert->label, .decrypt = op->cert->usage & KB_USAGE_ENCRYPT };
+        if (!p->new_key) {
+                memcpy(p->key_id.v, op->cert->key_id, op->cert->key_id_len);
+                p->key_id.len = op->cert->key_id_len;
+                *ret = op->key;
+                return EVP_PKEY_up_ref(op->key) ? 0 : -KB_E_INTERNAL;
+        }
+        int r = key_spec(call, op->cert, &spec);
+        if (r >= 0)
+                r = generate(call, op, p->request_id, &spec, &p->key_id);
+        if (r >= 0) {
+                r = op->source->ops->key_load(op->source, op->token, &p->key_id, ret);
+                if (r < 0)
+                        (void) op->source->ops->key_destroy(op->source, op->token, &p->key_id);
+        }
+        return kb_token_gone(svc, op->source, op->token->id, r);
+}
+
+int kb_method_renewal_request(kb_service *svc, kb_call *call, json_t **ret) {
+        kb_token_op op;
+        kb_pending p = { .new_key = true, .created = time(NULL) };
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
+        if (!svc->renewals)
+                return -KB_E_INTERNAL;
+        int r = json_object_get(call->params, "newKey") ? kb_param_bool(call, "newKey", &p.new_key) : 0;
+        if (r >= 0)
+                r = kb_token_op_begin(svc, call, "renewal.request", KB_USAGE_BOTH, KB_KEY_UNKNOWN, &op);
+        if (r < 0)
+                return r;
+        if (op.cert->key_id_len == 0 || op.cert->key_id_len > sizeof(p.key_id.v)) {
+                kb_token_op_end(svc, &op);
+                return kb_bad_field(call, "certificate");
+        }
+        random_hex(p.request_id, KB_RENEW_ID_LEN);
+        memcpy(p.token, op.token->id, sizeof(p.token));
+        memcpy(p.certificate, op.cert->id, sizeof(p.certificate));
+        json_t *out = json_object();
+        r = out ? csr_key(svc, call, &op, &p, &key) : -KB_E_INTERNAL;
+        if (r >= 0)
+                r = request_body(svc, call, &op, key, p.request_id, out);
+        if (r >= 0)
+                r = kb_pending_save(svc->renewals, &p);
+        if (r < 0 && p.new_key && key) /* nothing of a failed request stays on the token */
+                (void) op.source->ops->key_destroy(op.source, op.token, &p.key_id);
+        kb_token_op_end(svc, &op);
+        if (r < 0) {
+                json_decref(out);
+                return r;
+        }
+        char hex[2 * sizeof(p.key_id.v) + 1];
+        kb_key_id_hex(&p.key_id, hex, sizeof(hex));
+        json_object_set_new(out, "requestId", json_string(p.request_id));
+        json_object_set_new(out, "keyId", json_string(hex));
+        json_object_set_new(out, "newKey", json_boolean(p.new_key));
+        kb_call_progress(call, p.request_id, "done", 100);
+        *ret = out;
+        return 0;
+}
+
+/* Does a certificate on the token use this key? Then it is not ours to drop. */
+static bool key_in_use(const kb_token *t, const kb_key_id *id) {
+        for (size_t i = 0; i < t->n_certs; i++)
+                if (t->certs[i]->key_id_len == id->len && memcmp(t->certs[i]->key_id, id->v, id->len) == 0)
+                        return true;
+        return false;
+}
+
+int kb_method_renewal_cancel(kb_service *svc, kb_call *call, json_t **ret) {
+        const char *token, *id;
+        kb_pending p;
+        kb_token_op op;
+        if (!svc->renewals)
+                return -KB_E_INTERNAL;
+        int r = kb_param_string(call, "token", true, &token);
+        if (r >= 0)
+                r = kb_param_string(call, "requestId", true, &id);
+        if (r >= 0)
+                r = kb_pending_load(svc->renewals, id, false, &p);
+        if (r >= 0 && strcmp(p.token, token) != 0)
+                r = -KB_E_NOT_FOUND;
+        if (r < 0) {
+                if (r == -KB_E_NOT_FOUND && !call->error_field[0])
+                        snprintf(call->error_field, sizeof(call->error_field), "requestId");
+                return r;
+        }
+        if (!p.new_key) { /* the current key: nothing on the token to undo */
+                r = kb_pending_remove(svc->renewals, p.request_id);
+                *ret = json_pack("{s:s, s:b}", "requestId", p.request_id, "cancelled", 1);
+                return r < 0 ? r : 0;
+        }
+        json_object_set_new(call->params, "certificate", json_string(p.certificate));
+        r = kb_token_op_begin(svc, call, "renewal.cancel", KB_USAGE_BOTH, KB_KEY_UNKNOWN, &op);
+        if (r < 0)
+                return r;
+        if (key_in_use(op.token, &p.key_id))
+                r = kb_bad_field(call, "requestId"); /* installed meanwhile: never drop a key in use */
+        else
+                r = kb_token_gone(svc, op.source, op.token->id,
+                                  op.source->ops->key_destroy(op.source, op.token, &p.key_id));
+        kb_token_op_end(svc, &op);
+        if (r >= 0)
+                r = kb_pending_remove(svc->renewals, p.request_id);
+        if (r < 0)
+                return r;
+        *ret = json_pack("{s:s, s:b}", "requestId", p.request_id, "cancelled", 1);
+        return *ret ? 0 : -KB_E_INTERNAL;
+}

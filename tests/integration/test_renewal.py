@@ -1,0 +1,274 @@
+#!/usr/bin/env python3
+"""Certificate renewal (证书更新) end to end on a real SoftHSM2 token behind the
+fault-injecting module: the daemon makes the CSR on the token, a real
+openssl CA issues the certificate the way a CA would, the daemon installs it.
+Every bad install gets its code and changes nothing on the token."""
+import base64
+import glob
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import kbtest  # noqa: E402
+from p11fault import FaultControl, module_path  # noqa: E402
+from renewal import TestCA, pubkey_of, serial_of, subject_of_csr, token_objects, utc  # noqa: E402
+from test_sign import PINENTRY, Pinentry, openssl_ok  # noqa: E402
+
+LABEL = "kb-renew"
+
+
+class RenewalBase(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="kb-renew-")
+        cls.tokens = kbtest.TokenDir((LABEL,))
+        cls.ca = TestCA(cls.tokens)
+        cls.pin = Pinentry(cls.tmp)
+        cls.ctl = FaultControl(os.path.join(cls.tmp, "control"))
+        env = dict(cls.pin.env, **cls.ctl.environ(module=kbtest.SOFTHSM))
+        cls.d = kbtest.Daemon(cls.tokens, tls=False, modules=[module_path()], env=env,
+                              extra=["--pinentry", PINENTRY, "--pin-cooldown", "0", "--pin-idle-timeout", "60",
+                                     "--dialogs-per-minute", "1000"]).start()
+        cls.token_id = cls.d.get("/v1/tokens")[2]["tokens"][0]["id"]
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.cleanup()
+        cls.tokens.cleanup()
+
+    def setUp(self):
+        self.ctl.clear()
+        self.pin.clear()
+        self.pin.answer(*["pin 123456"] * 5)
+
+    # ---- helpers ----
+
+    def token(self):
+        st, _, body = self.d.get("/v1/tokens")
+        self.assertEqual(st, 200, body)
+        return body["tokens"][0]
+
+    def cert(self, cn):
+        return next(c for c in self.token()["certificates"] if c["subjectFields"]["CN"] == cn)
+
+    def cert_pem(self, cert_id):
+        st, _, body = self.d.get(f"/v1/tokens/{self.token()['id']}/certificates/{cert_id}")
+        self.assertEqual(st, 200, body)
+        return body["pem"]
+
+    def post(self, action, body):
+        return self.d.request("POST", f"/v1/tokens/{self.token_id}/renewal/{action}", body=body)
+
+    def request(self, cn, **kw):
+        st, _, body = self.post("request", dict({"certificate": self.cert(cn)["id"]}, **kw))
+        self.assertEqual(st, 200, body)
+        return body
+
+    def install(self, body):
+        return self.post("install", body)
+
+    def objects(self):
+        return token_objects(self.tokens, LABEL)
+
+    def wait_for_cert(self, serial, timeout=10):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if any(c["serialNumber"].lstrip("0") == serial for c in self.token()["certificates"]):
+                return
+            time.sleep(0.1)
+        self.fail(f"certificate {serial} never showed in /v1/tokens")
+
+    def assert_error(self, answer, status, code, field=None):
+        st, _, body = answer
+        self.assertEqual((st, body["error"]["code"]), (status, code), body)
+        if field:
+            self.assertEqual(body["error"].get("field"), field, body)
+
+    def state_files(self, sub):
+        return sorted(glob.glob(os.path.join(self.d.state, "renewal", sub, "*")))
+
+
+class RenewalTest(RenewalBase):
+    def test_1_rekey_end_to_end(self):
+        old = self.cert("张三")
+        old_pem = self.cert_pem(old["id"])
+        req = self.request("张三")
+        # the CSR: the current subject, a new key, signed by that key (openssl req -verify)
+        self.assertEqual(subject_of_csr(req["csr"]).replace("subject=", ""), old["subject"])
+        self.assertNotEqual(pubkey_of(req["csr"], "req"), pubkey_of(old_pem))
+        self.assertTrue(req["newKey"])
+        self.assertTrue(self.ca.verify_proof(req["csr"], req["proof"], old_pem), "proof does not verify")
+        self.assertEqual(len(self.state_files("pending")), 1)
+        certs, keys = self.objects()
+        self.assertIn(req["keyId"], keys)             # the new key beside the old one
+        self.assertIn("01", keys)
+
+        new_pem = self.ca.issue(req["csr"])
+        st, _, body = self.install({"requestId": req["requestId"], "replaces": old["id"],
+                                    "certificate": new_pem, "chain": [self.ca.pem()]})
+        self.assertEqual(st, 200, body)
+        self.assertTrue(body["finished"], body)
+        self.assertFalse(body["alreadyInstalled"])
+        self.assertEqual(body["replaced"], old["id"])
+        self.assertEqual(body["certificate"]["label"], old["label"])
+        self.assertEqual(body["chainStored"], 1)
+
+        certs, keys = self.objects()
+        self.assertNotIn(serial_of(old_pem), certs)                       # the old certificate went
+        self.assertEqual(certs[serial_of(new_pem)], [req["keyId"]])       # the new one sits on its key
+        self.assertNotIn("01", keys)                                      # the old signing key went
+        self.assertIn(req["keyId"], keys)
+        # kept: the old certificate, in the state directory, byte for byte
+        backups = glob.glob(os.path.join(self.d.state, "renewal", "backup", self.token()["id"], "*.pem"))
+        self.assertEqual(len(backups), 1)
+        with open(backups[0]) as f:
+            self.assertEqual(pubkey_of(f.read()), pubkey_of(old_pem))
+        self.assertEqual((self.state_files("journal"), self.state_files("pending")), ([], []))
+        history = [os.path.basename(f) for f in self.state_files("history")]
+        self.assertEqual(sorted(f.endswith(".request.json") for f in history), [False, True], history)
+
+        # the daemon shows it and signs with it
+        self.wait_for_cert(serial_of(new_pem))
+        new = self.cert("张三")
+        st, _, sig = self.d.request("POST", f"/v1/tokens/{self.token()['id']}/sign",
+                                    body={"certificate": new["id"], "algorithm": "RSA-PKCS1-SHA256",
+                                          "items": [{"data": base64.b64encode(b"renewed").decode()}]})
+        self.assertEqual(st, 200, sig)
+        pub = os.path.join(self.tmp, "new.pub")
+        with open(pub, "wb") as f:
+            f.write(pubkey_of(new_pem))
+        sigfile = os.path.join(self.tmp, "sig")
+        with open(sigfile, "wb") as f:
+            f.write(base64.b64decode(sig["signatures"][0]))
+        self.assertTrue(openssl_ok("dgst", "-sha256", "-verify", pub, "-signature", sigfile, input=b"renewed"))
+
+        # the same install again (the first answer was lost): same answer, nothing changes
+        before = self.objects()
+        st, _, again = self.install({"requestId": req["requestId"], "replaces": old["id"], "certificate": new_pem})
+        self.assertEqual(st, 200, again)
+        self.assertTrue(again["alreadyInstalled"])
+        self.assertEqual(again["certificate"]["id"], body["certificate"]["id"])
+        self.assertEqual(self.objects(), before)
+
+    def test_2_same_key_renewal_keeps_the_key(self):
+        old = self.cert("李四")        # EC, key agreement: an encryption key is never destroyed
+        old_pem = self.cert_pem(old["id"])
+        req = self.request("李四", newKey=False)
+        self.assertFalse(req["newKey"])
+        self.assertEqual(req["keyId"], "02")
+        self.assertEqual(pubkey_of(req["csr"], "req"), pubkey_of(old_pem))
+        self.assertTrue(self.ca.verify_proof(req["csr"], req["proof"], old_pem))
+        new_pem = self.ca.issue(req["csr"], key_usage="critical, keyAgreement")
+        st, _, body = self.install({"replaces": old["id"], "certificate": new_pem})
+        self.assertEqual(st, 200, body)
+        certs, keys = self.objects()
+        self.assertEqual(certs.get(serial_of(new_pem)), ["02"])
+        self.assertNotIn(serial_of(old_pem), certs)
+        self.assertIn("02", keys)
+        self.assertEqual(self.state_files("pending"), [], "installing the key's certificate ends its request")
+
+    def test_3_expired_certificate_renewed_to_another_key_type(self):
+        old = self.cert("王五")        # expired: renewal is how it comes back
+        req = self.request("王五", keyType="EC-P384")
+        text = subprocess.run(["openssl", "req", "-in", "-", "-noout", "-text"], input=req["csr"],
+                              capture_output=True, text=True, check=True).stdout
+        self.assertIn("secp384r1", text)
+        new_pem = self.ca.issue(req["csr"], days="30")
+        st, _, body = self.install({"requestId": req["requestId"], "replaces": old["id"], "certificate": new_pem})
+        self.assertEqual(st, 200, body)
+        self.assertEqual((body["certificate"]["keyType"], body["certificate"]["curve"]), ("EC", "P-384"))
+        self.assertEqual(body["certificate"]["status"], "expiring")
+
+    def test_4_cancel_removes_the_uninstalled_key(self):
+        req = self.request("张三")
+        self.assertIn(req["keyId"], self.objects()[1])
+        st, _, body = self.post(f"{req['requestId']}/cancel", {})
+        self.assertEqual((st, body.get("cancelled")), (200, True), body)
+        self.assertNotIn(req["keyId"], self.objects()[1])
+        self.assertEqual(self.state_files("pending"), [])
+        self.assert_error(self.post(f"{req['requestId']}/cancel", {}), 404, "NOT_FOUND", "requestId")
+        self.assert_error(self.post("0123/cancel", {}), 404, "NOT_FOUND", "requestId")
+
+
+class BadInstallTest(RenewalBase):
+    """Each gets its code and changes nothing on the token."""
+
+    def setUp(self):
+        super().setUp()
+        self.old = self.cert("张三")
+        self.before = self.objects()
+
+    def tearDown(self):
+        self.assertEqual(self.objects(), self.before, "the token changed")
+        self.assertEqual(self.state_files("journal"), [])
+
+    def install_for(self, pem, **kw):
+        return self.install(dict({"replaces": self.old["id"], "certificate": pem}, **kw))
+
+    def test_garbage(self):
+        self.assert_error(self.install_for("-----BEGIN CERTIFICATE-----\nbm9wZQ==\n-----END CERTIFICATE-----\n"),
+                          400, "BAD_REQUEST", "certificate")
+        self.assert_error(self.install_for("not base64!"), 400, "BAD_REQUEST", "certificate")
+        self.assert_error(self.install_for(base64.b64encode(b"\x30\x03\x02\x01\x01").decode()), 400,
+                          "BAD_REQUEST", "certificate")
+        self.assert_error(self.install_for(self.ca.pem(), chain="x"), 400, "BAD_REQUEST", "chain")
+        self.assert_error(self.install({"replaces": self.old["id"]}), 400, "BAD_REQUEST", "certificate")
+
+    def test_certificate_for_another_key(self):
+        key = os.path.join(self.tmp, "other.key")
+        subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+                        "-out", key], check=True, capture_output=True)
+        csr = subprocess.run(["openssl", "req", "-new", "-key", key, "-subj", "/CN=张三"], check=True,
+                             capture_output=True, text=True).stdout
+        self.assert_error(self.install_for(self.ca.issue(csr)), 409, "CERTIFICATE_MISMATCH", "certificate")
+
+    def test_expired_certificate(self):
+        req = self.request("张三", newKey=False)
+        expired = self.ca.issue(req["csr"], start=utc(-30 * 86400), end=utc(-86400))
+        st, _, body = self.install_for(expired)
+        self.assertEqual((st, body["error"]["code"], body["error"].get("reason")), (400, "BAD_REQUEST", "expired"))
+        self.post(f"{req['requestId']}/cancel", {})
+
+    def test_unknown_request_and_replaced_certificate(self):
+        req = self.request("张三", newKey=False)
+        pem = self.ca.issue(req["csr"])
+        self.assert_error(self.install_for(pem, requestId="00" * 16), 404, "NOT_FOUND", "requestId")
+        self.assert_error(self.install({"replaces": "0" * 16, "certificate": pem}), 404, "NOT_FOUND", "replaces")
+        self.post(f"{req['requestId']}/cancel", {})
+
+    def test_another_request_s_key(self):
+        """A certificate for key A installed under request B is refused."""
+        a = self.request("张三", newKey=False)
+        b = self.request("张三")
+        pem = self.ca.issue(a["csr"])
+        self.assert_error(self.install_for(pem, requestId=b["requestId"]), 409, "CERTIFICATE_MISMATCH")
+        for r in (a, b):
+            st, _, body = self.post(f"{r['requestId']}/cancel", {})
+            self.assertEqual(st, 200, body)
+
+    def test_token_removed_before_the_call(self):
+        req = self.request("张三", newKey=False)
+        pem = self.ca.issue(req["csr"])
+        self.ctl.removed(True)
+        try:
+            self.assert_error(self.install_for(pem), 409, "TOKEN_NOT_PRESENT")
+        finally:
+            self.ctl.removed(False)
+        deadline = time.time() + 10
+        while self.d.get(f"/v1/tokens/{self.token_id}")[0] != 200 and time.time() < deadline:
+            time.sleep(0.1)
+        st, _, body = self.post(f"{req['requestId']}/cancel", {})
+        self.assertEqual(st, 200, body)
+
+    def test_bad_key_type(self):
+        st, _, body = self.post("request", {"certificate": self.old["id"], "keyType": "DSA-1024"})
+        self.assertEqual((st, body["error"]["code"], body["error"].get("field")),
+                         (400, "UNSUPPORTED_ALGORITHM", "keyType"), body)
+
+
+if __name__ == "__main__":
+    kbtest.run(__name__)
