@@ -167,6 +167,12 @@ static int expired(kb_call *call) {
 }
 
 static int parse_request(kb_service *svc, kb_call *call, install_req *rq) {
+        /* Double certificates (an encryption key wrapped to the signing key)
+         * are not built yet: said plainly rather than ignored. */
+        if (json_object_get(call->params, "encryption")) {
+                snprintf(call->error_field, sizeof(call->error_field), "encryption");
+                return -KB_E_UNSUPPORTED_ALGORITHM;
+        }
         int r = parse_cert(call, "certificate", json_object_get(call->params, "certificate"), &rq->cert);
         if (r >= 0)
                 r = parse_chain(call, rq);
@@ -331,7 +337,9 @@ static int install_locked(kb_service *svc, kb_call *call, kb_token_op *op, insta
 }
 
 /* The cache already shows the certificate installed in place of replaces
- * (a repeated call): answer so without touching the token. 1 if answered. */
+ * (a repeated call) and no install is unfinished on the token: answer so
+ * without touching the token. 1 if answered. An unfinished install (the old
+ * key waiting for a login) takes the long way, which logs in and finishes it. */
 static int installed_in_view(kb_service *svc, kb_call *call, const install_req *rq, json_t **ret) {
         const char *tid, *old;
         kb_source *src;
@@ -339,6 +347,8 @@ static int installed_in_view(kb_service *svc, kb_call *call, const install_req *
         int answered = 0;
         if (kb_param_string(call, "token", true, &tid) < 0 || kb_param_string(call, "replaces", true, &old) < 0)
                 return 0; /* the lookup proper names the field */
+        if (kb_journal_exists(svc->renewals, tid))
+                return 0;
         kb_view *v = kb_cache_view(svc->cache);
         if (v && kb_view_token(svc, v, tid, &src, &t) >= 0 && !kb_token_find_cert(t, old)) {
                 const kb_cert *c = kb_token_find_cert(t, rq->cert->id);
@@ -353,6 +363,39 @@ static int installed_in_view(kb_service *svc, kb_call *call, const install_req *
         return answered;
 }
 
+/* An install whose certificate is on the token already but whose journal is
+ * unfinished (the old key waits for a login): the PIN flow runs on the new
+ * certificate (params.installed), and the recovery finishes. True if so. */
+static bool finishing_in_view(kb_service *svc, kb_call *call, const install_req *rq) {
+        const char *tid, *old;
+        kb_source *src;
+        const kb_token *t;
+        bool finishing = false;
+        if (kb_param_string(call, "token", true, &tid) < 0 || kb_param_string(call, "replaces", true, &old) < 0 ||
+            !kb_journal_exists(svc->renewals, tid))
+                return false;
+        kb_view *v = kb_cache_view(svc->cache);
+        if (v && kb_view_token(svc, v, tid, &src, &t) >= 0)
+                finishing = !kb_token_find_cert(t, old) && kb_token_find_cert(t, rq->cert->id);
+        kb_view_free(v);
+        if (finishing)
+                json_object_set_new(call->params, "installed", json_string(rq->cert->id));
+        return finishing;
+}
+
+static int finish_installed(kb_service *svc, kb_call *call, kb_token_op *op, const install_req *rq, json_t **ret) {
+        const char *old = NULL;
+        kb_key_id key = { .len = op->cert->key_id_len };
+        if (key.len > sizeof(key.v) || kb_param_string(call, "replaces", true, &old) < 0)
+                return -KB_E_INTERNAL;
+        memcpy(key.v, op->cert->key_id, key.len);
+        if (recover_token(svc, op->source, op->token))
+                kb_cache_reread(svc->cache);
+        bool finished = !kb_journal_exists(svc->renewals, op->token->id);
+        *ret = result(svc, rq, op->cert->label, &key, old, finished, true, 0);
+        return *ret ? 0 : -KB_E_INTERNAL;
+}
+
 int kb_method_renewal_install(kb_service *svc, kb_call *call, json_t **ret) {
         install_req rq = { 0 };
         kb_token_op op;
@@ -363,10 +406,15 @@ int kb_method_renewal_install(kb_service *svc, kb_call *call, json_t **ret) {
                 install_req_clear(&rq);
                 return r < 0 ? r : 0;
         }
+        bool finishing = r >= 0 && finishing_in_view(svc, call, &rq);
         if (r >= 0)
-                r = kb_token_op_begin_as(svc, call, "replaces", "renewal.install", KB_USAGE_BOTH, KB_KEY_UNKNOWN, &op);
+                r = kb_token_op_begin_as(svc, call, finishing ? "installed" : "replaces", "renewal.install",
+                                         KB_USAGE_BOTH, KB_KEY_UNKNOWN, &op);
         if (r >= 0) {
-                if (strcmp(op.cert->fingerprint_sha256, rq.cert->fingerprint_sha256) == 0)
+                bool same = strcmp(op.cert->fingerprint_sha256, rq.cert->fingerprint_sha256) == 0;
+                if (same && finishing)
+                        r = finish_installed(svc, call, &op, &rq, ret);
+                else if (same)
                         r = kb_bad_field(call, "replaces");
                 else
                         r = kb_token_gone(svc, op.source, op.token->id, install_locked(svc, call, &op, &rq, ret));

@@ -28,6 +28,8 @@ def module_path():
 
 
 def _rv_text(rv):
+    if rv == "HANG":
+        return rv
     if isinstance(rv, int):
         return f"0x{rv:x}"
     if not str(rv).startswith("CKR_") and not str(rv).startswith("0x"):
@@ -62,7 +64,8 @@ class FaultControl:
 
     def fail(self, function, nth, rv):
         """The nth call of function returns rv; nth is 2, "2+" (from the 2nd
-        on) or "2-4"; rv a CKR_ name or a number."""
+        on) or "2-4"; rv a CKR_ name or a number, or "HANG": the call never
+        returns (logged as "C_Name HANG"), for killing the caller there."""
         if not function.startswith("C_"):
             raise ValueError(f"not a PKCS#11 function: {function!r}")
         self._rules.append(f"{function} {nth} {_rv_text(rv)}")

@@ -194,6 +194,29 @@ class RenewalTest(RenewalBase):
         self.assert_error(self.post("0123/cancel", {}), 404, "NOT_FOUND", "requestId")
 
 
+    def test_5_a_failed_removal_is_finished_by_the_next_scan(self):
+        """After the commit point the install answers 200 with finished false;
+        the daemon's next rescan removes the old certificate and key itself."""
+        old = self.cert("张三")
+        old_pem = self.cert_pem(old["id"])
+        req = self.request("张三")
+        new_pem = self.ca.issue(req["csr"])
+        self.ctl.fail("C_DestroyObject", "1+", "CKR_DEVICE_ERROR")
+        st, _, body = self.install({"requestId": req["requestId"], "replaces": old["id"], "certificate": new_pem})
+        self.assertEqual((st, body.get("finished")), (200, False), body)
+        self.assertIn(serial_of(old_pem), self.objects()[0], "the failed removal removed it after all?")
+        self.assertEqual(len(self.state_files("journal")), 1)
+        self.ctl.clear()
+        deadline = time.time() + 15
+        while self.state_files("journal") and time.time() < deadline:
+            time.sleep(0.1)
+        self.assertEqual(self.state_files("journal"), [], "the daemon did not finish the install")
+        certs, keys = self.objects()
+        self.assertNotIn(serial_of(old_pem), certs)
+        self.assertEqual(certs[serial_of(new_pem)], [req["keyId"]])
+        self.assertNotIn(old["id"], [c["id"] for c in self.token()["certificates"]])
+
+
 class BadInstallTest(RenewalBase):
     """Each gets its code and changes nothing on the token."""
 
@@ -263,6 +286,11 @@ class BadInstallTest(RenewalBase):
             time.sleep(0.1)
         st, _, body = self.post(f"{req['requestId']}/cancel", {})
         self.assertEqual(st, 200, body)
+
+    def test_double_certificate_is_refused_plainly(self):
+        self.assert_error(self.install_for(self.ca.pem(), encryption={"certificate": self.ca.pem(),
+                                                                      "envelopedKey": "AAAA"}),
+                          400, "UNSUPPORTED_ALGORITHM", "encryption")
 
     def test_bad_key_type(self):
         st, _, body = self.post("request", {"certificate": self.old["id"], "keyType": "DSA-1024"})

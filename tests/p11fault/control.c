@@ -51,7 +51,9 @@ static int parse_rule(char *value, kb_pf_rule *ret) {
 
         if (rule.fn < 0 || !nth || !rv || strtok_r(NULL, " \t", &save))
                 return -EINVAL;
-        if (kb_pf_rv_parse(rv, &rule.rv) < 0)
+        if (strcmp(rv, "HANG") == 0)
+                rule.rv = KB_PF_HANG;
+        else if (kb_pf_rv_parse(rv, &rule.rv) < 0)
                 return -EINVAL;
         size_t n = strlen(nth);
         char *dash = strchr(nth, '-');

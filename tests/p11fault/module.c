@@ -26,6 +26,19 @@ bool kb_pf_answer(kb_pf_call *c, CK_RV rv) {
         return false;
 }
 
+/* A "HANG" rule: the call never returns, as if the process stopped inside
+ * the token, so that a test can kill the caller at exactly this point. The
+ * line "C_Name HANG" is logged first to tell the test it is there. The
+ * module's lock stays held: every other call of the process waits too. */
+static _Noreturn void hang(const kb_pf_call *c) {
+        char line[96];
+        int n = snprintf(line, sizeof(line), "%s HANG\n", kb_pf_function_name(c->fn));
+        if (kb_pf.log_fd >= 0 && n > 0 && (size_t) n < sizeof(line))
+                (void) !write(kb_pf.log_fd, line, (size_t) n);
+        for (;;)
+                pause();
+}
+
 static bool enter_locked(kb_pf_call *c, kb_pf_kind kind, CK_ULONG handle) {
         CK_RV rv;
 
@@ -44,8 +57,11 @@ static bool enter_locked(kb_pf_call *c, kb_pf_kind kind, CK_ULONG handle) {
          * calls on sessions that are alive. */
         if (kind == KB_PF_SESSION && !kb_pf_session_enter(c, handle))
                 return false;
-        if (kb_pf_control_fault(c->fn, &rv))
+        if (kb_pf_control_fault(c->fn, &rv)) {
+                if (rv == KB_PF_HANG)
+                        hang(c);
                 return kb_pf_answer(c, rv);
+        }
         if (kind == KB_PF_SLOT && c->removed)
                 return kb_pf_answer(c, CKR_TOKEN_NOT_PRESENT);
         return true;

@@ -27,6 +27,9 @@ enum {
 
 typedef enum { KB_PF_NONE, KB_PF_SLOT, KB_PF_SESSION } kb_pf_kind;
 
+/* The RV of a rule that never answers ("fail = C_CreateObject 1 HANG"). */
+#define KB_PF_HANG (CKR_VENDOR_DEFINED | 0x48414e47UL)
+
 /* "fail = FUNCTION FIRST[-LAST|+] RV" */
 typedef struct {
         int fn;

@@ -1,0 +1,259 @@
+#!/usr/bin/env python3
+"""Nothing lost: the renewal install against every failure we can cause.
+
+A re-key renewal of the signing certificate (张三, key 01) is prepared once:
+the daemon makes the request, the test CA issues the certificate, and the
+token and the daemon's state are kept as a snapshot. Then, for every
+PKCS#11 call the install makes (as the fault module's log lists them), from
+that snapshot:
+
+  - the call fails with CKR_DEVICE_ERROR,
+  - the call fails with CKR_DEVICE_REMOVED,
+  - the call never returns and the daemon is killed with SIGKILL there;
+
+the daemon is restarted (which recovers), and the token must hold exactly
+one usable certificate for the identity — old or new, never none, never
+both — with its private key; the old certificate must be in the state
+directory whenever the new one is on the token; and a retried install must
+succeed and leave exactly the new certificate and key. The token is read
+straight through SoftHSM2, not through the daemon."""
+import glob
+import json
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import kbtest  # noqa: E402
+from p11fault import FaultControl, module_path  # noqa: E402
+from renewal import TestCA, serial_of, token_objects  # noqa: E402
+from test_sign import PINENTRY, Pinentry  # noqa: E402
+
+LABEL = "kb-faults"
+FAILURES = ("CKR_DEVICE_ERROR", "CKR_DEVICE_REMOVED", "HANG")
+
+
+class FaultMatrix(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="kb-faults-")
+        cls.tokens = kbtest.TokenDir((LABEL,))
+        cls.ca = TestCA(cls.tokens)
+        cls.pin = Pinentry(cls.tmp)
+        cls.ctl = FaultControl(os.path.join(cls.tmp, "control"))
+        cls.calls_log = os.path.join(cls.tmp, "calls.log")
+        env = dict(cls.pin.env, **cls.ctl.environ(module=kbtest.SOFTHSM))
+        # No timed rescans: the install's calls are the only calls while it runs,
+        # so "the Nth C_X" is the install's. Recovery runs at start-up.
+        cls.d = kbtest.Daemon(cls.tokens, tls=False, modules=[module_path()], env=env,
+                              extra=["--pinentry", PINENTRY, "--pin-cooldown", "0",
+                                     "--poll-interval-ms", "600000", "--dialogs-per-minute", "1000"])
+        cls.pin.answer(*["pin 123456"] * 10)
+        cls.d.start()
+        cls.token_id, old = cls.identity()
+        cls.old_id = old["id"]
+        st, _, req = cls.d.request("POST", f"/v1/tokens/{cls.token_id}/renewal/request",
+                                   body={"certificate": cls.old_id})
+        assert st == 200, req
+        cls.req = req
+        cls.new_pem = cls.ca.issue(req["csr"])
+        cls.old_serial = old["serialNumber"].lstrip("0")
+        cls.new_serial = serial_of(cls.new_pem)
+        cls.d.stop()
+        cls.snapshot = os.path.join(cls.tmp, "snapshot")
+        shutil.copytree(os.path.join(cls.tokens.path, "tokens"), os.path.join(cls.snapshot, "tokens"))
+        shutil.copytree(cls.d.state, os.path.join(cls.snapshot, "state"))
+        cls.sequence = cls.install_sequence()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.cleanup()
+        cls.tokens.cleanup()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    @classmethod
+    def identity(cls):
+        st, _, body = cls.d.get("/v1/tokens")
+        token = body["tokens"][0]
+        return token["id"], next(c for c in token["certificates"] if c["subjectFields"]["CN"] == "张三")
+
+    @classmethod
+    def restore(cls):
+        for part, target in (("tokens", os.path.join(cls.tokens.path, "tokens")), ("state", cls.d.state)):
+            shutil.rmtree(target)
+            shutil.copytree(os.path.join(cls.snapshot, part), target)
+
+    @classmethod
+    def install(cls):
+        return cls.d.request("POST", f"/v1/tokens/{cls.token_id}/renewal/install",
+                             body={"requestId": cls.req["requestId"], "replaces": cls.old_id,
+                                   "certificate": cls.new_pem})
+
+    @classmethod
+    def install_sequence(cls):
+        """[(function, nth)] of every PKCS#11 call one install makes."""
+        cls.restore()
+        cls.pin.answer(*["pin 123456"] * 10)
+        start = cls.start_quiet()
+        st, _, body = cls.install()
+        assert st == 200 and body["finished"], body
+        cls.ctl.clear()
+        cls.d.stop()
+        seen, seq = {}, []
+        with open(cls.calls_log) as f:
+            f.seek(start)
+            for line in f:
+                fn = line.split()[0]
+                seen[fn] = seen.get(fn, 0) + 1
+                seq.append((fn, seen[fn]))
+        assert seq, "the install made no PKCS#11 call"
+        return seq
+
+    @classmethod
+    def start_quiet(cls):
+        """Start the daemon and wait until its start-up scans are over (the
+        module's call log stops growing), so that the calls that follow are
+        the install's. Returns the log's length then."""
+        if os.path.exists(cls.calls_log):
+            os.unlink(cls.calls_log)
+        cls.ctl.clear()
+        cls.ctl.log(cls.calls_log)
+        cls.d.start()
+        cls.wait_listed()
+        size, still = -1, 0
+        while still < 3:
+            time.sleep(0.1)
+            now = os.path.getsize(cls.calls_log)
+            still = still + 1 if now == size else 0
+            size = now
+        return size
+
+    @classmethod
+    def wait_listed(cls, timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            st, _, body = cls.d.get("/v1/tokens")
+            if st == 200 and body["tokens"]:
+                return
+            time.sleep(0.05)
+        raise AssertionError("the token never showed")
+
+    def wait_recovered(self, timeout=30):
+        """No journal, or one waiting at old-removed for a login (the old key
+        goes at the next login)."""
+        journal = os.path.join(self.d.state, "renewal", "journal")
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            entries = glob.glob(os.path.join(journal, "*.json"))
+            if not entries:
+                return None
+            with open(entries[0]) as f:
+                try:
+                    phase = json.load(f)["phase"]
+                except ValueError:
+                    phase = None
+            if phase == "old-removed":
+                return phase
+            time.sleep(0.05)
+        self.fail(f"recovery did not finish: {os.listdir(journal)}")
+
+    def assert_one_identity(self, case):
+        certs, keys = token_objects(self.tokens, LABEL)
+        old, new = certs.get(self.old_serial, []), certs.get(self.new_serial, [])
+        self.assertEqual(len(old) + len(new), 1, f"{case}: old {old}, new {new} on the token")
+        key = (old or new)[0]
+        self.assertIn(key, keys, f"{case}: the certificate's key is gone")
+        if new:
+            backups = glob.glob(os.path.join(self.d.state, "renewal", "backup", self.token_id, "*.pem"))
+            self.assertEqual(len(backups), 1, f"{case}: the old certificate is not in the state directory")
+        return "new" if new else "old"
+
+    def assert_installed(self, case):
+        certs, keys = token_objects(self.tokens, LABEL)
+        self.assertEqual(certs.get(self.new_serial), [self.req["keyId"]], case)
+        self.assertNotIn(self.old_serial, certs, case)
+        self.assertNotIn("01", keys, f"{case}: the old signing key stayed")
+        self.assertEqual(glob.glob(os.path.join(self.d.state, "renewal", "journal", "*.json")), [], case)
+
+    def hang_and_kill(self, fn, nth):
+        """Install with the nth fn hanging; SIGKILL the daemon once it hangs."""
+        self.ctl.fail(fn, nth, "HANG")
+        done = threading.Event()
+
+        def call():
+            try:
+                self.install()
+            except OSError:
+                pass        # the connection dies with the daemon
+            done.set()
+        t = threading.Thread(target=call, daemon=True)
+        t.start()
+        deadline = time.time() + 30
+        while time.time() < deadline and not self.log_has(f"{fn} HANG"):
+            time.sleep(0.02)
+        self.assertTrue(self.log_has(f"{fn} HANG"), f"{fn} #{nth} never ran")
+        self.d.proc.send_signal(signal.SIGKILL)
+        self.d.proc.wait()
+        t.join(15)
+
+    def log_has(self, text):
+        try:
+            with open(self.calls_log) as f:
+                return any(line.strip() == text for line in f)
+        except FileNotFoundError:
+            return False
+
+    def run_case(self, fn, nth, failure):
+        try:
+            return self.one_case(fn, nth, failure)
+        finally:
+            self.ctl.clear()
+            self.d.stop()
+
+    def one_case(self, fn, nth, failure):
+        case = f"{fn} #{nth} {failure}"
+        self.restore()
+        self.pin.answer(*["pin 123456"] * 10)
+        self.start_quiet()
+        if failure == "HANG":
+            self.hang_and_kill(fn, nth)
+        else:
+            self.ctl.fail(fn, nth, failure)
+            self.install()
+            self.d.stop()
+        self.ctl.clear()
+        self.d.start()            # start-up recovery
+        self.wait_listed()
+        self.wait_recovered()
+        outcome = self.assert_one_identity(case)
+        st, _, body = self.install()
+        self.assertEqual(st, 200, f"{case}: retried install: {body}")
+        self.assert_installed(case)
+        return outcome
+
+    def test_every_call_fails_or_is_killed(self):
+        outcomes = {}
+        for fn, nth in self.sequence:
+            for failure in FAILURES:
+                with self.subTest(call=f"{fn} #{nth}", failure=failure):
+                    outcomes[(fn, nth, failure)] = self.run_case(fn, nth, failure)
+        # the matrix went both ways: some failures roll back, later ones go forward
+        self.assertIn("old", outcomes.values())
+        self.assertIn("new", outcomes.values())
+        report = os.environ.get("KB_RENEWAL_MATRIX_REPORT")
+        if report:
+            with open(report, "w") as f:
+                for (fn, nth, failure), outcome in outcomes.items():
+                    f.write(f"{fn}\t{nth}\t{failure}\t{outcome}\n")
+        print(f"{len(outcomes)} cases over {len(self.sequence)} calls: "
+              f"{sum(o == 'old' for o in outcomes.values())} kept the old certificate, "
+              f"{sum(o == 'new' for o in outcomes.values())} the new one", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    kbtest.run(__name__)
