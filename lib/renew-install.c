@@ -51,22 +51,21 @@ static int finish(kb_service *svc, kb_source *src, const kb_token *t, kb_install
 }
 
 static int run(kb_service *svc, kb_source *src, const kb_token *t, kb_install *j, kb_call *call, bool recovering) {
-        const char *id = j->request_id[0] ? j->request_id : NULL;
         int r = 0;
         if (j->phase == KB_INSTALL_BEGUN) {
-                kb_call_progress(call, id, "write-certificate", 40);
+                kb_call_progress(call, "write-certificate", 40);
                 r = write_new(svc, src, t, j, recovering);
                 if (r != 0)
                         return r;
         }
         if (j->phase == KB_INSTALL_WRITTEN) {
-                kb_call_progress(call, id, "remove-old-certificate", 70);
+                kb_call_progress(call, "remove-old-certificate", 70);
                 r = remove_old(svc, src, t, j);
                 if (r < 0)
                         return r;
         }
         if (j->phase == KB_INSTALL_OLD_REMOVED) {
-                kb_call_progress(call, id, "remove-old-key", 85);
+                kb_call_progress(call, "remove-old-key", 85);
                 r = finish(svc, src, t, j);
         }
         return r;
@@ -298,7 +297,7 @@ static int install_locked(kb_service *svc, kb_call *call, kb_token_op *op, insta
 
         if (kb_journal_exists(svc->renewals, op->token->id) && recover_token(svc, op->source, op->token))
                 kb_cache_reread(svc->cache);
-        kb_call_progress(call, rq->request_id, "verify", 10);
+        kb_call_progress(call, "verify", 10);
         r = find_key(call, op, rq, &key);
         if (r >= 0)
                 r = already_installed(op, rq, &already);
@@ -422,6 +421,6 @@ int kb_method_renewal_install(kb_service *svc, kb_call *call, json_t **ret) {
         }
         install_req_clear(&rq);
         if (r >= 0)
-                kb_call_progress(call, rq.request_id, "done", 100);
+                kb_call_progress(call, "done", 100);
         return r;
 }

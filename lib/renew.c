@@ -29,11 +29,6 @@ KB_DEFINE_POINTER_CLEANUP(CMS_ContentInfo, CMS_ContentInfo_free)
 #define KEYGEN_EXPECTED_S_RSA 60
 #define KEYGEN_EXPECTED_S_EC 10
 
-void kb_call_progress(kb_call *call, const char *request_id, const char *stage, int percent) {
-        if (call && call->progress)
-                call->progress(call->progress_userdata, request_id, stage, percent);
-}
-
 static const struct {
         const char *name;
         kb_key_type type;
@@ -76,7 +71,6 @@ static void random_hex(char *buf, size_t digits) {
 
 typedef struct ticker {
         kb_call *call;
-        const char *request_id;
         int expected_s;
         bool done;
         pthread_mutex_t lock;
@@ -95,7 +89,7 @@ static void *tick(void *arg) {
                 if (pthread_cond_timedwait(&t->cond, &t->lock, &until) == 0 || t->done)
                         continue;
                 int percent = s * 70 / t->expected_s;
-                kb_call_progress(t->call, t->request_id, "generate-key", percent < 63 ? percent : 63);
+                kb_call_progress(t->call, "generate-key", percent < 63 ? percent : 63);
         }
         pthread_mutex_unlock(&t->lock);
         return NULL;
@@ -121,11 +115,11 @@ static void ticker_stop(ticker *t) {
         pthread_mutex_destroy(&t->lock);
 }
 
-static int generate(kb_call *call, kb_token_op *op, const char *request_id, const kb_keygen *spec, kb_key_id *ret) {
-        ticker t = { .call = call, .request_id = request_id,
+static int generate(kb_call *call, kb_token_op *op, const kb_keygen *spec, kb_key_id *ret) {
+        ticker t = { .call = call,
                      .expected_s = spec->type == KB_KEY_RSA ? KEYGEN_EXPECTED_S_RSA : KEYGEN_EXPECTED_S_EC };
         bool ticking = call->progress && ticker_start(&t);
-        kb_call_progress(call, request_id, "generate-key", 0);
+        kb_call_progress(call, "generate-key", 0);
         int r = op->source->ops->key_generate(op->source, op->token, spec, ret);
         if (ticking)
                 ticker_stop(&t);
@@ -175,18 +169,17 @@ static json_t *csr_pem(X509_REQ *req) {
 }
 
 /* CSR and proof into *ret (csr, proof); key signs the CSR. */
-static int request_body(kb_service *svc, kb_call *call, kb_token_op *op, EVP_PKEY *key, const char *request_id,
-                        json_t *ret) {
+static int request_body(kb_service *svc, kb_call *call, kb_token_op *op, EVP_PKEY *key, json_t *ret) {
         _cleanup_(X509_REQ_freep) X509_REQ *req = NULL;
         _cleanup_free_ unsigned char *der = NULL;
         json_t *proof = NULL;
-        kb_call_progress(call, request_id, "sign-request", 75);
+        kb_call_progress(call, "sign-request", 75);
         int r = make_csr(key, op->cert, &req);
         int len = r >= 0 ? i2d_X509_REQ(req, &der) : -1;
         if (r >= 0 && len <= 0)
                 r = -KB_E_INTERNAL;
         if (r >= 0) {
-                kb_call_progress(call, request_id, "sign-proof", 85);
+                kb_call_progress(call, "sign-proof", 85);
                 r = make_proof(op->key, op->cert, der, (size_t) len, &proof);
         }
         if (r < 0) {
@@ -210,7 +203,7 @@ static int csr_key(kb_service *svc, kb_call *call, kb_token_op *op, kb_pending *
         }
         int r = key_spec(call, op->cert, &spec);
         if (r >= 0)
-                r = generate(call, op, p->request_id, &spec, &p->key_id);
+                r = generate(call, op, &spec, &p->key_id);
         if (r >= 0) {
                 r = op->source->ops->key_load(op->source, op->token, &p->key_id, ret);
                 if (r < 0)
@@ -240,7 +233,7 @@ int kb_method_renewal_request(kb_service *svc, kb_call *call, json_t **ret) {
         json_t *out = json_object();
         r = out ? csr_key(svc, call, &op, &p, &key) : -KB_E_INTERNAL;
         if (r >= 0)
-                r = request_body(svc, call, &op, key, p.request_id, out);
+                r = request_body(svc, call, &op, key, out);
         if (r >= 0)
                 r = kb_pending_save(svc->renewals, &p);
         if (r < 0 && p.new_key && key) /* nothing of a failed request stays on the token */
@@ -255,7 +248,7 @@ int kb_method_renewal_request(kb_service *svc, kb_call *call, json_t **ret) {
         json_object_set_new(out, "requestId", json_string(p.request_id));
         json_object_set_new(out, "keyId", json_string(hex));
         json_object_set_new(out, "newKey", json_boolean(p.new_key));
-        kb_call_progress(call, p.request_id, "done", 100);
+        kb_call_progress(call, "done", 100);
         *ret = out;
         return 0;
 }
