@@ -584,6 +584,7 @@ class KeybridgeClient {
       this.state !== 'closed' && this._hasTokenListeners();
     if (want && !this._pollTimer) {
       this._pollTimer = setInterval(() => this._poll(), this.options.pollInterval);
+      this._poll(); // the list to compare with, now
     } else if (!want) {
       this._stopPolling();
     }
@@ -596,7 +597,7 @@ class KeybridgeClient {
   }
 
   async _poll() {
-    if (this.state !== 'connected' || this._polling) return;
+    if (this.state === 'closed' || this._polling) return;
     this._polling = true;
     try {
       const tokens = (await this._callRest('tokens.list', {})).tokens;
