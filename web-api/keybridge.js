@@ -190,8 +190,9 @@ export class KeybridgeClient {
     this._retryTimer = null;
     this._retryDelay = this.options.reconnectDelay;
     this._pollTimer = null;
-    this._lastTokens = null;
+    this._known = null;             // token id → token, for token events (null: not read yet)
     this._polling = false;
+    this._pushes = 0;               // token events pushed by the daemon so far
     this._loopbackOption = true;
     this._hadWebSocket = false;     // once the WebSocket worked, reconnection tries it again
     this._reachable = null;         // a daemon that refused this origin (for approveOrigin)
@@ -531,7 +532,11 @@ export class KeybridgeClient {
       this._emit(method, Object.assign({ method: p ? p.name : null }, params));
       return;
     }
-    this._emit(method, params);
+    if (TOKEN_EVENTS.indexOf(method) >= 0) {
+      this._pushes++;
+      this._tokenEvent(method, params);
+    }
+    else this._emit(method, params);
   }
 
   // The call a progress notification belongs to: by its JSON-RPC id, or by
@@ -573,10 +578,16 @@ export class KeybridgeClient {
     if (this.state !== 'closed') this._setConnected();
   }
 
-  // ---- token events without the WebSocket: read the list and compare ----
+  // ---- token events ----
+  //
+  // The daemon pushes token events over the WebSocket. While anyone listens,
+  // the client also reads the token list every pollInterval and compares:
+  // that gives the events over REST, and over a WebSocket whose daemon does
+  // not push them. Both update one picture of the tokens, so each change is
+  // reported once, whichever way it was seen first.
 
   _updatePolling() {
-    const want = this.transport === 'rest' && this.options.pollInterval > 0 &&
+    const want = this.transport !== null && this.options.pollInterval > 0 &&
       this.state !== 'closed' && this._hasTokenListeners();
     if (want && !this._pollTimer) {
       this._pollTimer = setInterval(() => this._poll(), this.options.pollInterval);
@@ -589,15 +600,17 @@ export class KeybridgeClient {
   _stopPolling() {
     clearInterval(this._pollTimer);
     this._pollTimer = null;
-    this._lastTokens = null;
+    this._known = null;
   }
 
   async _poll() {
     if (this.state === 'closed' || this._polling) return;
     this._polling = true;
+    const pushes = this._pushes;
     try {
-      const tokens = (await this._callRest('tokens.list', {})).tokens;
-      if (this._pollTimer) this._diffTokens(tokens);
+      const tokens = (await this.call('tokens.list', {})).tokens;
+      // A list read before a pushed event may be older than it: skip it.
+      if (this._pollTimer && pushes === this._pushes) this._diffTokens(tokens);
     } catch (e) {
       // a failed read: the reconnection logic has it
     } finally {
@@ -607,16 +620,33 @@ export class KeybridgeClient {
 
   _diffTokens(tokens) {
     const now = new Map(tokens.map((t) => [t.id, t]));
-    const before = this._lastTokens;
-    this._lastTokens = now;
-    if (!before) return;
-    now.forEach((t, id) => {
-      if (!before.has(id)) this._emit('token.inserted', { token: t });
-      else if (tokenState(before.get(id)) !== tokenState(t)) this._emit('token.changed', { token: t });
+    const before = this._known;
+    if (!before) {
+      this._known = now;
+      return;
+    }
+    now.forEach((t) => {
+      if (!before.has(t.id)) this._tokenEvent('token.inserted', { token: t });
+      else if (tokenState(before.get(t.id)) !== tokenState(t)) this._tokenEvent('token.changed', { token: t });
     });
-    before.forEach((t, id) => {
-      if (!now.has(id)) this._emit('token.removed', { id: id });
+    Array.from(before.keys()).forEach((id) => {
+      if (!now.has(id)) this._tokenEvent('token.removed', { id: id });
     });
+  }
+
+  // One token event, pushed or found by reading: emitted unless already known.
+  _tokenEvent(type, params) {
+    const known = this._known;
+    const id = type === 'token.removed' ? params.id : (params.token && params.token.id);
+    if (known && type === 'token.removed') {
+      if (!known.has(id)) return;
+      known.delete(id);
+    } else if (known && params.token) {
+      const had = known.get(id);
+      if (had && (type === 'token.inserted' || tokenState(had) === tokenState(params.token))) return;
+      known.set(id, params.token);
+    }
+    this._emit(type, params);
   }
 
   // ---- calls ----

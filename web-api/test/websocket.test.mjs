@@ -98,3 +98,19 @@ test('a call without an answer times out with TIMEOUT', async (t) => {
   fake.rpc['token.get'] = () => undefined;
   await assert.rejects(kb.getToken('aaaa'), (e) => e.code === 'TIMEOUT' && e.retryable);
 });
+
+test('a change both pushed and found in the list is reported once; one not pushed is found', async (t) => {
+  const { fake, kb } = await setup(t, { pollInterval: 40 });
+  const got = [];
+  kb.on('token.removed', (p) => got.push(`removed ${p.id}`));
+  kb.on('token.inserted', (p) => got.push(`inserted ${p.token.id}`));
+  await until(() => fake.requests.filter((r) => r === 'ws tokens.list').length >= 2, 2000, 'two list reads');
+  fake.tokens = [];
+  fake.notify('token.removed', { id: 'aaaa' });
+  await until(() => got.length === 1, 2000, 'the removal');
+  fake.tokens = [{ id: 'cccc', label: 'y', pin: { status: 'ok' }, certificates: [] }]; // not pushed
+  await until(() => got.length === 2, 2000, 'the insertion found by reading');
+  const reads = fake.requests.length;
+  await until(() => fake.requests.length >= reads + 3, 2000, 'more reads');
+  assert.deepEqual(got, ['removed aaaa', 'inserted cccc']);
+});
