@@ -2,7 +2,9 @@
 # The README's first command: install what is missing, build, create a demo
 # SoftHSM2 token (RSA-2048 and EC P-256 keys; certificates valid, expiring in
 # 20 days and expired; Chinese subjects), then run keybridged in the
-# foreground on it and serve the demo portal page. Ctrl-C stops both.
+# foreground on it and serve the demo portal page with its small server side
+# (tests/demo_portal.py: login challenges, signature checks, a demo CA for
+# renewal, the unblock code for a PIN reset). Ctrl-C stops both.
 #
 #   KEYBRIDGE_DEMO_DIR   where the token and daemon state live (build/demo)
 #   KEYBRIDGE_DEMO_TLS   1 = HTTPS with the daemon's own root (default 0: plain
@@ -36,7 +38,8 @@ if [ "${KEYBRIDGE_DEMO_TLS:-0}" = 1 ]; then scheme=https; tls_flag=; else scheme
 page="http://127.0.0.1:$page_port"
 
 rm -f "$demo/run/api-token" # a stale one from an earlier run would be refused
-python3 -m http.server --bind 127.0.0.1 --directory web-api "$page_port" >"$demo/page.log" 2>&1 &
+python3 tests/demo_portal.py --bind 127.0.0.1 --port "$page_port" --root web-api \
+        --ca "$demo/tokens/ca" >"$demo/page.log" 2>&1 &
 page_pid=$!
 # shellcheck disable=SC2086 # tls_flag is empty or one word
 build/daemon/keybridged --foreground $tls_flag \

@@ -5,6 +5,7 @@ set -eu
 cd "$(dirname "$0")/.."
 
 tests/deps.sh
+tests/node-deps.sh
 
 build() {
         dir=$1; shift

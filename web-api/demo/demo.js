@@ -1,56 +1,368 @@
-// The demo portal: lists the tokens and certificates the daemon sees, the way
-// the legacy portals showed 证书KEY号, validity and the expiry warning.
+// The demo portal: the flows of the CA portals' user manuals, through
+// keybridge.js against a real token, with the demo server (tests/demo_portal.py)
+// as the portal's server side: challenges and login, signature checks, a demo
+// CA for renewal, and the unblock code for a PIN reset.
+import { KeybridgeClient, textToBase64 } from '../keybridge.js';
+import { TEXTS } from './i18n.js';
+import { drawSeal } from './seal.js';
+
 const params = new URLSearchParams(location.search);
-const daemon = params.get('daemon') || 'http://127.0.0.1:27182';
-const statusText = {
-  valid: '有效 valid', expiring: '即将过期 expiring', expired: '已过期 expired', notYetValid: '尚未生效 not yet valid',
-};
+const daemonUrl = params.get('daemon');
+let lang = params.get('lang') || ((navigator.language || '').startsWith('zh') ? 'zh' : 'en');
+const T = () => TEXTS[lang];
+const $ = (id) => document.getElementById(id);
 
-document.getElementById('daemon-url').textContent = daemon;
+let kb = null;
+let tokens = [];
+let selected = null;          // {tokenId, certId}
+let lastSignature = null;     // {tokenId, certId, data, signature, algorithm, format}
+let sealToWrite = null;       // {mediaType, image}
 
-function el(tag, attrs = {}, ...children) {
+// ---- small helpers ----
+
+function el(tag, attrs, ...children) {
   const e = document.createElement(tag);
-  Object.assign(e, attrs);
-  e.append(...children);
+  Object.assign(e, attrs || {});
+  e.append(...children.filter((c) => c !== null && c !== undefined));
   return e;
 }
 
-function certRow(c) {
-  return el('tr', {},
-    el('td', {}, c.subjectFields.CN ?? c.subject),
-    el('td', {}, c.subjectFields.O ?? ''),
-    el('td', {}, `${c.keyType} ${c.keyBits ?? ''} ${c.curve ?? ''}`),
-    el('td', {}, c.usage ?? ''),
-    el('td', {}, c.notBefore.slice(0, 10)),
-    el('td', {}, c.notAfter.slice(0, 10)),
-    el('td', { className: `status-${c.status}` }, `${statusText[c.status]} (${c.daysLeft})`));
+function say(id, text, ok) {
+  const e = $(id);
+  e.textContent = text;
+  e.className = `result ${ok === false ? 'error' : 'ok'}`;
 }
 
-function tokenBox(t) {
-  const head = el('tr', {}, ...['证书 CN', '单位 O', '密钥 key', '用途 usage', '生效 from', '到期 until', '状态 status']
-    .map((h) => el('th', {}, h)));
-  return el('div', { className: 'token' },
-    el('h3', {}, `${t.label} `, el('small', {}, `${t.manufacturer} ${t.model}`)),
-    el('p', {}, `证书KEY号 / serial: `, el('code', {}, t.serial), `  · id: `, el('code', {}, t.id),
-      `  · PIN: ${t.pin.status}`),
-    el('table', {}, head, ...t.certificates.map(certRow)));
+function errorText(e) {
+  const known = T().errors[e.code];
+  const details = e.details && e.details.retriesLeft != null ? ` (retriesLeft ${e.details.retriesLeft})` : '';
+  return `${known || e.message}${details} [${e.code || e.name}]`;
 }
 
-async function refresh() {
-  const state = document.getElementById('state');
-  const box = document.getElementById('tokens');
-  state.textContent = '…';
+// Runs one button's flow: its result line shows the outcome or the error.
+function action(buttonId, resultId, flow) {
+  $(buttonId).addEventListener('click', async () => {
+    $(buttonId).disabled = true;
+    say(resultId, '…');
+    try {
+      await flow();
+    } catch (e) {
+      say(resultId, errorText(e), false);
+    } finally {
+      $(buttonId).disabled = false;
+    }
+  });
+}
+
+// The portal's own server (same origin).
+async function server(path, body) {
+  const resp = await fetch(path, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+  const data = await resp.json();
+  if (!resp.ok) throw Object.assign(new Error(data.error.message), { code: data.error.code });
+  return data;
+}
+
+function current() {
+  const token = tokens.find((t) => selected && t.id === selected.tokenId);
+  const cert = token && token.certificates.find((c) => c.id === selected.certId);
+  if (!cert) throw Object.assign(new Error(T().pickCert), { code: 'NO_CERTIFICATE' });
+  return { token, cert };
+}
+
+function algorithmFor(cert) {
+  return { RSA: 'RSA-PKCS1-SHA256', EC: 'ECDSA-SHA256', SM2: 'SM2-SM3' }[cert.keyType] || 'RSA-PKCS1-SHA256';
+}
+
+// ---- texts ----
+
+function applyTexts() {
+  document.documentElement.lang = lang === 'zh' ? 'zh-CN' : 'en';
+  document.querySelectorAll('[data-t]').forEach((e) => { e.textContent = T()[e.dataset.t]; });
+  if (!$('sign-data').value || Object.values(TEXTS).some((x) => x.signData === $('sign-data').value)) {
+    $('sign-data').value = T().signData;
+  }
+  renderTokens();
+}
+
+function setLang(l) {
+  lang = l;
+  applyTexts();
+  showState();
+}
+
+// ---- connection ----
+
+function showState() {
+  const st = kb ? kb.state : 'connecting';
+  const text = st === 'connected' ? `${T().connected} (${kb.transport === 'websocket' ? 'WebSocket' : 'REST'})` :
+    st === 'disconnected' ? T().disconnected : T().connecting;
+  $('state').textContent = text;
+  $('state').dataset.state = st;
+  $('daemon-url').textContent = (kb && kb.baseUrl) || daemonUrl || 'https://127.0.0.1:27182 · http://127.0.0.1:27182';
+}
+
+function showConnectError(e) {
+  $('connect-error').hidden = false;
+  $('connect-error').textContent = errorText(e);
+  $('connect-error').dataset.code = e.code;
+  $('approve').hidden = e.code !== 'ORIGIN_NOT_ALLOWED';
+}
+
+async function start() {
+  kb = new KeybridgeClient({ url: daemonUrl || null });
+  for (const ev of ['connected', 'disconnected', 'transport']) kb.on(ev, showState);
+  kb.on('token.inserted', (p) => tokenEvent('evInserted', p.token.id, p.token.label));
+  kb.on('token.removed', (p) => tokenEvent('evRemoved', p.id, ''));
+  kb.on('token.changed', (p) => tokenEvent('evChanged', p.token.id, p.token.label));
+  showState();
   try {
-    const resp = await fetch(`${daemon}/v1/tokens`, { targetAddressSpace: 'loopback' });
-    const body = await resp.json();
-    if (!resp.ok) throw new Error(`${body.error.code}: ${body.error.message}`);
-    state.textContent = '已连接 connected';
-    box.replaceChildren(...(body.tokens.length ? body.tokens.map(tokenBox) : [el('p', {}, '未检测到证书介质 / no token')]));
+    await kb.connect();
   } catch (e) {
-    state.textContent = '';
-    box.replaceChildren(el('p', { className: 'error' }, `无法连接证书助手 / cannot reach keybridged: ${e.message}`));
+    showState();
+    showConnectError(e);
+    return;
+  }
+  $('connect-error').hidden = true;
+  $('approve').hidden = true;
+  showState();
+  await refresh();
+}
+
+async function approve() {
+  try {
+    await kb.approveOrigin();
+    await start();
+  } catch (e) {
+    showConnectError(e);
   }
 }
 
-document.getElementById('refresh').addEventListener('click', refresh);
-refresh();
+function tokenEvent(kind, id, label) {
+  const known = tokens.find((t) => t.id === id);
+  const name = label || (known ? known.label : '');
+  $('events').prepend(el('li', { className: `event ${kind}` },
+    `${new Date().toLocaleTimeString()} ${T()[kind]}: ${name} (${id})`));
+  refresh();
+}
+
+// ---- the token and certificate table ----
+
+async function refresh() {
+  if (!kb || !kb.baseUrl) return;
+  try {
+    tokens = await kb.listTokens();
+  } catch (e) {
+    $('tokens').replaceChildren(el('p', { className: 'error' }, errorText(e)));
+    return;
+  }
+  if (!tokens.some((t) => selected && t.id === selected.tokenId && t.certificates.some((c) => c.id === selected.certId))) {
+    selected = defaultSelection();
+  }
+  renderTokens();
+}
+
+function defaultSelection() {
+  for (const t of tokens) {
+    const c = t.certificates.find((x) => x.hasPrivateKey && x.usage !== 'encrypt' && x.status !== 'expired');
+    if (c) return { tokenId: t.id, certId: c.id };
+  }
+  return null;
+}
+
+function renderTokens() {
+  if (!kb || !kb.baseUrl) return;
+  $('tokens').replaceChildren(...(tokens.length ? tokens.map(tokenBox) : [el('p', { className: 'empty' }, T().noToken)]));
+  const cur = selected && tokens.flatMap((t) => t.certificates).find((c) => c.id === selected.certId);
+  document.querySelectorAll('.selected-name').forEach((e) => { e.textContent = cur ? `${cur.subjectFields.CN} (${cur.label})` : '—'; });
+}
+
+function tokenBox(t) {
+  const head = el('tr', {}, ...T().cols.map((h) => el('th', {}, h)));
+  return el('div', { className: 'token', id: `token-${t.id}` },
+    el('h3', {}, `${t.label} `, el('small', {}, `${t.manufacturer} ${t.model}`)),
+    el('p', { className: 'token-line' },
+      `${T().keyNo}: `, el('code', { className: 'serial' }, t.serial), ' · ',
+      `${T().hwNo}: `, el('code', { className: 'hardware-id' }, t.hardwareId || T().none), ' · ',
+      `${T().pinState}: `, el('span', { className: `pin pin-${t.pin.status}` }, T().pin[t.pin.status] || t.pin.status)),
+    el('table', {}, head, ...t.certificates.flatMap((c) => certRows(t, c))));
+}
+
+function certRows(t, c) {
+  const isSel = !!selected && selected.tokenId === t.id && selected.certId === c.id;
+  const pick = el('input', { type: 'radio', name: 'cert', checked: isSel, disabled: !c.hasPrivateKey });
+  pick.addEventListener('change', () => { selected = { tokenId: t.id, certId: c.id }; renderTokens(); });
+  const row = el('tr', { className: `cert${isSel ? ' selected' : ''}` },
+    el('td', {}, pick),
+    el('td', {}, String(c.subjectFields.CN || c.subject)),
+    el('td', {}, String(c.subjectFields.O || '')),
+    el('td', {}, T().usage[c.usage] || ''),
+    el('td', {}, [c.keyType, c.keyBits, c.curve].filter(Boolean).join(' ')),
+    el('td', {}, c.notBefore.slice(0, 10)),
+    el('td', {}, c.notAfter.slice(0, 10)),
+    el('td', {}, String(c.daysLeft)),
+    el('td', { className: `status status-${c.status}` }, T().status[c.status]));
+  row.dataset.cert = c.id;
+  row.dataset.cn = String(c.subjectFields.CN || '');
+  row.dataset.status = c.status;
+  const warn = c.status === 'expiring' ? T().expiringWarn(c.daysLeft) : c.status === 'expired' ? T().expiredWarn : null;
+  return warn ? [row, el('tr', { className: `warn warn-${c.status}` }, el('td', { colSpan: 9 }, warn))] : [row];
+}
+
+// ---- sign and verify ----
+
+async function sign() {
+  const { token, cert } = current();
+  const data = textToBase64($('sign-data').value);
+  const format = $('sign-format').value;
+  const algorithm = algorithmFor(cert);
+  const r = await kb.sign(token.id, { certificate: cert.id, algorithm, format, items: [{ data }] });
+  lastSignature = { tokenId: token.id, certId: cert.id, data, signature: r.signatures[0], algorithm: r.algorithm, format };
+  $('verify').disabled = false;
+  say('verify-result', '');
+  say('sign-result', `${T().signed(r.algorithm, atob(r.signatures[0]).length)}\n${r.signatures[0]}`);
+}
+
+async function verify() {
+  const s = lastSignature;
+  const pem = (await kb.getCertificate(s.tokenId, s.certId)).pem;
+  const r = await server('/demo-api/verify', { certificate: pem, data: s.data, signature: s.signature,
+    algorithm: s.algorithm, format: s.format });
+  if (!r.signatureValid) throw Object.assign(new Error(T().verifyBad + r.detail), { code: 'SIGNATURE_INVALID' });
+  say('verify-result', T().verifyOk(r.subject) + (r.certificateValid ? '' : T().certBad), true);
+  $('verify-result').dataset.valid = 'true';
+}
+
+// ---- login ----
+
+async function login() {
+  const { token, cert } = current();
+  const ch = await server('/demo-api/challenge', {});
+  const response = await kb.authenticate(token.id, { certificate: cert.id, challenge: ch.challenge });
+  const r = await server('/demo-api/login', { id: ch.id, response });
+  say('login-result', T().loginOk(r.subject));
+}
+
+// ---- renewal ----
+
+const STAGES = ['request', 'issue', 'install', 'done'];
+
+function setStage(stage, percent) {
+  const at = STAGES.indexOf(stage);
+  document.querySelectorAll('#renew-stages li').forEach((li) => {
+    const i = STAGES.indexOf(li.dataset.stage);
+    li.className = i < at || stage === 'done' ? 'done' : i === at ? 'active' : '';
+  });
+  setProgress(percent);
+}
+
+function setProgress(percent) {
+  $('renew-progress').value = Math.max($('renew-progress').value, Math.round(percent));
+}
+
+async function renew() {
+  const { token, cert } = current();
+  $('renew-progress').value = 0;
+  setStage('request', 2);
+  const oldPem = (await kb.getCertificate(token.id, cert.id)).pem;
+  let req;
+  try {
+    req = await kb.requestRenewal(token.id, { certificate: cert.id },
+      { onProgress: (p) => setProgress(p.percent * 0.4) });
+  } catch (e) {
+    if (e.code === 'NOT_FOUND' && !kb.hasFeature('renewal')) throw Object.assign(new Error(T().renewMissing), { code: e.code });
+    throw e;
+  }
+  try {
+    await issueAndInstall(token, cert, req, oldPem);
+  } catch (e) {
+    kb.cancelRenewal(token.id, req.requestId).catch(() => {});
+    throw e;
+  }
+}
+
+async function issueAndInstall(token, cert, req, oldPem) {
+  setStage('issue', 45);
+  const issued = await server('/demo-api/ca/issue', { csr: req.csr, proof: req.proof, certificate: oldPem });
+  setStage('install', 60);
+  const r = await kb.installRenewal(token.id, { requestId: req.requestId, replaces: cert.id,
+    certificate: issued.certificate, chain: issued.chain }, { onProgress: (p) => setProgress(60 + p.percent * 0.4) });
+  setStage('done', 100);
+  selected = { tokenId: token.id, certId: r.certificate.id };
+  say('renew-result', T().renewOk(r.certificate));
+  await refresh();
+}
+
+// ---- PIN ----
+
+async function changePin() {
+  const { token } = current();
+  await kb.changePin(token.id, {});
+  say('pin-result', T().pinChanged);
+  await refresh();
+}
+
+async function resetPin() {
+  const { token } = current();
+  const code = await server('/demo-api/unblock-code', { token: token.id });
+  const r = await kb.unblockPin(token.id, { unblockCode: code.unblockCode, newPin: code.newPin });
+  say('pin-result', T().pinResetOk(code.newPin) + (r.mustChange ? ` ${T().mustChange}` : ''));
+  await refresh();
+}
+
+// ---- seal ----
+
+async function viewSeal() {
+  const { token, cert } = current();
+  let s;
+  try {
+    s = await kb.getSeal(token.id, cert.id);
+  } catch (e) {
+    if (e.code !== 'NOT_FOUND' || e.details.field) throw e;
+    $('seal-image').removeAttribute('src');
+    say('seal-result', T().noSeal);
+    return;
+  }
+  $('seal-image').src = `data:${s.mediaType};base64,${s.image}`;
+  say('seal-result', T().sealRead(s.mediaType));
+}
+
+async function uploadSeal() {
+  const { token, cert } = current();
+  if (!sealToWrite) throw Object.assign(new Error(T().sealPick), { code: 'NO_IMAGE' });
+  const r = await kb.putSeal(token.id, { certificate: cert.id, mediaType: sealToWrite.mediaType, image: sealToWrite.image });
+  say('seal-result', T().sealWritten(r.size));
+  $('seal-image').src = `data:${sealToWrite.mediaType};base64,${sealToWrite.image}`;
+}
+
+function useSealDataUrl(url) {
+  const m = /^data:([^;]+);base64,(.*)$/.exec(url);
+  sealToWrite = { mediaType: m[1], image: m[2] };
+  $('seal-preview').src = url;
+}
+
+function pickSealFile() {
+  const f = $('seal-file').files[0];
+  if (!f) return;
+  const reader = new FileReader();
+  reader.onload = () => useSealDataUrl(reader.result);
+  reader.readAsDataURL(f);
+}
+
+// ---- wiring ----
+
+$('lang-zh').addEventListener('click', () => setLang('zh'));
+$('lang-en').addEventListener('click', () => setLang('en'));
+$('approve').addEventListener('click', approve);
+$('refresh').addEventListener('click', refresh);
+$('seal-file').addEventListener('change', pickSealFile);
+$('seal-make').addEventListener('click', () => useSealDataUrl(drawSeal(T().sealName)));
+action('sign', 'sign-result', sign);
+action('verify', 'verify-result', verify);
+action('login', 'login-result', login);
+action('renew', 'renew-result', renew);
+action('pin-change', 'pin-result', changePin);
+action('pin-reset', 'pin-result', resetPin);
+action('seal-view', 'seal-result', viewSeal);
+action('seal-upload', 'seal-result', uploadSeal);
+applyTexts();
+start();

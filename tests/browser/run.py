@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""Runs one browser test (a node:test file driving headless Chromium) against
+the real daemon: a SoftHSM2 token behind the fault-injecting module (so a test
+can pull the token), the scripted pinentry, and the demo portal served by
+tests/demo_portal.py from its own origin (allowed) and from a second one (not
+allowed). The test's TAP output goes to stdout for meson.
+
+    run.py TEST.mjs
+
+Environment: KEYBRIDGED, KB_P11FAULT_SO (as for the integration tests),
+KB_ARTIFACTS (where screenshots go), NODE (the node binary)."""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
+import kbtest  # noqa: E402
+from p11fault import FaultControl, module_path  # noqa: E402
+from test_sign import PINENTRY, Pinentry  # noqa: E402
+
+PORTAL = os.path.join(os.path.dirname(HERE), "demo_portal.py")
+LABEL = "kb-web"
+
+
+def start_portal(port, ca_dir, log_dir):
+    log = open(os.path.join(log_dir, f"portal-{port}.log"), "ab")
+    proc = subprocess.Popen([sys.executable, PORTAL, "--port", str(port), "--ca", ca_dir],
+                            stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the demo portal on {port} exited with {proc.returncode}")
+        try:
+            urllib.request.urlopen(f"{url}/demo/", timeout=1).read()
+            return proc, url
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"the demo portal on {port} did not start")
+
+
+def node_modules_ready():
+    top = os.path.join(kbtest.SRC, "web-api", "node_modules")
+    return all(os.path.isdir(os.path.join(top, p)) for p in ("playwright-core", "ws"))
+
+
+def run(test_file):
+    if not node_modules_ready():
+        print("Bail out! web-api/node_modules is missing: run tests/node-deps.sh (tests/run-all.sh does)")
+        return 1
+    tmp = tempfile.mkdtemp(prefix="kb-browser-")
+    tokens = kbtest.TokenDir((LABEL,))
+    pin = Pinentry(tmp)
+    ctl = FaultControl(os.path.join(tmp, "control"))
+    page_port, other_port = kbtest.free_port(), kbtest.free_port()
+    page = f"http://127.0.0.1:{page_port}"
+    env = dict(pin.env, **ctl.environ(module=kbtest.SOFTHSM))
+    daemon = kbtest.Daemon(tokens, tls=False, modules=[module_path()], env=env,
+                           extra=["--pinentry", PINENTRY, "--allow-origin", page, "--pin-cooldown", "0",
+                                  "--dialogs-per-minute", "1000"])
+    portals = []
+    try:
+        daemon.start(wait=False)
+        daemon.wait_ready(timeout=60)
+        token = daemon.get("/v1/tokens")[2]["tokens"][0]
+        features = daemon.get("/v1/info")[2]["features"]
+        ca_dir = os.path.join(tokens.path, "ca")
+        portals = [start_portal(page_port, ca_dir, tmp), start_portal(other_port, ca_dir, tmp)]
+        node_env = dict(os.environ, KB_DAEMON_URL=f"http://127.0.0.1:{daemon.port}", KB_PAGE_URL=page,
+                        KB_OTHER_URL=portals[1][1], KB_TOKEN_JSON=json.dumps(token), KB_FEATURES=json.dumps(features),
+                        KB_P11FAULT_CONTROL=ctl.path, KB_ARTIFACTS=os.environ.get("KB_ARTIFACTS", os.path.join(tmp, "artifacts")),
+                        **pin.env)
+        node = os.environ.get("NODE", "node")
+        rc = subprocess.run([node, "--test-reporter=tap", test_file], env=node_env).returncode
+    finally:
+        for proc, _ in portals:
+            proc.terminate()
+            proc.wait()
+        try:
+            daemon.cleanup()
+        finally:
+            tokens.cleanup()
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(run(os.path.abspath(sys.argv[1])))
