@@ -59,6 +59,7 @@ typedef struct kb_cert {
         unsigned usage;              /* kb_usage bits */
         char fingerprint_sha256[65]; /* lower-case hex */
         bool has_private_key;
+        bool is_authority;           /* basicConstraints CA: an issuer, not the user's */
         unsigned char *der;
         size_t der_len;
         unsigned char *key_id;       /* CKA_ID, may be NULL */

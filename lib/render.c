@@ -79,8 +79,11 @@ static json_t *pin_json(const kb_token *t) {
 
 json_t *kb_token_to_json(const kb_token *t, const char *module, int64_t now, int warning_days, bool authorized) {
         json_t *certs = json_array();
+        /* The user's certificates; issuers the token holds (without a key)
+         * show in a certificate's chain instead. */
         for (size_t i = 0; certs && i < t->n_certs; i++)
-                json_array_append_new(certs, kb_cert_to_json(t->certs[i], now, warning_days, false));
+                if (!t->certs[i]->is_authority || t->certs[i]->has_private_key)
+                        json_array_append_new(certs, kb_cert_to_json(t->certs[i], now, warning_days, false));
         return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:b, s:o}",
                          "id", t->id,
                          "backend", t->backend,

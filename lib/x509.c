@@ -284,6 +284,8 @@ static int cert_fill(const X509 *x, kb_cert *c) {
         if (r < 0)
                 return r;
         c->usage = key_usage(x);
+        /* OpenSSL computes (and caches) the flags in place: hence the cast. */
+        c->is_authority = (X509_get_extension_flags((X509 *) x) & EXFLAG_CA) != 0;
         return 0;
 }
 

@@ -131,9 +131,13 @@ class RenewalTest(RenewalBase):
         history = [os.path.basename(f) for f in self.state_files("history")]
         self.assertEqual(sorted(f.endswith(".request.json") for f in history), [False, True], history)
 
-        # the daemon shows it and signs with it
+        # the daemon shows it, with the stored issuer as its chain (not as a
+        # certificate of the user), and signs with it
         self.wait_for_cert(serial_of(new_pem))
         new = self.cert("张三")
+        self.assertNotIn("keybridge 测试 CA", [c["subjectFields"]["CN"] for c in self.token()["certificates"]])
+        st, _, full = self.d.get(f"/v1/tokens/{self.token_id}/certificates/{new['id']}")
+        self.assertEqual((st, [pubkey_of(p) for p in full["chain"]]), (200, [pubkey_of(self.ca.pem())]), full)
         st, _, sig = self.d.request("POST", f"/v1/tokens/{self.token()['id']}/sign",
                                     body={"certificate": new["id"], "algorithm": "RSA-PKCS1-SHA256",
                                           "items": [{"data": base64.b64encode(b"renewed").decode()}]})
