@@ -20,6 +20,9 @@ typedef struct entry {
         bool started;
         bool kicked;            /* guarded by cache->lock */
         bool reread;            /* next scan reads every token afresh; guarded by cache->lock */
+        /* Kick sequence numbers (guarded by cache->lock): the one the scan in
+         * progress started after, and the one the last published scan did. */
+        unsigned long scanning_seq, published_seq;
 } entry;
 
 #define MAX_SEEN 256
@@ -37,6 +40,7 @@ struct kb_cache {
         void *problem_userdata;
         kb_scan_hook scan_hook;
         void *scan_userdata;
+        unsigned long kick_seq; /* counts kb_cache_reread calls; guarded by lock */
         size_t n;
         entry *entries;
 };
@@ -107,6 +111,7 @@ static void publish(entry *e, kb_scan *scan) {
         remember_locked(c, scan);
         kb_scan *old = e->scan;
         e->scan = scan;
+        e->published_seq = e->scanning_seq;
         pthread_cond_broadcast(&c->changed);
         pthread_mutex_unlock(&c->lock);
         kb_scan_unref(old);
@@ -150,6 +155,7 @@ static bool take_reread(entry *e) {
         pthread_mutex_lock(&e->cache->lock);
         bool reread = e->reread;
         e->reread = false;
+        e->scanning_seq = e->cache->kick_seq;
         pthread_mutex_unlock(&e->cache->lock);
         return reread;
 }
@@ -204,8 +210,32 @@ void kb_cache_kick(kb_cache *c) {
         pthread_mutex_unlock(&c->lock);
 }
 
+static bool reread_done_locked(kb_cache *c, unsigned long seq) {
+        for (size_t i = 0; i < c->n; i++)
+                if (c->entries[i].published_seq < seq)
+                        return false;
+        return true;
+}
+
+bool kb_cache_reread_wait(kb_cache *c, unsigned timeout_ms) {
+        struct timespec until = deadline_in(timeout_ms);
+        pthread_mutex_lock(&c->lock);
+        unsigned long seq = ++c->kick_seq;
+        for (size_t i = 0; i < c->n; i++)
+                c->entries[i].kicked = c->entries[i].reread = true;
+        pthread_cond_broadcast(&c->changed);
+        bool done;
+        while (!(done = reread_done_locked(c, seq)) && !c->stop)
+                if (pthread_cond_timedwait(&c->changed, &c->lock, &until) == ETIMEDOUT)
+                        break;
+        done = reread_done_locked(c, seq);
+        pthread_mutex_unlock(&c->lock);
+        return done;
+}
+
 void kb_cache_reread(kb_cache *c) {
         pthread_mutex_lock(&c->lock);
+        c->kick_seq++;
         for (size_t i = 0; i < c->n; i++)
                 c->entries[i].kicked = c->entries[i].reread = true;
         pthread_cond_broadcast(&c->changed);

@@ -40,6 +40,10 @@ void kb_cache_kick(kb_cache *c);
  * write that changed them: an unchanged-looking token's certificates are
  * otherwise reused from the last scan). */
 void kb_cache_reread(kb_cache *c);
+/* The same, then wait (at most timeout_ms) until every source published a
+ * scan begun after this call, so that a read that follows a write sees it.
+ * Never call it from a scan hook. True when they all did. */
+bool kb_cache_reread_wait(kb_cache *c, unsigned timeout_ms);
 
 /* Was a token with this id present at some point since start-up? */
 bool kb_cache_token_seen(kb_cache *c, const char *id);

@@ -13,6 +13,7 @@
 #include "kb-renew.h"
 
 #define MAX_CHAIN 8
+#define REREAD_WAIT_MS 5000
 
 static int step(kb_service *svc, kb_install *j, kb_install_phase next) {
         j->phase = next;
@@ -420,7 +421,10 @@ int kb_method_renewal_install(kb_service *svc, kb_call *call, json_t **ret) {
                 kb_token_op_end(svc, &op);
         }
         install_req_clear(&rq);
-        if (r >= 0)
+        if (r >= 0) {
+                /* What the page reads next shows the new certificate. */
+                (void) kb_cache_reread_wait(svc->cache, REREAD_WAIT_MS);
                 kb_call_progress(call, "done", 100);
+        }
         return r;
 }
