@@ -33,6 +33,16 @@ static void no_core_dumps(void) {
         prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 }
 
+/* Every WebSocket holds a socket (two more in TLS mode, libmicrohttpd's
+ * socketpair): take the hard limit, not the 1024 a session starts with. */
+static void raise_fd_limit(void) {
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+                rl.rlim_cur = rl.rlim_max;
+                setrlimit(RLIMIT_NOFILE, &rl);
+        }
+}
+
 static int load_config(kb_config *c, int argc, char **argv) {
         char err[1024];
         const char *sys = getenv("KEYBRIDGE_SYSTEM_CONFIG"); /* tests point this elsewhere */
@@ -364,6 +374,7 @@ int main(int argc, char **argv) {
          * stderr at /dev/null once it serves, so start-up errors still show. */
         kb_log_init(!getenv("JOURNAL_STREAM"), LOG_INFO);
         no_core_dumps();
+        raise_fd_limit();
         sigemptyset(&set);
         sigaddset(&set, SIGTERM);
         sigaddset(&set, SIGINT);

@@ -66,10 +66,23 @@ typedef struct kb_service {
 typedef struct kb_call {
         const char *origin;     /* the caller's origin, NULL for a local tool */
         json_t *params;         /* object */
+        /* Progress of a long step (key generation, renewal), for the transport
+         * to pass on: the WebSocket sends operation.progress to the connection
+         * that asked; REST leaves it NULL. Called on the thread running the
+         * method; report through kb_call_progress. */
+        void (*progress)(void *userdata, const char *stage, int percent);
+        void *progress_userdata;
         /* Filled by a handler that fails: */
         char error_field[64];   /* the offending field, for BAD_REQUEST */
         json_t *error_details;  /* extra members of the error object, or NULL */
 } kb_call;
+
+/* Report progress of a long step: stage a short stable word ("keygen",
+ * "csr", "write"…), percent 0–100. Cheap and safe without a listener. */
+static inline void kb_call_progress(const kb_call *call, const char *stage, int percent) {
+        if (call && call->progress)
+                call->progress(call->progress_userdata, stage, percent);
+}
 
 typedef int (*kb_method_fn)(kb_service *svc, kb_call *call, json_t **ret_result);
 
