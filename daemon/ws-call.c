@@ -273,7 +273,7 @@ void kb_ws_on_message(kb_ws *ws, ws_conn *c, uint8_t *text, size_t len) {
         json_t *err = NULL;
 
         if (!origin_still_allowed(ws->daemon, c)) {
-                kb_ws_close(ws, c, KB_WS_CLOSE_POLICY, "origin no longer allowed");
+                kb_ws_fail(ws, c, KB_WS_CLOSE_POLICY, "origin no longer allowed");
                 return;
         }
         json_t *v = kb_rpc_parse((const char *) text, len, c->zh, &batch, &err);
@@ -290,7 +290,7 @@ void kb_ws_on_message(kb_ws *ws, ws_conn *c, uint8_t *text, size_t len) {
         if (!b || !(b->responses = json_array())) {
                 free(b);
                 json_decref(v);
-                kb_ws_close(ws, c, KB_WS_CLOSE_INTERNAL, NULL);
+                kb_ws_fail(ws, c, KB_WS_CLOSE_INTERNAL, NULL);
                 return;
         }
         b->pending = 1; /* this loop's own hold */

@@ -13,7 +13,8 @@
 typedef enum conn_state {
         CONN_OPEN,
         CONN_CLOSING,           /* our close frame is out; waiting for the peer's */
-        CONN_FLUSHING,          /* the handshake is done: close once the output is written */
+        CONN_FLUSHING,          /* the last frame is queued: once written, shut our side */
+        CONN_LINGER,            /* our side is shut: discard input until the peer's EOF */
         CONN_DEAD,              /* socket given back; kept until its jobs end */
 } conn_state;
 
@@ -24,12 +25,13 @@ typedef struct ws_conn {
         int fd;
         conn_state state;
         bool zh;
+        bool tls;               /* fd is libmicrohttpd's socketpair end */
         bool want_out;          /* EPOLLOUT registered */
         uint8_t topics;         /* subscribed kb_ws_topic bits */
         unsigned jobs;          /* calls running on job threads */
         int64_t last_rx_ms;     /* the last byte from the peer */
         int64_t ping_ms;        /* our unanswered ping, 0: none */
-        int64_t deadline_ms;    /* CLOSING, FLUSHING: give up waiting then */
+        int64_t deadline_ms;    /* CLOSING, FLUSHING, LINGER: give up waiting then */
         char *origin;           /* fixed at the upgrade; NULL: a local tool */
         uint8_t *out;           /* frames not yet written */
         size_t out_len, out_off;
@@ -84,8 +86,12 @@ int64_t kb_ws_now_ms(void);
 void kb_ws_send(kb_ws *ws, ws_conn *c, uint8_t opcode, const void *data, size_t len);
 /* Serialize and send a JSON message (steals it). */
 void kb_ws_send_json(kb_ws *ws, ws_conn *c, json_t *msg);
-/* Start the close handshake with code (and stop reading messages). */
+/* Start the close handshake with code and wait for the peer's close frame
+ * (messages that still come are dropped). */
 void kb_ws_close(kb_ws *ws, ws_conn *c, uint16_t code, const char *reason);
+/* Fail the connection (RFC 6455 §7.1.7): a close frame with code, then the
+ * end of the connection without waiting for the peer's. */
+void kb_ws_fail(kb_ws *ws, ws_conn *c, uint16_t code, const char *reason);
 /* Queue an item for the event thread (any thread). */
 void kb_ws_post(kb_ws *ws, inbox_item *item);
 /* Free a dead connection once nothing refers to it. */

@@ -124,13 +124,26 @@ static void flush(kb_ws *ws, ws_conn *c) {
         c->out = NULL;
         c->out_len = c->out_off = 0;
         want_out(ws, c, false);
-        if (c->state == CONN_FLUSHING)
+        if (c->state == CONN_FLUSHING && c->tls) {
+                /* libmicrohttpd sends what is left, then close_notify, and
+                 * closes. (0.9.75 races with itself here: if its thread sees
+                 * the socketpair end before our close action is recorded, it
+                 * closes only at the peer's next packet; a conforming peer
+                 * answers our close frame, or closes itself.) */
                 finish(ws, c);
+        } else if (c->state == CONN_FLUSHING) {
+                /* Our FIN follows the close frame; the peer's EOF ends it
+                 * (closing with its bytes unread would reset the connection
+                 * and could lose the close frame on its side). */
+                shutdown(c->fd, SHUT_WR);
+                c->state = CONN_LINGER;
+                c->deadline_ms = kb_ws_now_ms() + CLOSE_WAIT_MS;
+        }
 }
 
 void kb_ws_send(kb_ws *ws, ws_conn *c, uint8_t opcode, const void *data, size_t len) {
         uint8_t hdr[10];
-        if (c->state == CONN_DEAD || c->state == CONN_FLUSHING)
+        if (c->state != CONN_OPEN && c->state != CONN_CLOSING)
                 return;
         size_t hl = kb_ws_header(hdr, opcode, len), pending = c->out_len - c->out_off;
         if (len > MAX_OUT - hl || pending > MAX_OUT - hl - len) {
@@ -158,7 +171,7 @@ void kb_ws_send_json(kb_ws *ws, ws_conn *c, json_t *msg) {
         char *text = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
         json_decref(msg);
         if (!text) {
-                kb_ws_close(ws, c, KB_WS_CLOSE_INTERNAL, NULL);
+                kb_ws_fail(ws, c, KB_WS_CLOSE_INTERNAL, NULL);
                 return;
         }
         kb_ws_send(ws, c, KB_WS_OP_TEXT, text, strlen(text));
@@ -176,6 +189,24 @@ void kb_ws_close(kb_ws *ws, ws_conn *c, uint16_t code, const char *reason) {
         }
 }
 
+/* Nothing more to send after what is queued. */
+static void last_frame_sent(kb_ws *ws, ws_conn *c) {
+        if (c->state == CONN_DEAD)
+                return;
+        c->state = CONN_FLUSHING;
+        c->deadline_ms = kb_ws_now_ms() + CLOSE_WAIT_MS;
+        flush(ws, c);
+}
+
+void kb_ws_fail(kb_ws *ws, ws_conn *c, uint16_t code, const char *reason) {
+        uint8_t p[KB_WS_MAX_CONTROL];
+        if (c->state != CONN_OPEN && c->state != CONN_CLOSING)
+                return;
+        if (c->state == CONN_OPEN)
+                kb_ws_send(ws, c, KB_WS_OP_CLOSE, p, kb_ws_close_payload(p, code, reason));
+        last_frame_sent(ws, c);
+}
+
 /* The peer's close frame: answer it (echo the code) unless we started. */
 static void on_close(kb_ws *ws, ws_conn *c) {
         if (c->state == CONN_OPEN) {
@@ -184,11 +215,7 @@ static void on_close(kb_ws *ws, ws_conn *c) {
                 size_t n = code == KB_WS_CLOSE_NO_STATUS ? 0 : kb_ws_close_payload(p, code, NULL);
                 kb_ws_send(ws, c, KB_WS_OP_CLOSE, p, n);
         }
-        if (c->state == CONN_DEAD)
-                return;
-        c->state = CONN_FLUSHING;
-        c->deadline_ms = kb_ws_now_ms() + CLOSE_WAIT_MS;
-        flush(ws, c);
+        last_frame_sent(ws, c);
 }
 
 static void on_event(kb_ws *ws, ws_conn *c, kb_ws_event ev) {
@@ -198,7 +225,7 @@ static void on_event(kb_ws *ws, ws_conn *c, kb_ws_event ev) {
                 if (c->state != CONN_OPEN)
                         return; /* closing: data is dropped */
                 if (c->parser.msg_type != KB_WS_OP_TEXT) {
-                        kb_ws_close(ws, c, KB_WS_CLOSE_UNSUPPORTED, "JSON-RPC text frames only");
+                        kb_ws_fail(ws, c, KB_WS_CLOSE_UNSUPPORTED, "JSON-RPC text frames only");
                         return;
                 }
                 uint8_t *msg = kb_ws_parser_take(&c->parser, &len);
@@ -218,10 +245,7 @@ static void on_event(kb_ws *ws, ws_conn *c, kb_ws_event ev) {
                 on_close(ws, c);
                 return;
         case KB_WS_ERROR:
-                if (c->state == CONN_OPEN)
-                        kb_ws_close(ws, c, c->parser.close_code, NULL);
-                else
-                        finish(ws, c);
+                kb_ws_fail(ws, c, c->parser.close_code, NULL);
                 return;
         case KB_WS_NEED_MORE:
                 return;
@@ -231,7 +255,7 @@ static void on_event(kb_ws *ws, ws_conn *c, kb_ws_event ev) {
 static void consume(kb_ws *ws, ws_conn *c, const uint8_t *buf, size_t len) {
         size_t off = 0;
         c->last_rx_ms = kb_ws_now_ms();
-        while (off < len && c->state != CONN_DEAD && c->state != CONN_FLUSHING) {
+        while (off < len && (c->state == CONN_OPEN || c->state == CONN_CLOSING)) {
                 size_t used = 0;
                 kb_ws_event ev = kb_ws_parse(&c->parser, buf + off, len - off, &used);
                 off += used;
@@ -249,10 +273,11 @@ static void on_readable(kb_ws *ws, ws_conn *c) {
                 if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
                         return;
                 if (n <= 0) {
-                        finish(ws, c);  /* the peer went away (1006 on its side) */
+                        finish(ws, c);  /* the peer went away (or answered our FIN) */
                         return;
                 }
-                consume(ws, c, ws->rbuf, (size_t) n);
+                if (c->state == CONN_OPEN || c->state == CONN_CLOSING)
+                        consume(ws, c, ws->rbuf, (size_t) n);
         }
 }
 
@@ -334,7 +359,7 @@ static void sweep(kb_ws *ws, int64_t now) {
                         continue;
                 }
                 if (now - c->last_rx_ms >= 2 * ping_ms) {
-                        kb_ws_close(ws, c, KB_WS_CLOSE_GOING_AWAY, "no answer to ping");
+                        kb_ws_fail(ws, c, KB_WS_CLOSE_GOING_AWAY, "no answer to ping");
                 } else if (now - c->last_rx_ms >= ping_ms && !c->ping_ms) {
                         c->ping_ms = now;
                         kb_ws_send(ws, c, KB_WS_OP_PING, "kb", 2);
@@ -474,6 +499,7 @@ void kb_ws_adopt(kb_ws *ws, kb_server *s, int fd, struct MHD_UpgradeResponseHand
         c->urh = urh;
         c->fd = fd;
         c->zh = zh;
+        c->tls = cfg->tls;
         c->last_rx_ms = kb_ws_now_ms();
         kb_ws_parser_init(&c->parser, (uint32_t) cfg->max_body, (uint32_t) cfg->max_body);
         *it = (inbox_item) { .kind = IN_ADOPT, .conn = c };
