@@ -14,11 +14,14 @@ die() {
 }
 
 # build: compiler, meson, libraries; tests: SoftHSM2, OpenSC, NSS tools, curl,
-# python3; wrk for the benchmarks; faketime for the TLS renewal test.
+# python3; wrk for the benchmarks; faketime for the TLS renewal test; node,
+# npm and chromium for the independent WebSocket clients (tests/ws).
 PACKAGES='build-essential meson ninja-build pkg-config libssl-dev openssl
 libjansson-dev libmicrohttpd-dev libp11-kit-dev p11-kit libsystemd-dev check
 softhsm2 opensc opensc-pkcs11 libnss3-tools curl python3 wrk faketime
-libcacard-dev vsmartcard-vpcd pcscd'
+libcacard-dev vsmartcard-vpcd pcscd nodejs chromium'
+# Debian's npm, unless a node that brings its own npm is installed already.
+command -v npm >/dev/null 2>&1 || PACKAGES="$PACKAGES npm"
 
 command -v dpkg-query >/dev/null 2>&1 || die "dpkg-query not found: this script is for Debian"
 

@@ -5,6 +5,10 @@ set -eu
 cd "$(dirname "$0")/.."
 
 tests/deps.sh
+# The pinned WebSocket test clients (ws, playwright-core), once.
+if [ ! -d tests/ws/node_modules ]; then
+        (cd tests/ws && npm ci --no-audit --no-fund)
+fi
 
 build() {
         dir=$1; shift
