@@ -52,6 +52,7 @@ typedef struct kb_daemon {
         pthread_t main_thread;          /* woken (SIGUSR1) when a job ends */
 
         struct kb_ws *ws;               /* the WebSocket event thread (ws.c) */
+        pthread_mutex_t ws_lock;        /* scan threads read ws under it (events.c) */
 
         /* Refused requests are logged at most KB_REFUSAL_LOG_BURST per minute. */
         pthread_mutex_t refusal_lock;

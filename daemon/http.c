@@ -504,7 +504,12 @@ static struct MHD_Daemon *start_one(kb_daemon *d, kb_server *s) {
 }
 
 int kb_http_start(kb_daemon *d, char *err, size_t errlen) {
-        if (kb_ws_new(d, &d->ws) < 0) {
+        kb_ws *ws = NULL;
+        int r = kb_ws_new(d, &ws);
+        pthread_mutex_lock(&d->ws_lock);
+        d->ws = ws;
+        pthread_mutex_unlock(&d->ws_lock);
+        if (r < 0) {
                 snprintf(err, errlen, "cannot start the WebSocket event thread");
                 return -1;
         }
@@ -547,7 +552,10 @@ void kb_http_stop(kb_daemon *d) {
         while (d->n_jobs > 0)
                 pthread_cond_wait(&d->jobs_idle, &d->jobs_lock);
         pthread_mutex_unlock(&d->jobs_lock);
-        kb_ws_free(TAKE_PTR(d->ws));    /* closes them before their servers stop */
+        pthread_mutex_lock(&d->ws_lock);
+        kb_ws *ws = TAKE_PTR(d->ws);
+        pthread_mutex_unlock(&d->ws_lock);
+        kb_ws_free(ws);                 /* closes them before their servers stop */
         for (size_t i = 0; i < d->n_listeners; i++)
                 if (d->servers[i].mhd) {
                         MHD_stop_daemon(d->servers[i].mhd);

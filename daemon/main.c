@@ -13,6 +13,7 @@
 
 #include "approvals.h"
 #include "daemon.h"
+#include "events.h"
 #include "fs.h"
 #include "kb-build-config.h"
 #include "kb-cleanup.h"
@@ -79,6 +80,7 @@ static int open_sources(kb_daemon *d) {
         if (!d->service.cache)
                 return -ENOMEM;
         kb_cache_set_problem_hook(d->service.cache, log_problem, d);
+        kb_cache_set_scan_hook(d->service.cache, kb_events_scan_hook, d);
         return kb_cache_start(d->service.cache);
 }
 
@@ -348,6 +350,7 @@ static void stop(kb_daemon *d, pthread_t *watcher) {
         pthread_mutex_destroy(&d->park_lock);
         pthread_mutex_destroy(&d->refusal_lock);
         pthread_mutex_destroy(&d->jobs_lock);
+        pthread_mutex_destroy(&d->ws_lock);
         kb_consent_destroy(&d->consent);
         kb_must_change_destroy(&d->must_change);
         pthread_cond_destroy(&d->jobs_idle);
@@ -386,6 +389,7 @@ int main(int argc, char **argv) {
         pthread_mutex_init(&d.park_lock, NULL);
         pthread_mutex_init(&d.refusal_lock, NULL);
         pthread_mutex_init(&d.jobs_lock, NULL);
+        pthread_mutex_init(&d.ws_lock, NULL);
         kb_consent_init(&d.consent);
         pthread_cond_init(&d.jobs_idle, NULL);
         pthread_t watcher;
