@@ -6,6 +6,8 @@
  * suspended, so the event loop never waits for a token or the user.
  */
 #include <microhttpd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/crypto.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -349,6 +351,14 @@ static void on_upgraded(void *cls, struct MHD_Connection *c, void *con_cls, cons
                         size_t extra_in_size, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh) {
         kb_server *s = cls;
         const request *rq = con_cls;
+        /* Frames are whole messages: send each at once. libmicrohttpd
+         * 0.9.75 turns Nagle back on at the upgrade, and in TLS mode forwards
+         * through a 4-byte buffer (its pool is used up by then; fixed in
+         * 0.9.77): each answer then waited for the peer's delayed ACK. */
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        int one = 1;
+        if (ci)
+                (void) setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         /* The origin the gate let through, fixed for the connection's life. */
         kb_ws_adopt(s->daemon->ws, s, sock, urh, extra_in, extra_in_size, rq ? rq->verdict.allow_origin : NULL,
                     rq && rq->zh);

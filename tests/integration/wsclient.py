@@ -47,6 +47,7 @@ class WS:
     def __init__(self, d, origin=kbtest.ORIGIN, host=None, headers=None, timeout=10, path="/v1/ws"):
         self.d = d
         raw = socket.create_connection(("127.0.0.1", d.port), timeout=timeout)
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)   # as browsers do
         if d.tls:
             ctx = ssl.create_default_context(cafile=d.root_pem_path)
             raw = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
@@ -156,6 +157,7 @@ class WS:
         while True:
             fin, op, p = self.recv_frame()
             if op == PING and skip_pings:
+                self.send(PONG, p)      # as a browser does
                 continue
             assert op == TEXT and fin, (op, fin, p)
             return json.loads(p)
