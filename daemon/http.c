@@ -360,15 +360,22 @@ static void on_upgraded(void *cls, struct MHD_Connection *c, void *con_cls, cons
         if (ci)
                 (void) setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         /* The origin the gate let through, fixed for the connection's life. */
-        kb_ws_adopt(s->daemon->ws, s, sock, urh, extra_in, extra_in_size, rq ? rq->verdict.allow_origin : NULL,
-                    rq && rq->zh);
+        pthread_mutex_lock(&s->daemon->ws_lock);
+        if (s->daemon->ws)
+                kb_ws_adopt(s->daemon->ws, s, sock, urh, extra_in, extra_in_size,
+                            rq ? rq->verdict.allow_origin : NULL, rq && rq->zh);
+        else
+                MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);      /* stopping */
+        pthread_mutex_unlock(&s->daemon->ws_lock);
 }
 
 static enum MHD_Result send_ws_refusal(struct MHD_Connection *c, const request *rq, const char *field,
                                        bool version) {
         kb_call call = { 0 };
         snprintf(call.error_field, sizeof(call.error_field), "%s", field);
-        char *text = json_dumps(kb_error_json(KB_E_BAD_REQUEST, rq->zh, &call), JSON_COMPACT);
+        json_t *body = kb_error_json(KB_E_BAD_REQUEST, rq->zh, &call);
+        char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+        json_decref(body);
         struct MHD_Response *r = text ? MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE) : NULL;
         if (!r) {
                 free(text);

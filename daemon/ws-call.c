@@ -72,8 +72,7 @@ void kb_ws_job_done(kb_ws *ws, ws_job *j) {
                 answer(ws, c, j->batch, j->id, call_response(j, c->zh));
         if (j->batch)
                 batch_end(ws, c, j->batch);
-        job_free(j);
-        kb_ws_release(ws, c);
+        job_free(j);    /* a dead c is freed once its jobs are done (reap) */
 }
 
 void kb_ws_job_discard(ws_job *j) {

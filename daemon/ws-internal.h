@@ -94,8 +94,6 @@ void kb_ws_close(kb_ws *ws, ws_conn *c, uint16_t code, const char *reason);
 void kb_ws_fail(kb_ws *ws, ws_conn *c, uint16_t code, const char *reason);
 /* Queue an item for the event thread (any thread). */
 void kb_ws_post(kb_ws *ws, inbox_item *item);
-/* Free a dead connection once nothing refers to it. */
-void kb_ws_release(kb_ws *ws, ws_conn *c);
 
 /* ws-call.c */
 void kb_ws_on_message(kb_ws *ws, ws_conn *c, uint8_t *text, size_t len);

@@ -71,11 +71,17 @@ static void conn_free(ws_conn *c) {
         free(c);
 }
 
-void kb_ws_release(kb_ws *ws, ws_conn *c) {
-        if (c->state != CONN_DEAD || c->jobs > 0)
-                return;
-        list_remove(&ws->zombies, c);
-        conn_free(c);
+/* Free the dead connections no job refers to. Only here, between two
+ * rounds of events: a pointer to a connection may be on the stack (or later
+ * in the same epoll batch) while it is being finished. */
+static void reap(kb_ws *ws) {
+        for (ws_conn *c = ws->zombies, *next; c; c = next) {
+                next = c->next;
+                if (c->jobs == 0) {
+                        list_remove(&ws->zombies, c);
+                        conn_free(c);
+                }
+        }
 }
 
 /* Give the socket back to libmicrohttpd; the struct lives on while jobs run. */
@@ -93,7 +99,6 @@ static void finish(kb_ws *ws, ws_conn *c) {
         list_remove(&ws->conns, c);
         list_push(&ws->zombies, c);
         ws->n_conns--;
-        kb_ws_release(ws, c);
 }
 
 static void want_out(kb_ws *ws, ws_conn *c, bool on) {
@@ -400,6 +405,7 @@ static void *event_loop(void *arg) {
                         sweep(ws, now);
                         next_sweep = now + 1000;
                 }
+                reap(ws);
         }
         return NULL;
 }
