@@ -55,6 +55,7 @@ void kb_config_init(kb_config *c) {
                 .max_connections = KB_DEFAULT_MAX_CONNECTIONS,
                 .idle_timeout = KB_DEFAULT_IDLE_TIMEOUT,
                 .poll_ms = KB_DEFAULT_POLL_MS,
+                .ws_ping_interval = KB_DEFAULT_WS_PING,
                 .pin_idle_timeout = KB_DEFAULT_PIN_IDLE,
                 .dialog_timeout = KB_DEFAULT_DIALOG_TIMEOUT,
                 .pin_cooldown = KB_DEFAULT_PIN_COOLDOWN,
@@ -201,6 +202,7 @@ static const struct def {
         { "max-connections",     K_UINT, 16, 65536 },
         { "idle-timeout",        K_UINT, 1, 3600 },
         { "poll-interval-ms",    K_UINT, 100, 600000 },
+        { "ws-ping-interval",    K_UINT, 1, 3600 },
         { "page-pin-origin",     K_PAGE_PIN },
         { "pin-must-change-after-unblock", K_ADMIN_BOOL },
         { "pin-idle-timeout",    K_UINT, 1, 3600 },
@@ -280,6 +282,8 @@ static int set_uint(kb_config *c, const struct def *d, const char *value, char *
                 c->dialogs_per_minute = (unsigned) n;
         else if (strcmp(d->name, "max-seal-bytes") == 0)
                 c->max_seal = n;
+        else if (strcmp(d->name, "ws-ping-interval") == 0)
+                c->ws_ping_interval = (unsigned) n;
         else
                 c->poll_ms = (unsigned) n;
         return 0;
@@ -420,6 +424,7 @@ static const struct option long_options[] = {
         { "max-connections",     required_argument, NULL, 0 },
         { "idle-timeout",        required_argument, NULL, 0 },
         { "poll-interval-ms",    required_argument, NULL, 0 },
+        { "ws-ping-interval",    required_argument, NULL, 0 },
         { "pin-idle-timeout",    required_argument, NULL, 0 },
         { "dialog-timeout",      required_argument, NULL, 0 },
         { "pin-cooldown",        required_argument, NULL, 0 },
@@ -535,7 +540,10 @@ void kb_config_usage(const char *argv0) {
                "  --max-body-bytes N         request body limit (1048576)\n"
                "  --max-connections N        connection limit (1024)\n"
                "  --idle-timeout SECONDS     idle connection timeout (60)\n"
-               "  --poll-interval-ms N       token rescan interval (2000)\n"
+               "  --poll-interval-ms N       token rescan interval, backing off to 5x while\n"
+               "                             nothing changes (1000)\n"
+               "  --ws-ping-interval SECONDS ping a silent WebSocket after this; close it\n"
+               "                             after twice this without an answer (30)\n"
                "  --pin-idle-timeout SECONDS a PIN authorizes an origin on a token until unused this long (60)\n"
                "  --dialog-timeout SECONDS   a PIN dialog closes itself after this (60)\n"
                "  --pin-cooldown SECONDS     no new login attempt this long after a wrong PIN (2)\n"

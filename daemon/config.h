@@ -15,7 +15,8 @@
 #define KB_DEFAULT_MAX_BODY (1024 * 1024)
 #define KB_DEFAULT_MAX_CONNECTIONS 1024
 #define KB_DEFAULT_IDLE_TIMEOUT 60
-#define KB_DEFAULT_POLL_MS 2000
+#define KB_DEFAULT_POLL_MS 1000
+#define KB_DEFAULT_WS_PING 30
 #define KB_DEFAULT_WARNING_DAYS 90
 #define KB_DEFAULT_PIN_IDLE 60
 #define KB_DEFAULT_DIALOG_TIMEOUT 60
@@ -48,7 +49,8 @@ typedef struct kb_config {
         size_t max_body;
         unsigned max_connections;
         unsigned idle_timeout;       /* seconds a connection may idle */
-        unsigned poll_ms;            /* token rescan interval */
+        unsigned poll_ms;            /* token rescan interval (backs off to 5x while nothing changes) */
+        unsigned ws_ping_interval;   /* seconds of WebSocket silence before a ping */
         unsigned pin_idle_timeout;   /* seconds a PIN authorization lives unused */
         unsigned dialog_timeout;     /* seconds a PIN dialog stays open */
         unsigned pin_cooldown;       /* seconds without login after a wrong PIN */

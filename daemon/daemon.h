@@ -16,6 +16,7 @@
 #include "tls.h"
 
 struct MHD_Daemon;
+struct kb_ws;
 
 typedef struct kb_server {
         struct kb_daemon *daemon;
@@ -53,6 +54,9 @@ typedef struct kb_daemon {
         unsigned n_jobs;
         pthread_t main_thread;          /* woken (SIGUSR1) when a job ends */
 
+        struct kb_ws *ws;               /* the WebSocket event thread (ws.c) */
+        pthread_mutex_t ws_lock;        /* scan threads read ws under it (events.c) */
+
         /* Refused requests are logged at most KB_REFUSAL_LOG_BURST per minute. */
         pthread_mutex_t refusal_lock;
         time_t refusal_window;
@@ -60,6 +64,8 @@ typedef struct kb_daemon {
 } kb_daemon;
 
 #define KB_REFUSAL_LOG_BURST 20
+/* Token operations on job threads at once, REST and WebSocket together. */
+#define KB_MAX_JOBS 32
 
 /* Serve every listener; TLS when d->config.tls. */
 int kb_http_start(kb_daemon *d, char *err, size_t errlen);

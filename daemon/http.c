@@ -6,16 +6,21 @@
  * suspended, so the event loop never waits for a token or the user.
  */
 #include <microhttpd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/crypto.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "daemon.h"
 #include "kb-cleanup.h"
+#include "kb-ws-frame.h"
 #include "log.h"
 #include "peer.h"
+#include "ws.h"
 
 #define HEADER_MEMORY_LIMIT (32 * 1024)   /* request line + headers */
 #define PREFLIGHT_MAX_AGE "600"
@@ -40,7 +45,7 @@ typedef struct request {
         bool job_done;
 } request;
 
-#define MAX_JOBS 32
+#define WS_PATH "/v1/ws"
 
 static const char *header(struct MHD_Connection *c, const char *name) {
         return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
@@ -231,7 +236,7 @@ static int start_job(kb_server *s, struct MHD_Connection *c, request *rq) {
         int r = 0;
 
         pthread_mutex_lock(&d->jobs_lock);
-        if (d->n_jobs >= MAX_JOBS) {
+        if (d->n_jobs >= KB_MAX_JOBS) {
                 pthread_mutex_unlock(&d->jobs_lock);
                 return -KB_E_TOKEN_BUSY;
         }
@@ -325,6 +330,96 @@ void kb_http_mark_ready(kb_daemon *d) {
         pthread_mutex_unlock(&d->park_lock);
 }
 
+/* Is token one of the comma-separated items of a header (any case)? */
+static bool header_has_token(const char *value, const char *token) {
+        size_t tl = strlen(token);
+        while (value && *value) {
+                value += strspn(value, " \t,");
+                size_t len = strcspn(value, ",");
+                size_t end = len;
+                while (end > 0 && (value[end - 1] == ' ' || value[end - 1] == '\t'))
+                        end--;
+                if (end == tl && strncasecmp(value, token, tl) == 0)
+                        return true;
+                value += len;
+        }
+        return false;
+}
+
+/* libmicrohttpd's thread, the 101 is out: the event thread takes over. */
+static void on_upgraded(void *cls, struct MHD_Connection *c, void *con_cls, const char *extra_in,
+                        size_t extra_in_size, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh) {
+        kb_server *s = cls;
+        const request *rq = con_cls;
+        /* Frames are whole messages: send each at once. libmicrohttpd
+         * 0.9.75 turns Nagle back on at the upgrade, and in TLS mode forwards
+         * through a 4-byte buffer (its pool is used up by then; fixed in
+         * 0.9.77): each answer then waited for the peer's delayed ACK. */
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        int one = 1;
+        if (ci)
+                (void) setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        /* The origin the gate let through, fixed for the connection's life. */
+        pthread_mutex_lock(&s->daemon->ws_lock);
+        if (s->daemon->ws)
+                kb_ws_adopt(s->daemon->ws, s, sock, urh, extra_in, extra_in_size,
+                            rq ? rq->verdict.allow_origin : NULL, rq && rq->zh);
+        else
+                MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);      /* stopping */
+        pthread_mutex_unlock(&s->daemon->ws_lock);
+}
+
+static enum MHD_Result send_ws_refusal(struct MHD_Connection *c, const request *rq, const char *field,
+                                       bool version) {
+        kb_call call = { 0 };
+        snprintf(call.error_field, sizeof(call.error_field), "%s", field);
+        json_t *body = kb_error_json(KB_E_BAD_REQUEST, rq->zh, &call);
+        char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+        json_decref(body);
+        struct MHD_Response *r = text ? MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE) : NULL;
+        if (!r) {
+                free(text);
+                return MHD_NO;
+        }
+        MHD_add_response_header(r, "Content-Type", "application/json; charset=utf-8");
+        if (version)
+                MHD_add_response_header(r, "Sec-WebSocket-Version", "13");
+        add_common_headers(r, rq);
+        /* RFC 6455 §4.4: an unsupported version gets 426 and the one we speak. */
+        enum MHD_Result ret = MHD_queue_response(c, version ? 426 : MHD_HTTP_BAD_REQUEST, r);
+        MHD_destroy_response(r);
+        return ret;
+}
+
+/* GET /v1/ws: the gate has passed (Host, Origin or bearer token); now the
+ * RFC 6455 handshake. */
+static enum MHD_Result upgrade(kb_server *s, struct MHD_Connection *c, request *rq, const char *method) {
+        char accept[KB_WS_ACCEPT_LEN + 1];
+
+        if (strcmp(method, "GET") != 0)
+                return send_json_allow(c, rq, (unsigned) kb_error_http_status(KB_E_METHOD_NOT_ALLOWED),
+                                       kb_error_json(KB_E_METHOD_NOT_ALLOWED, rq->zh, NULL), "GET, OPTIONS");
+        if (!header_has_token(header(c, "Upgrade"), "websocket"))
+                return send_ws_refusal(c, rq, "Upgrade", false);
+        if (!header_has_token(header(c, MHD_HTTP_HEADER_CONNECTION), "upgrade"))
+                return send_ws_refusal(c, rq, "Connection", false);
+        const char *version = header(c, "Sec-WebSocket-Version");
+        if (!version || strcmp(version, "13") != 0)
+                return send_ws_refusal(c, rq, "Sec-WebSocket-Version", true);
+        if (!kb_ws_accept_key(header(c, "Sec-WebSocket-Key"), accept))
+                return send_ws_refusal(c, rq, "Sec-WebSocket-Key", false);
+        struct MHD_Response *r = MHD_create_response_for_upgrade(on_upgraded, s);
+        if (!r)
+                return MHD_NO;
+        MHD_add_response_header(r, MHD_HTTP_HEADER_UPGRADE, "websocket");
+        MHD_add_response_header(r, "Sec-WebSocket-Accept", accept);
+        MHD_add_response_header(r, "Cache-Control", "no-store");
+        MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+        enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_SWITCHING_PROTOCOLS, r);
+        MHD_destroy_response(r);
+        return ret;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_data_size,
                                   void **con_cls) {
@@ -354,6 +449,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 return send_error(c, rq, KB_E_PAYLOAD_TOO_LARGE, NULL);
         if (park_until_ready(s->daemon, c))
                 return MHD_YES;
+        if (strcmp(url, WS_PATH) == 0)
+                return upgrade(s, c, rq, method);
         return dispatch(s, c, rq, url, method);
 }
 
@@ -402,7 +499,7 @@ static unsigned per_listener_limit(const kb_daemon *d) {
 static struct MHD_Daemon *start_one(kb_daemon *d, kb_server *s) {
         /* ITC: needed to hand the listening socket over on a certificate change. */
         unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_ITC |
-                         MHD_ALLOW_SUSPEND_RESUME;
+                         MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE;
         const kb_config *c = &d->config;
         struct MHD_OptionItem tls_opts[] = {
                 { MHD_OPTION_HTTPS_MEM_KEY, 0, d->tls.key_pem },
@@ -424,6 +521,15 @@ static struct MHD_Daemon *start_one(kb_daemon *d, kb_server *s) {
 }
 
 int kb_http_start(kb_daemon *d, char *err, size_t errlen) {
+        kb_ws *ws = NULL;
+        int r = kb_ws_new(d, &ws);
+        pthread_mutex_lock(&d->ws_lock);
+        d->ws = ws;
+        pthread_mutex_unlock(&d->ws_lock);
+        if (r < 0) {
+                snprintf(err, errlen, "cannot start the WebSocket event thread");
+                return -1;
+        }
         for (size_t i = 0; i < d->n_listeners; i++) {
                 kb_server *s = &d->servers[i];
                 *s = (kb_server) { .daemon = d, .listener = &d->listeners[i] };
@@ -444,6 +550,7 @@ int kb_http_restart(kb_daemon *d, char *err, size_t errlen) {
                         continue;
                 /* Keep the listening socket: clients queue in its backlog meanwhile. */
                 MHD_quiesce_daemon(s->mhd);
+                kb_ws_close_server(d->ws, s, KB_WS_CLOSE_RESTART);
                 MHD_stop_daemon(s->mhd);
                 s->mhd = start_one(d, s);
                 if (!s->mhd) {
@@ -455,11 +562,17 @@ int kb_http_restart(kb_daemon *d, char *err, size_t errlen) {
 }
 
 void kb_http_stop(kb_daemon *d) {
-        /* Let running token operations finish (a token write must complete). */
+        /* Let running token operations finish (a token write must complete);
+         * WebSockets start no new ones meanwhile. */
+        kb_ws_stop(d->ws);
         pthread_mutex_lock(&d->jobs_lock);
         while (d->n_jobs > 0)
                 pthread_cond_wait(&d->jobs_idle, &d->jobs_lock);
         pthread_mutex_unlock(&d->jobs_lock);
+        pthread_mutex_lock(&d->ws_lock);
+        kb_ws *ws = TAKE_PTR(d->ws);
+        pthread_mutex_unlock(&d->ws_lock);
+        kb_ws_free(ws);                 /* closes them before their servers stop */
         for (size_t i = 0; i < d->n_listeners; i++)
                 if (d->servers[i].mhd) {
                         MHD_stop_daemon(d->servers[i].mhd);

@@ -13,6 +13,7 @@
 
 #include "approvals.h"
 #include "daemon.h"
+#include "events.h"
 #include "kb-fs.h"
 #include "kb-build-config.h"
 #include "kb-cleanup.h"
@@ -25,13 +26,23 @@
 /* Requests wait at most this long for the first token scan after start-up. */
 #define READY_TIMEOUT_MS 3000
 
-static const char *const features[] = { "tokens", "certificates", "sign", "authenticate", "seal", "pin", "renewal", NULL };
+static const char *const features[] = { "tokens", "certificates", "sign", "authenticate", "seal", "pin", "renewal", "websocket", "events", NULL };
 
 /* Secrets pass through this process: no core files. */
 static void no_core_dumps(void) {
         struct rlimit rl = { 0, 0 };
         setrlimit(RLIMIT_CORE, &rl);
         prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+/* Every WebSocket holds a socket (two more in TLS mode, libmicrohttpd's
+ * socketpair): take the hard limit, not the 1024 a session starts with. */
+static void raise_fd_limit(void) {
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+                rl.rlim_cur = rl.rlim_max;
+                setrlimit(RLIMIT_NOFILE, &rl);
+        }
 }
 
 static int load_config(kb_config *c, int argc, char **argv) {
@@ -54,10 +65,12 @@ static void log_problem(void *userdata, const kb_source *source, const kb_proble
         kb_log(LOG_WARNING, &f, "token problem in %s: %s", p->where, p->detail ? p->detail : kb_error_code(p->error));
 }
 
-/* After each scan (cache thread): finish renewal installs that a crash or a
- * pulled token interrupted, on the tokens this scan saw. */
+/* After each scan (cache thread): token events to the WebSockets, then
+ * finish the renewal installs that a crash or a pulled token interrupted, on
+ * the tokens this scan saw. */
 static void on_scan(void *userdata, kb_source *source, const kb_scan *prev, const kb_scan *next) {
         kb_daemon *d = userdata;
+        kb_events_scan_hook(userdata, source, prev, next);
         if (atomic_load(&d->service_ready))
                 kb_renew_recover_scan(&d->service, source, next);
 }
@@ -354,6 +367,7 @@ static void stop(kb_daemon *d, pthread_t *watcher) {
         pthread_mutex_destroy(&d->park_lock);
         pthread_mutex_destroy(&d->refusal_lock);
         pthread_mutex_destroy(&d->jobs_lock);
+        pthread_mutex_destroy(&d->ws_lock);
         kb_consent_destroy(&d->consent);
         kb_must_change_destroy(&d->must_change);
         pthread_cond_destroy(&d->jobs_idle);
@@ -380,6 +394,7 @@ int main(int argc, char **argv) {
          * stderr at /dev/null once it serves, so start-up errors still show. */
         kb_log_init(!getenv("JOURNAL_STREAM"), LOG_INFO);
         no_core_dumps();
+        raise_fd_limit();
         sigemptyset(&set);
         sigaddset(&set, SIGTERM);
         sigaddset(&set, SIGINT);
@@ -391,6 +406,7 @@ int main(int argc, char **argv) {
         pthread_mutex_init(&d.park_lock, NULL);
         pthread_mutex_init(&d.refusal_lock, NULL);
         pthread_mutex_init(&d.jobs_lock, NULL);
+        pthread_mutex_init(&d.ws_lock, NULL);
         kb_consent_init(&d.consent);
         pthread_cond_init(&d.jobs_idle, NULL);
         pthread_t watcher;

@@ -2,6 +2,9 @@
 /*
  * One thread per source rescans it; the latest kb_scan is swapped in under a
  * mutex held only for the pointer swap, so readers never wait for a token.
+ * A second thread per source that can wait for slot events (OpenSC's
+ * C_WaitForSlotEvent) kicks a rescan on each; sources that cannot are polled
+ * with back-off.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -23,7 +26,21 @@ typedef struct entry {
         /* Kick sequence numbers (guarded by cache->lock): the one the scan in
          * progress started after, and the one the last published scan did. */
         unsigned long scanning_seq, published_seq;
+        /* Hot-plug: a monitor thread blocks in the source's wait_event and
+         * kicks a scan on each event. While it works, polling is only a
+         * slow safety net; otherwise the poll interval backs off from
+         * poll_ms to MAX_BACKOFF × poll_ms while nothing changes. */
+        pthread_t monitor;
+        bool monitor_started;
+        bool watching;          /* the last wait_event worked; guarded by cache->lock */
+        unsigned interval_ms;   /* scan thread only */
 } entry;
+
+#define MAX_BACKOFF 5                   /* × poll_ms */
+#define WAIT_RETRY_MIN_MS 1000          /* after a failed wait_event, doubling */
+#define WAIT_RETRY_MAX_MS 30000
+#define EVENT_GAP_MS 20                 /* between two waits: a module that
+                                         * reports events non-stop cannot spin us */
 
 #define MAX_SEEN 256
 
@@ -127,10 +144,10 @@ static kb_scan *current(entry *e) {
 /* Sleep until the next poll, a kick or stop. Returns false on stop. */
 static bool wait_next(entry *e) {
         kb_cache *c = e->cache;
-        struct timespec until = deadline_in(c->poll_ms);
         bool go_on;
 
         pthread_mutex_lock(&c->lock);
+        struct timespec until = deadline_in(e->watching ? c->poll_ms * MAX_BACKOFF : e->interval_ms);
         while (!c->stop && !e->kicked)
                 if (pthread_cond_timedwait(&c->changed, &c->lock, &until) == ETIMEDOUT)
                         break;
@@ -174,6 +191,41 @@ static void report_new_problems(entry *e, const kb_scan *prev, const kb_scan *ne
                         c->problem_hook(c->problem_userdata, e->source, &next->problems[i]);
 }
 
+static bool certs_same(const kb_token *a, const kb_token *b) {
+        if (a->n_certs != b->n_certs)
+                return false;
+        for (size_t i = 0; i < a->n_certs; i++)
+                if (strcmp(a->certs[i]->id, b->certs[i]->id) != 0)
+                        return false;
+        return true;
+}
+
+static bool token_same(const kb_token *a, const kb_token *b) {
+        return a->pin_status == b->pin_status && a->retries_left == b->retries_left && a->flags == b->flags &&
+               strcmp(a->label ? a->label : "", b->label ? b->label : "") == 0 && certs_same(a, b);
+}
+
+/* Did anything a page could see change between two scans? */
+static bool scan_changed(const kb_scan *prev, const kb_scan *next) {
+        if (!prev || prev->n_tokens != next->n_tokens)
+                return true;
+        for (size_t i = 0; i < next->n_tokens; i++) {
+                const kb_token *t = kb_scan_find_token(prev, next->tokens[i]->id);
+                if (!t || !token_same(t, next->tokens[i]))
+                        return true;
+        }
+        return false;
+}
+
+/* Back to the fast interval after a change, slower while nothing changes. */
+static void next_interval(entry *e, bool changed) {
+        unsigned fast = e->cache->poll_ms, slow = fast * MAX_BACKOFF;
+        if (changed || e->interval_ms < fast)
+                e->interval_ms = fast;
+        else
+                e->interval_ms = e->interval_ms > slow / 2 ? slow : e->interval_ms * 2;
+}
+
 static void *scan_loop(void *arg) {
         entry *e = arg;
         do {
@@ -181,6 +233,7 @@ static void *scan_loop(void *arg) {
                 bool reread = take_reread(e);
                 if (e->source->ops->scan(e->source, reread ? NULL : prev, &next) >= 0) {
                         next->finished = time(NULL);
+                        next_interval(e, scan_changed(prev, next));
                         report_new_problems(e, prev, next);
                         kb_scan_ref(next);
                         publish(e, next);
@@ -193,11 +246,68 @@ static void *scan_loop(void *arg) {
         return NULL;
 }
 
+static void kick_one(entry *e, bool watching) {
+        pthread_mutex_lock(&e->cache->lock);
+        e->kicked = true;
+        e->watching = watching;
+        pthread_cond_broadcast(&e->cache->changed);
+        pthread_mutex_unlock(&e->cache->lock);
+}
+
+/* Sleep ms unless stopped; false on stop. */
+static bool pause_ms(kb_cache *c, unsigned ms) {
+        struct timespec until = deadline_in(ms);
+        pthread_mutex_lock(&c->lock);
+        while (!c->stop)
+                if (pthread_cond_timedwait(&c->changed, &c->lock, &until) == ETIMEDOUT)
+                        break;
+        bool go_on = !c->stop;
+        pthread_mutex_unlock(&c->lock);
+        return go_on;
+}
+
+static void set_watching(entry *e, bool on) {
+        pthread_mutex_lock(&e->cache->lock);
+        e->watching = on;
+        pthread_mutex_unlock(&e->cache->lock);
+}
+
+/* Wait for the source's events; back off when waiting fails (never spin). */
+static void *monitor_loop(void *arg) {
+        entry *e = arg;
+        unsigned retry_ms = 0;
+        for (;;) {
+                int r = e->source->ops->wait_event(e->source);
+                if (!pause_ms(e->cache, r > 0 ? EVENT_GAP_MS : 0))
+                        break;
+                if (r > 0) {
+                        retry_ms = 0;
+                        kick_one(e, true);
+                        continue;
+                }
+                set_watching(e, false);
+                if (r == 0)
+                        break;  /* the source cannot wait: polling it is */
+                retry_ms = retry_ms ? (retry_ms >= WAIT_RETRY_MAX_MS / 2 ? WAIT_RETRY_MAX_MS : retry_ms * 2)
+                                    : WAIT_RETRY_MIN_MS;
+                if (!pause_ms(e->cache, retry_ms))
+                        break;
+        }
+        return NULL;
+}
+
 int kb_cache_start(kb_cache *c) {
         for (size_t i = 0; i < c->n; i++) {
-                if (pthread_create(&c->entries[i].thread, NULL, scan_loop, &c->entries[i]) != 0)
+                entry *e = &c->entries[i];
+                e->interval_ms = c->poll_ms;
+                if (pthread_create(&e->thread, NULL, scan_loop, e) != 0)
                         return -KB_E_INTERNAL;
-                c->entries[i].started = true;
+                e->started = true;
+                if (!e->source->ops->wait_event || !e->source->ops->stop_wait)
+                        continue;
+                if (pthread_create(&e->monitor, NULL, monitor_loop, e) != 0)
+                        return -KB_E_INTERNAL;
+                e->monitor_started = true;
         }
         return 0;
 }
@@ -250,10 +360,16 @@ void kb_cache_free(kb_cache *c) {
         pthread_cond_broadcast(&c->changed);
         pthread_mutex_unlock(&c->lock);
         for (size_t i = 0; i < c->n; i++) {
-                if (c->entries[i].started)
-                        pthread_join(c->entries[i].thread, NULL);
-                kb_scan_unref(c->entries[i].scan);
-                kb_source_free(c->entries[i].source);
+                entry *e = &c->entries[i];
+                if (e->started)
+                        pthread_join(e->thread, NULL);
+                if (e->monitor_started) {
+                        /* No scan runs now: end the source, waking its waiter. */
+                        e->source->ops->stop_wait(e->source);
+                        pthread_join(e->monitor, NULL);
+                }
+                kb_scan_unref(e->scan);
+                kb_source_free(e->source);
         }
         pthread_cond_destroy(&c->changed);
         pthread_mutex_destroy(&c->lock);

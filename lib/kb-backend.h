@@ -53,6 +53,13 @@ typedef struct kb_source_ops {
          * may reuse a token's certificates when the token did not change. */
         int (*scan)(kb_source *s, const kb_scan *prev, kb_scan **ret);
         void (*free)(kb_source *s);
+        /* Hot-plug (optional, both or neither). Block until a token or slot
+         * changes (PKCS#11 C_WaitForSlotEvent): > 0 on an event, 0 when the
+         * source cannot wait (poll it instead), < 0 when waiting failed now
+         * (retry later). stop_wait ends the source's use for good and wakes
+         * a blocked waiter; only free() may follow. */
+        int (*wait_event)(kb_source *s);
+        void (*stop_wait)(kb_source *s);
 
         /* Private-key operations, called with the source's op_lock held.
          * Each returns 0 or -KB_E_* (TOKEN_NOT_PRESENT when the token is gone).

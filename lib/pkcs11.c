@@ -72,6 +72,33 @@ static int p11_scan(kb_source *s, const kb_scan *prev, kb_scan **ret) {
         return 0;
 }
 
+static int p11_wait_event(kb_source *s) {
+        p11_source *p = (p11_source *) s;
+        CK_SLOT_ID slot;
+
+        if (!p->fn || !p->initialized)
+                return 0;
+        /* Blocking (no CKF_DONT_BLOCK): this thread only waits. */
+        CK_RV rv = p->fn->C_WaitForSlotEvent(0, &slot, NULL);
+        if (rv == CKR_OK)
+                return 1;
+        if (rv == CKR_FUNCTION_NOT_SUPPORTED)
+                return 0;       /* SoftHSM2 */
+        int e = (int) kb_pkcs11_rv_error(rv);   /* OpenSC without pcscd fails at once */
+        return e ? -e : -KB_E_INTERNAL;
+}
+
+/* C_Finalize from another thread makes a blocked C_WaitForSlotEvent return
+ * (PKCS#11 2.40 §5.4); our sessions end with it. */
+static void p11_stop_wait(kb_source *s) {
+        p11_source *p = (p11_source *) s;
+        if (!p->fn || !p->initialized)
+                return;
+        kb_p11_logout_all(p);
+        p11_kit_module_finalize(p->fn);
+        p->initialized = false;
+}
+
 static void p11_free(kb_source *s) {
         p11_source *p = (p11_source *) s;
         kb_p11_logout_all(p);
@@ -88,6 +115,8 @@ static const kb_source_ops p11_ops = {
         .backend = "pkcs11",
         .scan = p11_scan,
         .free = p11_free,
+        .wait_event = p11_wait_event,
+        .stop_wait = p11_stop_wait,
         .pin_state = kb_p11_pin_state,
         .logged_in = kb_p11_logged_in,
         .login = kb_p11_login,

@@ -191,7 +191,8 @@ static int sign_item(const kb_token_op *op, const request *rq, const item *it, j
         return it->is_digest ? sign_digest(op->key, rq->alg, it, ret) : sign_data(op->key, rq->alg, it, ret);
 }
 
-static int sign_all(kb_service *svc, kb_token_op *op, const request *rq, json_t *out) {
+/* A batch (bid documents) reports each item done as progress. */
+static int sign_all(kb_service *svc, kb_call *call, kb_token_op *op, const request *rq, json_t *out) {
         for (size_t i = 0; i < rq->n_items; i++) {
                 json_t *sig = NULL;
                 int r = sign_item(op, rq, &rq->items[i], &sig);
@@ -200,6 +201,8 @@ static int sign_all(kb_service *svc, kb_token_op *op, const request *rq, json_t 
                         return kb_token_op_key_error(svc, op);
                 }
                 json_array_append_new(out, sig);
+                if (rq->n_items > 1)
+                        kb_call_progress(call, "sign", (int) ((i + 1) * 100 / rq->n_items));
         }
         return 0;
 }
@@ -215,7 +218,7 @@ int kb_method_sign(kb_service *svc, kb_call *call, json_t **ret) {
                 return r;
         }
         json_t *sigs = json_array();
-        r = sigs ? sign_all(svc, &op, &rq, sigs) : -KB_E_INTERNAL;
+        r = sigs ? sign_all(svc, call, &op, &rq, sigs) : -KB_E_INTERNAL;
         if (r >= 0)
                 *ret = json_pack("{s:O, s:s, s:s}", "signatures", sigs, "algorithm", rq.alg->name,
                                  "certificate", op.cert->id);

@@ -105,6 +105,7 @@ static int after_wrong_pin(kb_service *svc, kb_call *call, kb_token_op *op, int6
         kb_authz_set_cooldown(svc->authz, op->token->id, now + svc->pin_cooldown_s);
         if (op->source->ops->pin_state(op->source, op->token, &st, &retries) >= 0)
                 pin_details(call, st, retries);
+        kb_cache_kick(svc->cache);      /* the PIN state changed: token.changed now */
         return -KB_E_PIN_INCORRECT;
 }
 

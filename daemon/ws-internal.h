@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Shared by ws.c (event loop, frames, close) and ws-call.c (JSON-RPC calls,
+ * jobs, notifications). Everything here runs on the event thread unless it
+ * says otherwise. */
+#pragma once
+
+#include <pthread.h>
+
+#include "daemon.h"
+#include "kb-ws-frame.h"
+#include "ws.h"
+
+typedef enum conn_state {
+        CONN_OPEN,
+        CONN_CLOSING,           /* our close frame is out; waiting for the peer's */
+        CONN_FLUSHING,          /* the last frame is queued: once written, shut our side */
+        CONN_LINGER,            /* our side is shut: discard input until the peer's EOF */
+        CONN_DEAD,              /* socket given back; kept until its jobs end */
+} conn_state;
+
+typedef struct ws_conn {
+        struct ws_conn *prev, *next;
+        struct kb_server *server;
+        struct MHD_UpgradeResponseHandle *urh;
+        int fd;
+        conn_state state;
+        bool zh;
+        bool tls;               /* fd is libmicrohttpd's socketpair end */
+        bool want_out;          /* EPOLLOUT registered */
+        uint8_t topics;         /* subscribed kb_ws_topic bits */
+        unsigned jobs;          /* calls running on job threads */
+        int64_t last_rx_ms;     /* the last byte from the peer */
+        int64_t ping_ms;        /* our unanswered ping, 0: none */
+        int64_t deadline_ms;    /* CLOSING, FLUSHING, LINGER: give up waiting then */
+        char *origin;           /* fixed at the upgrade; NULL: a local tool */
+        uint8_t *out;           /* frames not yet written */
+        size_t out_len, out_off;
+        kb_ws_parser parser;
+} ws_conn;
+
+/* One batch of calls answered together. */
+typedef struct ws_batch {
+        json_t *responses;
+        unsigned pending;
+} ws_batch;
+
+typedef enum inbox_kind {
+        IN_ADOPT,
+        IN_JOB_DONE,
+        IN_PROGRESS,
+        IN_EVENT,
+        IN_CLOSE_SERVER,
+} inbox_kind;
+
+struct ws_job;
+
+typedef struct inbox_item {
+        struct inbox_item *next;
+        inbox_kind kind;
+        ws_conn *conn;          /* ADOPT, PROGRESS */
+        struct ws_job *job;     /* JOB_DONE */
+        json_t *json;           /* PROGRESS, EVENT: the params */
+        kb_ws_topic topic;      /* EVENT */
+        struct kb_server *server; /* CLOSE_SERVER */
+        uint16_t code;          /* CLOSE_SERVER */
+} inbox_item;
+
+struct kb_ws {
+        kb_daemon *daemon;
+        int epfd, wakefd;
+        pthread_t thread;
+        bool running;
+        pthread_mutex_t lock;   /* guards inbox, stop, closed_server */
+        pthread_cond_t done;    /* a CLOSE_SERVER was handled */
+        inbox_item *inbox, **inbox_tail;
+        bool stop;
+        unsigned close_seq, closed_seq;
+        ws_conn *conns;         /* open and closing, event thread only */
+        ws_conn *zombies;       /* dead, waiting for jobs */
+        _Atomic size_t n_conns;
+        uint8_t rbuf[64 * 1024];
+};
+
+int64_t kb_ws_now_ms(void);
+/* Queue a server frame and try to write it. */
+void kb_ws_send(kb_ws *ws, ws_conn *c, uint8_t opcode, const void *data, size_t len);
+/* Serialize and send a JSON message (steals it). */
+void kb_ws_send_json(kb_ws *ws, ws_conn *c, json_t *msg);
+/* Start the close handshake with code and wait for the peer's close frame
+ * (messages that still come are dropped). */
+void kb_ws_close(kb_ws *ws, ws_conn *c, uint16_t code, const char *reason);
+/* Fail the connection (RFC 6455 §7.1.7): a close frame with code, then the
+ * end of the connection without waiting for the peer's. */
+void kb_ws_fail(kb_ws *ws, ws_conn *c, uint16_t code, const char *reason);
+/* Queue an item for the event thread (any thread). */
+void kb_ws_post(kb_ws *ws, inbox_item *item);
+
+/* ws-call.c */
+void kb_ws_on_message(kb_ws *ws, ws_conn *c, uint8_t *text, size_t len);
+void kb_ws_job_done(kb_ws *ws, struct ws_job *job);
+void kb_ws_progress(kb_ws *ws, ws_conn *c, json_t *params);
+void kb_ws_fan_out(kb_ws *ws, kb_ws_topic topic, json_t *params);
+/* Free a job that will not be answered (shutdown). */
+void kb_ws_job_discard(struct ws_job *job);

@@ -1,0 +1,220 @@
+#!/usr/bin/env python3
+"""Token hot-plug over the WebSocket: token.inserted, token.removed and
+token.changed with the fault-injecting module (C_WaitForSlotEvent, removal
+on cue, PIN counters) and with OpenSC's real module on the virtual CAC card;
+authorizations gone with the token; no busy loop when a module cannot wait."""
+import os
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import kbtest  # noqa: E402
+import p11fault  # noqa: E402
+import vcard  # noqa: E402
+from test_sign import PINENTRY, Pinentry  # noqa: E402
+from wsclient import WS  # noqa: E402
+
+# Polling this slow cannot explain an event within a second: it came from
+# C_WaitForSlotEvent.
+SLOW_POLL_MS = 10000
+
+
+def timing(what, seconds):
+    print(f"\n  timing: {what}: {seconds * 1000:.0f} ms", file=sys.stderr, flush=True)
+
+
+def next_event(w, method, timeout=8):
+    """The next notification named method (others are skipped)."""
+    w.sock.settimeout(timeout)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        msg = w.recv_json()
+        if msg.get("method") == method:
+            return msg["params"]
+    raise AssertionError(f"no {method} within {timeout} s")
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class FaultEvents(unittest.TestCase):
+    """The fault module wraps SoftHSM2 and reports its simulated removals
+    through C_WaitForSlotEvent."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="kb-ws-events-")
+        os.environ["KB_TOKEN_EC_SIGNING"] = "1"
+        try:
+            cls.tokens = kbtest.TokenDir(("kb-hot",))
+        finally:
+            del os.environ["KB_TOKEN_EC_SIGNING"]
+        cls.ctl = p11fault.FaultControl(os.path.join(cls.tmp, "control"))
+        cls.pin = Pinentry(cls.tmp)
+        cls.d = kbtest.Daemon(cls.tokens, tls=False, modules=[p11fault.module_path()],
+                              env=dict(cls.ctl.environ(), **cls.pin.env),
+                              extra=["--poll-interval-ms", str(SLOW_POLL_MS), "--pinentry", PINENTRY,
+                                     "--pin-cooldown", "0", "--dialogs-per-minute", "100"]).start()
+        st, _, body = cls.d.get("/v1/tokens")
+        cls.token = body["tokens"][0]
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.ctl.clear()
+        cls.d.cleanup()
+        cls.tokens.cleanup()
+
+    def setUp(self):
+        self.ctl.clear()
+        self.wait_present(True)
+
+    def wait_present(self, present):
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            st, _, body = self.d.get(f"/v1/tokens/{self.token['id']}")
+            if (st == 200) == present:
+                return
+            time.sleep(0.05)
+        self.fail(f"token present={present} not reached")
+
+    def subscribed(self, events=None):
+        w = WS(self.d)
+        self.addCleanup(w.sock.close)
+        r = w.call("events.subscribe", {"events": events} if events else None)
+        self.assertIn("result", r)
+        return w
+
+    def test_removal_and_insertion_are_notified_from_slot_events(self):
+        w = self.subscribed()
+        t0 = time.time()
+        self.ctl.removed(True)
+        gone = next_event(w, "token.removed", timeout=5)
+        removal = time.time() - t0
+        self.assertEqual(gone, {"id": self.token["id"]})
+        self.assertLess(removal, 2.0, "slower than C_WaitForSlotEvent: polled?")
+        timing("removal to token.removed (fault module)", removal)
+        t0 = time.time()
+        self.ctl.removed(False)
+        back = next_event(w, "token.inserted", timeout=5)["token"]
+        timing("insertion to token.inserted (fault module)", time.time() - t0)
+        st, _, rest = self.d.get(f"/v1/tokens/{self.token['id']}")
+        self.assertEqual(back, rest)
+
+    def test_a_connection_gets_only_what_it_subscribed_to(self):
+        only_removed = self.subscribed(["token.removed"])
+        nothing = WS(self.d)
+        self.addCleanup(nothing.sock.close)
+        self.ctl.removed(True)
+        self.assertEqual(next_event(only_removed, "token.removed")["id"], self.token["id"])
+        self.ctl.removed(False)
+        self.wait_present(True)
+        self.assertEqual(only_removed.call("info")["id"], 2)    # no token.inserted before it
+        self.assertEqual(nothing.call("info")["id"], 1)         # nothing at all before it
+
+    def test_removal_revokes_the_authorization(self):
+        self.pin.answer("pin 123456")
+        cert = next(c for c in self.token["certificates"] if c["subjectFields"]["CN"] == "张三")
+        w = self.subscribed()
+        r = w.call("sign", {"token": self.token["id"], "certificate": cert["id"], "algorithm": "RSA-PKCS1-SHA256",
+                            "items": [{"data": "aGk="}]})
+        self.assertIn("result", r)
+        self.assertTrue(w.call("token.get", {"token": self.token["id"]})["result"]["authorized"])
+        self.ctl.removed(True)
+        next_event(w, "token.removed")
+        self.ctl.removed(False)
+        back = next_event(w, "token.inserted")["token"]
+        self.assertFalse(back["authorized"])
+        self.assertFalse(w.call("token.get", {"token": self.token["id"]})["result"]["authorized"])
+        self.pin.answer()
+        r = w.call("sign", {"token": self.token["id"], "certificate": cert["id"], "algorithm": "RSA-PKCS1-SHA256",
+                            "items": [{"data": "aGk="}]})
+        self.assertEqual(r["error"]["data"]["code"], "PIN_CANCELLED")   # a new PIN dialog was needed
+
+    def test_a_lost_pin_try_is_a_token_change(self):
+        self.ctl.pin_tries(3)
+        self.addCleanup(self.ctl.pin_tries, None)
+        self.pin.answer("pin 000000")
+        w = self.subscribed(["token.changed"])
+        cert = next(c for c in self.token["certificates"] if c["subjectFields"]["CN"] == "张三")
+        r = w.call("sign", {"token": self.token["id"], "certificate": cert["id"], "algorithm": "RSA-PKCS1-SHA256",
+                            "items": [{"data": "aGk="}]})
+        self.assertEqual(r["error"]["data"]["code"], "PIN_INCORRECT")
+        changed = next_event(w, "token.changed", timeout=SLOW_POLL_MS / 1000 + 5)["token"]
+        self.assertEqual(changed["id"], self.token["id"])
+        self.assertEqual(changed["pin"]["status"], "countLow")
+
+
+class OpenSCEvents(unittest.TestCase):
+    """OpenSC's real module: its C_WaitForSlotEvent drives the events."""
+
+    @classmethod
+    def setUpClass(cls):
+        ok, why = vcard.available()
+        if not ok:
+            raise unittest.SkipTest(why)
+        cls.vc = vcard.VirtualCard()
+        try:
+            cls.d = kbtest.Daemon(tokens=None, tls=True, modules=[vcard.OPENSC], env=cls.vc.env,
+                                  extra=["--poll-interval-ms", str(SLOW_POLL_MS)]).start()
+        except BaseException:
+            cls.vc.cleanup()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.d.cleanup()
+        finally:
+            cls.vc.cleanup()
+
+    def test_pulling_and_reinserting_the_card_is_notified(self):
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            st, _, body = self.d.get("/v1/tokens")
+            if body["tokens"]:
+                break
+            time.sleep(0.1)
+        token = body["tokens"][0]
+        w = WS(self.d)
+        self.addCleanup(w.sock.close)
+        w.call("events.subscribe")
+        t0 = time.time()
+        self.vc.remove(wait=False)
+        gone = next_event(w, "token.removed", timeout=6)
+        removal = time.time() - t0
+        self.assertEqual(gone["id"], token["id"])
+        self.assertLess(removal, 3.0, "not from C_WaitForSlotEvent")
+        timing("card pulled to token.removed (OpenSC)", removal)
+        t0 = time.time()
+        self.vc.insert(wait=False)
+        back = next_event(w, "token.inserted", timeout=10)["token"]
+        timing("card inserted to token.inserted (OpenSC)", time.time() - t0)
+        self.assertEqual(back["id"], token["id"])
+        self.assertEqual(len(back["certificates"]), len(token["certificates"]))
+
+
+class NoBusyLoop(unittest.TestCase):
+    def test_opensc_without_pcscd_backs_off_instead_of_spinning(self):
+        if not os.path.exists(vcard.OPENSC):
+            self.skipTest("needs opensc-pkcs11.so")
+        tmp = tempfile.mkdtemp(prefix="kb-nopcscd-")
+        env = {"PCSCLITE_CSOCK_NAME": os.path.join(tmp, "no-such-pcscd.comm")}
+        d = kbtest.Daemon(tokens=None, tls=False, modules=[vcard.OPENSC], env=env,
+                          extra=["--poll-interval-ms", "1000"]).start()
+        try:
+            before = cpu_seconds(d.proc.pid)
+            time.sleep(4)
+            used = cpu_seconds(d.proc.pid) - before
+            timing("CPU used in 4 s with OpenSC failing every wait", used)
+            self.assertLess(used, 0.5)
+        finally:
+            d.cleanup()
+
+
+if __name__ == "__main__":
+    kbtest.run(__name__)
