@@ -221,6 +221,32 @@ class RenewalTest(RenewalBase):
         self.assertNotIn(old["id"], [c["id"] for c in self.token()["certificates"]])
 
 
+class RenewalOverWebSocket(RenewalBase):
+    """renewal.request and renewal.install as JSON-RPC calls, with their
+    operation.progress notifications to the connection that asked."""
+
+    def test_request_and_install_report_progress(self):
+        import wsclient
+        w = wsclient.WS(self.d)
+        self.addCleanup(w.sock.close)
+        old = self.cert("张三")
+        notes = []
+        r = w.call("renewal.request", {"token": self.token_id, "certificate": old["id"]}, notes)
+        self.assertIn("result", r, r)
+        stages = [(n["params"]["stage"], n["params"]["percent"]) for n in notes
+                  if n["method"] == "operation.progress" and n["params"]["requestId"] == r["id"]]
+        self.assertEqual(stages[0], ("generate-key", 0))
+        self.assertEqual(stages[-3:], [("sign-request", 75), ("sign-proof", 85), ("done", 100)])
+        pem = self.ca.issue(r["result"]["csr"])
+        notes = []
+        i = w.call("renewal.install", {"token": self.token_id, "requestId": r["result"]["requestId"],
+                                       "replaces": old["id"], "certificate": pem}, notes)
+        self.assertTrue(i["result"]["finished"], i)
+        stages = [n["params"]["stage"] for n in notes if n["method"] == "operation.progress"]
+        self.assertEqual(stages, ["verify", "write-certificate", "remove-old-certificate", "remove-old-key", "done"])
+        self.assertEqual(self.objects()[0].get(serial_of(pem)), [r["result"]["keyId"]])
+
+
 class BadInstallTest(RenewalBase):
     """Each gets its code and changes nothing on the token."""
 
