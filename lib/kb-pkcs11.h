@@ -24,6 +24,11 @@ int kb_pkcs11_read_token(CK_FUNCTION_LIST *fn, CK_SLOT_ID slot, const char *modu
 /* A token (no certificates) from its token info, with its stable id. */
 int kb_pkcs11_token_from_info(const CK_TOKEN_INFO *ti, CK_SLOT_ID slot, const char *module, kb_token **ret);
 
+/* C_FindObjectsInit, C_FindObjects (at most max), C_FindObjectsFinal (always,
+ * and its failure counts). */
+CK_RV kb_pkcs11_find(CK_FUNCTION_LIST *fn, CK_SESSION_HANDLE s, CK_ATTRIBUTE *tmpl, CK_ULONG n,
+                     CK_OBJECT_HANDLE *objs, CK_ULONG max, CK_ULONG *ret_count);
+
 /* Copy a PKCS#11 blank-padded fixed-size field into a trimmed C string. */
 char *kb_pkcs11_string(const CK_UTF8CHAR *field, size_t size);
 

@@ -22,13 +22,7 @@ static int find_der(kb_p11_source *p, CK_SESSION_HANDLE h, const unsigned char *
                 { CKA_VALUE, (void *) der, len },
         };
         CK_ULONG n = 0;
-        CK_RV rv = p->fn->C_FindObjectsInit(h, tmpl, KB_ELEMENTSOF(tmpl));
-        if (rv != CKR_OK)
-                return kb_p11_rv(rv);
-        rv = p->fn->C_FindObjects(h, objs, MAX_CERTS, &n);
-        CK_RV rv2 = p->fn->C_FindObjectsFinal(h);
-        if (rv == CKR_OK)
-                rv = rv2;
+        CK_RV rv = kb_pkcs11_find(p->fn, h, tmpl, KB_ELEMENTSOF(tmpl), objs, MAX_CERTS, &n);
         if (rv != CKR_OK)
                 return kb_p11_rv(rv);
         *ret_n = n;

@@ -50,13 +50,7 @@ static int find(kb_p11_source *p, CK_SESSION_HANDLE h, CK_OBJECT_CLASS cls, cons
                 { CKA_ID, id ? (void *) id->v : NULL, id ? id->len : 0 },
         };
         CK_ULONG n = 0;
-        CK_RV rv = p->fn->C_FindObjectsInit(h, tmpl, id ? 2 : 1);
-        if (rv != CKR_OK)
-                return kb_p11_rv(rv);
-        rv = p->fn->C_FindObjects(h, objs, max, &n);
-        CK_RV rv2 = p->fn->C_FindObjectsFinal(h);
-        if (rv == CKR_OK)
-                rv = rv2;
+        CK_RV rv = kb_pkcs11_find(p->fn, h, tmpl, id ? 2 : 1, objs, max, &n);
         if (rv != CKR_OK)
                 return kb_p11_rv(rv);
         *ret_n = n;

@@ -77,19 +77,24 @@ static CK_RV get_attr(CK_FUNCTION_LIST *fn, CK_SESSION_HANDLE s, CK_OBJECT_HANDL
         return CKR_OK;
 }
 
-static CK_RV find_objects(CK_FUNCTION_LIST *fn, CK_SESSION_HANDLE s, CK_ATTRIBUTE *tmpl, CK_ULONG n,
-                          CK_OBJECT_HANDLE *objs, CK_ULONG *ret_count) {
+CK_RV kb_pkcs11_find(CK_FUNCTION_LIST *fn, CK_SESSION_HANDLE s, CK_ATTRIBUTE *tmpl, CK_ULONG n,
+                     CK_OBJECT_HANDLE *objs, CK_ULONG max, CK_ULONG *ret_count) {
         CK_ULONG count = 0;
         CK_RV rv = fn->C_FindObjectsInit(s, tmpl, n);
         if (rv != CKR_OK)
                 return rv;
-        rv = fn->C_FindObjects(s, objs, MAX_OBJECTS, &count);
+        rv = fn->C_FindObjects(s, objs, max, &count);
         /* C_FindObjectsFinal must run whatever C_FindObjects said. */
         CK_RV rv2 = fn->C_FindObjectsFinal(s);
         if (rv == CKR_OK)
                 rv = rv2;
-        *ret_count = count;
+        *ret_count = count < max ? count : max;
         return rv;
+}
+
+static CK_RV find_objects(CK_FUNCTION_LIST *fn, CK_SESSION_HANDLE s, CK_ATTRIBUTE *tmpl, CK_ULONG n,
+                          CK_OBJECT_HANDLE *objs, CK_ULONG *ret_count) {
+        return kb_pkcs11_find(fn, s, tmpl, n, objs, MAX_OBJECTS, ret_count);
 }
 
 /* Does an object of this class carry this CKA_ID? */

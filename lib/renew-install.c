@@ -336,51 +336,39 @@ static int install_locked(kb_service *svc, kb_call *call, kb_token_op *op, insta
         return *ret ? 0 : -KB_E_INTERNAL;
 }
 
-/* The cache already shows the certificate installed in place of replaces
- * (a repeated call) and no install is unfinished on the token: answer so
- * without touching the token. 1 if answered. An unfinished install (the old
- * key waiting for a login) takes the long way, which logs in and finishes it. */
-static int installed_in_view(kb_service *svc, kb_call *call, const install_req *rq, json_t **ret) {
+typedef enum view_state {
+        VIEW_NOT_INSTALLED,
+        VIEW_INSTALLED,                 /* answered from the cache */
+        VIEW_UNFINISHED,                /* installed, its journal still open */
+} view_state;
+
+/* A repeated call: the cache shows the certificate on the token in place of
+ * replaces. Finished, the answer comes from the cache without touching the
+ * token (*ret; NULL on OOM). Unfinished (the old key waits for a login), the
+ * PIN flow runs on the new certificate (params.installed) and the recovery
+ * finishes it. */
+static view_state installed_in_view(kb_service *svc, kb_call *call, const install_req *rq, json_t **ret) {
         const char *tid, *old;
         kb_source *src;
         const kb_token *t;
-        int answered = 0;
+        const kb_cert *c = NULL;
+        view_state state = VIEW_NOT_INSTALLED;
         if (kb_param_string(call, "token", true, &tid) < 0 || kb_param_string(call, "replaces", true, &old) < 0)
-                return 0; /* the lookup proper names the field */
-        if (kb_journal_exists(svc->renewals, tid))
-                return 0;
+                return state; /* the lookup proper names the field */
         kb_view *v = kb_cache_view(svc->cache);
-        if (v && kb_view_token(svc, v, tid, &src, &t) >= 0 && !kb_token_find_cert(t, old)) {
-                const kb_cert *c = kb_token_find_cert(t, rq->cert->id);
-                kb_key_id key = { .len = c ? c->key_id_len : 0 };
-                if (c && c->has_private_key && key.len <= sizeof(key.v)) {
-                        memcpy(key.v, c->key_id, key.len);
-                        *ret = result(svc, rq, c->label, &key, old, true, true, 0);
-                        answered = *ret ? 1 : -KB_E_INTERNAL;
-                }
+        if (v && kb_view_token(svc, v, tid, &src, &t) >= 0 && !kb_token_find_cert(t, old))
+                c = kb_token_find_cert(t, rq->cert->id);
+        if (c && kb_journal_exists(svc->renewals, tid)) {
+                json_object_set_new(call->params, "installed", json_string(rq->cert->id));
+                state = VIEW_UNFINISHED;
+        } else if (c && c->has_private_key && c->key_id_len <= sizeof(((kb_key_id *) 0)->v)) {
+                kb_key_id key = { .len = c->key_id_len };
+                memcpy(key.v, c->key_id, key.len);
+                *ret = result(svc, rq, c->label, &key, old, true, true, 0);
+                state = VIEW_INSTALLED;
         }
         kb_view_free(v);
-        return answered;
-}
-
-/* An install whose certificate is on the token already but whose journal is
- * unfinished (the old key waits for a login): the PIN flow runs on the new
- * certificate (params.installed), and the recovery finishes. True if so. */
-static bool finishing_in_view(kb_service *svc, kb_call *call, const install_req *rq) {
-        const char *tid, *old;
-        kb_source *src;
-        const kb_token *t;
-        bool finishing = false;
-        if (kb_param_string(call, "token", true, &tid) < 0 || kb_param_string(call, "replaces", true, &old) < 0 ||
-            !kb_journal_exists(svc->renewals, tid))
-                return false;
-        kb_view *v = kb_cache_view(svc->cache);
-        if (v && kb_view_token(svc, v, tid, &src, &t) >= 0)
-                finishing = !kb_token_find_cert(t, old) && kb_token_find_cert(t, rq->cert->id);
-        kb_view_free(v);
-        if (finishing)
-                json_object_set_new(call->params, "installed", json_string(rq->cert->id));
-        return finishing;
+        return state;
 }
 
 static int finish_installed(kb_service *svc, kb_call *call, kb_token_op *op, const install_req *rq, json_t **ret) {
@@ -402,11 +390,12 @@ int kb_method_renewal_install(kb_service *svc, kb_call *call, json_t **ret) {
         if (!svc->renewals)
                 return -KB_E_INTERNAL;
         int r = parse_request(svc, call, &rq);
-        if (r >= 0 && (r = installed_in_view(svc, call, &rq, ret)) != 0) {
+        view_state state = r >= 0 ? installed_in_view(svc, call, &rq, ret) : VIEW_NOT_INSTALLED;
+        if (state == VIEW_INSTALLED) {
                 install_req_clear(&rq);
-                return r < 0 ? r : 0;
+                return *ret ? 0 : -KB_E_INTERNAL;
         }
-        bool finishing = r >= 0 && finishing_in_view(svc, call, &rq);
+        bool finishing = state == VIEW_UNFINISHED;
         if (r >= 0)
                 r = kb_token_op_begin_as(svc, call, finishing ? "installed" : "replaces", "renewal.install",
                                          KB_USAGE_BOTH, KB_KEY_UNKNOWN, &op);
