@@ -109,19 +109,10 @@ static json_t *hex_json(const kb_key_id *id) {
         return json_string(buf);
 }
 
-static int b64_decode(const char *s, unsigned char **ret, size_t *ret_len) {
-        size_t n = strlen(s);
-        _cleanup_free_ unsigned char *buf = malloc(n / 4 * 3 + 3);
-        if (!buf || n % 4)
-                return -EINVAL;
-        int len = EVP_DecodeBlock(buf, (const unsigned char *) s, (int) n);
-        if (len < 0)
-                return -EINVAL;
-        for (size_t i = n; i > 0 && s[i - 1] == '='; i--)
-                len--;
-        *ret_len = (size_t) len;
-        *ret = TAKE_PTR(buf);
-        return 0;
+/* The project's strict base64 decoder, outside a request. */
+static int b64_decode(json_t *v, unsigned char **ret, size_t *ret_len) {
+        kb_call scratch = { 0 };
+        return kb_param_base64(&scratch, "der", v, ret, ret_len) < 0 ? -EINVAL : 0;
 }
 
 /* ---- files ---- */
@@ -256,14 +247,6 @@ void kb_pending_retire_key(kb_renewals *r, const char *token, const kb_key_id *k
 
 /* ---- the install journal ---- */
 
-static json_t *der_json(const unsigned char *der, size_t len) {
-        _cleanup_free_ char *b64 = malloc(4 * ((len + 2) / 3) + 1);
-        if (!b64)
-                return NULL;
-        EVP_EncodeBlock((unsigned char *) b64, der, (int) len);
-        return json_string(b64);
-}
-
 int kb_journal_save(kb_renewals *r, const kb_install *j) {
         char name[64];
         if (file_name(name, sizeof(name), j->token, KB_TOKEN_ID_LEN) < 0)
@@ -271,8 +254,8 @@ int kb_journal_save(kb_renewals *r, const kb_install *j) {
         json_t *doc = json_pack("{s:i, s:s, s:s, s:s, s:s, s:I, s:{s:o, s:o}, s:{s:o, s:o, s:b}}", "version", 1,
                                 "token", j->token, "requestId", j->request_id, "phase",
                                 kb_install_phase_name(j->phase), "label", j->label ? j->label : "", "started",
-                                (json_int_t) j->started, "new", "der", der_json(j->new_der, j->new_len), "keyId",
-                                hex_json(&j->new_key), "old", "der", der_json(j->old_der, j->old_len), "keyId",
+                                (json_int_t) j->started, "new", "der", kb_base64_json(j->new_der, j->new_len), "keyId",
+                                hex_json(&j->new_key), "old", "der", kb_base64_json(j->old_der, j->old_len), "keyId",
                                 hex_json(&j->old_key), "destroyKey", j->destroy_old_key);
         return save_json(r->journal, name, doc) < 0 ? -KB_E_INTERNAL : 0;
 }
@@ -287,10 +270,11 @@ static int phase_from_name(const char *s, kb_install_phase *ret) {
 }
 
 static int journal_from_json(json_t *doc, kb_install *j) {
-        const char *token, *req, *phase, *label, *new_der, *new_key, *old_der, *old_key;
+        const char *token, *req, *phase, *label, *new_key, *old_key;
+        json_t *new_der, *old_der;
         json_int_t started = 0;
         int destroy = 0;
-        if (json_unpack(doc, "{s:s, s:s, s:s, s:s, s:I, s:{s:s, s:s}, s:{s:s, s:s, s:b}}", "token", &token,
+        if (json_unpack(doc, "{s:s, s:s, s:s, s:s, s:I, s:{s:o, s:s}, s:{s:o, s:s, s:b}}", "token", &token,
                         "requestId", &req, "phase", &phase, "label", &label, "started", &started, "new", "der",
                         &new_der, "keyId", &new_key, "old", "der", &old_der, "keyId", &old_key, "destroyKey",
                         &destroy) < 0)
