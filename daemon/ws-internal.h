@@ -30,7 +30,7 @@ typedef struct ws_conn {
         uint8_t topics;         /* subscribed kb_ws_topic bits */
         unsigned jobs;          /* calls running on job threads */
         int64_t last_rx_ms;     /* the last byte from the peer */
-        int64_t ping_ms;        /* our unanswered ping, 0: none */
+        int64_t ping_ms;        /* when we pinged and nothing came since, 0: none */
         int64_t deadline_ms;    /* CLOSING, FLUSHING, LINGER: give up waiting then */
         char *origin;           /* fixed at the upgrade; NULL: a local tool */
         uint8_t *out;           /* frames not yet written */

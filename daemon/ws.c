@@ -244,8 +244,7 @@ static void on_event(kb_ws *ws, ws_conn *c, kb_ws_event ev) {
                         kb_ws_send(ws, c, KB_WS_OP_PONG, c->parser.ctl, c->parser.ctl_len);
                 return;
         case KB_WS_PONG:
-                c->ping_ms = 0;
-                return;
+                return; /* consume() took it, like any frame, as the answer */
         case KB_WS_CLOSE:
                 on_close(ws, c);
                 return;
@@ -260,6 +259,7 @@ static void on_event(kb_ws *ws, ws_conn *c, kb_ws_event ev) {
 static void consume(kb_ws *ws, ws_conn *c, const uint8_t *buf, size_t len) {
         size_t off = 0;
         c->last_rx_ms = kb_ws_now_ms();
+        c->ping_ms = 0; /* anything from the peer shows it is alive */
         while (off < len && (c->state == CONN_OPEN || c->state == CONN_CLOSING)) {
                 size_t used = 0;
                 kb_ws_event ev = kb_ws_parse(&c->parser, buf + off, len - off, &used);
@@ -363,9 +363,13 @@ static void sweep(kb_ws *ws, int64_t now) {
                                 finish(ws, c);
                         continue;
                 }
-                if (now - c->last_rx_ms >= 2 * ping_ms) {
-                        kb_ws_fail(ws, c, KB_WS_CLOSE_GOING_AWAY, "no answer to ping");
-                } else if (now - c->last_rx_ms >= ping_ms && !c->ping_ms) {
+                /* The deadline runs from the ping, not from the last frame: after
+                 * a suspend or a stall of this thread a peer still gets its ping
+                 * and a whole interval to answer before it is given up. */
+                if (c->ping_ms) {
+                        if (now - c->ping_ms >= ping_ms)
+                                kb_ws_fail(ws, c, KB_WS_CLOSE_GOING_AWAY, "no answer to ping");
+                } else if (now - c->last_rx_ms >= ping_ms) {
                         c->ping_ms = now;
                         kb_ws_send(ws, c, KB_WS_OP_PING, "kb", 2);
                 }

@@ -4,6 +4,7 @@ handshake, every RFC 6455 frame case (malformed ones closed with the right
 status), keep-alive, and JSON-RPC 2.0 through the method table."""
 import json
 import os
+import signal
 import struct
 import sys
 import tempfile
@@ -272,6 +273,21 @@ class Frames(WsBase):
             pings += 1
             w.send(PONG, payload)
         self.assertGreaterEqual(pings, 2)
+        self.assertEqual(w.call("info")["result"]["product"], "keybridge")
+
+    def test_after_a_stall_a_silent_peer_is_pinged_before_it_is_given_up(self):
+        # A suspended laptop, or a stalled daemon: when it runs again, far
+        # past twice the interval, a peer still gets a ping and time to answer.
+        w = self.ws()
+        w.sock.settimeout(5)
+        self.d.proc.send_signal(signal.SIGSTOP)
+        try:
+            time.sleep(3)
+        finally:
+            self.d.proc.send_signal(signal.SIGCONT)
+        _, op, payload = w.recv_frame()
+        self.assertEqual(op, PING)
+        w.send(PONG, payload)
         self.assertEqual(w.call("info")["result"]["product"], "keybridge")
 
     def test_a_peer_that_never_answers_is_closed_with_1001(self):
