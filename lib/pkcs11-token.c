@@ -153,6 +153,10 @@ static CK_RV read_certs(CK_FUNCTION_LIST *fn, CK_SLOT_ID slot, kb_token *t) {
         CK_ULONG count = 0;
 
         CK_RV rv = fn->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &s);
+        /* While we are logged in as SO (a PIN unblock) no read-only session
+         * opens; a read-write one reads the public objects just the same. */
+        if (rv == CKR_SESSION_READ_WRITE_SO_EXISTS)
+                rv = fn->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s);
         if (rv != CKR_OK)
                 return rv;
         rv = find_objects(fn, s, tmpl, 2, objs, &count);

@@ -82,7 +82,9 @@ class Base(unittest.TestCase):
         return self.sign(origin=origin, **extra)
 
     def token_pin(self, origin=kbtest.ORIGIN):
-        return self.d.get(f"/v1/tokens/{self.token['id']}", origin=origin)[2]["pin"]
+        st, _, body = self.d.get(f"/v1/tokens/{self.token['id']}", origin=origin)
+        self.assertEqual(st, 200, body)
+        return body["pin"]
 
     def pkcs11_calls(self, name):
         if not os.path.exists(self.calls):

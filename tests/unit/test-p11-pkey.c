@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * lib/p11-pkey*.c: token keys as EVP_PKEYs on a real SoftHSM2 token (made by
+ * lib/p11-pkey*.c: token keys as EVP_PKEYs, and the token read behind every
+ * scan, on a real SoftHSM2 token (made by
  * tests/fixtures/make-token.sh, path in KB_MAKE_TOKEN). What the token signs
  * is checked by plain OpenSSL in the default library context, and one CMS by
  * the openssl command.
@@ -30,6 +31,7 @@
 
 #define LABEL "p11-pkey-test"
 #define PIN "123456"
+#define SO_PIN "12345678"
 /* The library context and property query arguments for token keys. */
 #define P11 kb_p11_libctx(), kb_p11_propq()
 
@@ -597,6 +599,24 @@ START_TEST(a_digest_the_token_does_not_take_is_refused) {
 }
 END_TEST
 
+/* A scan that lands while we are logged in as SO (a PIN unblock, which logs
+ * the user out first) still reads the token: no read-only session opens then. */
+START_TEST(a_token_reads_while_the_so_is_logged_in) {
+        CK_SESSION_HANDLE so = 0;
+        kb_token *t = NULL;
+        CK_RV rv = CKR_OK;
+        ck_assert_uint_eq(fn->C_CloseAllSessions(slot), CKR_OK);
+        ck_assert_uint_eq(fn->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &so), CKR_OK);
+        ck_assert_uint_eq(fn->C_Login(so, CKU_SO, (CK_UTF8CHAR_PTR) SO_PIN, strlen(SO_PIN)), CKR_OK);
+
+        ck_assert_int_eq(kb_pkcs11_read_token(fn, slot, "softhsm2", NULL, &t, &rv), 0);
+        ck_assert_ptr_nonnull(t);
+        ck_assert_uint_eq(t->n_certs, 3);
+        kb_token_free(t);
+        ck_assert_uint_eq(fn->C_Logout(so), CKR_OK);
+}
+END_TEST
+
 static Suite *p11_pkey_suite(void) {
         Suite *s = suite_create("p11-pkey");
         TCase *tc = tcase_create("key");
@@ -632,6 +652,11 @@ static Suite *p11_pkey_suite(void) {
         tcase_add_checked_fixture(tc, setup, teardown);
         tcase_add_test(tc, a_closed_session_fails_and_reports_its_ck_rv);
         tcase_add_test(tc, a_digest_the_token_does_not_take_is_refused);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("token reading");
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_add_test(tc, a_token_reads_while_the_so_is_logged_in);
         suite_add_tcase(s, tc);
         return s;
 }
