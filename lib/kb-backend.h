@@ -44,8 +44,24 @@ typedef struct kb_keygen {
         int bits;               /* RSA modulus bits */
         int curve_nid;          /* EC: NID_X9_62_prime256v1, NID_secp384r1 */
         bool decrypt;           /* the key may also decrypt / derive (a "both" key) */
+        bool unwrap;            /* RSA: may unwrap an encryption key sent to it (double certificates) */
         const char *label;      /* CKA_LABEL of both halves */
 } kb_keygen;
+
+/* An encryption private key delivered wrapped to a key on the token (double
+ * certificates): the form of PKCS#11 CKM_RSA_AES_KEY_WRAP, RSA-OAEP (SHA-1)
+ * of a fresh AES key followed by that key's AES key wrap with padding
+ * (RFC 5649) of the private key's PKCS#8. The token unwraps both layers:
+ * neither the AES key nor the private key is ever in our memory. */
+typedef struct kb_key_unwrap {
+        const kb_key_id *unwrapping;    /* the token's RSA key it is wrapped to */
+        const unsigned char *wrapped;
+        size_t wrapped_len;
+        size_t rsa_len;                 /* the RSA part: the unwrapping key's modulus bytes */
+        kb_key_type type;               /* of the key inside: KB_KEY_RSA */
+        const kb_key_id *id;            /* CKA_ID the new key gets */
+        const char *label;
+} kb_key_unwrap;
 
 typedef struct kb_source_ops {
         const char *backend;    /* "pkcs11", "skf" */
@@ -111,6 +127,11 @@ typedef struct kb_source_ops {
         /* Destroy the private and public key objects with this CKA_ID (0 when
          * there are none). */
         int (*key_destroy)(kb_source *s, const kb_token *t, const kb_key_id *id);
+        /* Unwrap an encryption key onto the token (decrypt and unwrap only,
+         * never sign; sensitive, not extractable). UNSUPPORTED_ALGORITHM when
+         * the token or the unwrapping key cannot; BAD_REQUEST when the blob
+         * does not unwrap with that key. Nothing is left on a failure. */
+        int (*key_unwrap)(kb_source *s, const kb_token *t, const kb_key_unwrap *spec);
         /* How many certificate objects hold exactly this DER. */
         int (*cert_count)(kb_source *s, const kb_token *t, const unsigned char *der, size_t len, size_t *ret_n);
         /* Create a certificate object (id may be NULL for an issuer), read it

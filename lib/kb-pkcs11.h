@@ -93,6 +93,8 @@ int kb_p11_key_generate(kb_source *s, const kb_token *t, const kb_keygen *spec, 
 int kb_p11_key_load(kb_source *s, const kb_token *t, const kb_key_id *id, EVP_PKEY **ret);
 int kb_p11_key_find(kb_source *s, const kb_token *t, const EVP_PKEY *pub, kb_key_id *ret_id);
 int kb_p11_key_destroy(kb_source *s, const kb_token *t, const kb_key_id *id);
+/* Double certificates: an encryption key unwrapped by the token (pkcs11-unwrap.c). */
+int kb_p11_key_unwrap(kb_source *s, const kb_token *t, const kb_key_unwrap *spec);
 int kb_p11_cert_count(kb_source *s, const kb_token *t, const unsigned char *der, size_t len, size_t *ret_n);
 int kb_p11_cert_write(kb_source *s, const kb_token *t, const unsigned char *der, size_t len,
                       const kb_key_id *id, const char *label);

@@ -13,14 +13,20 @@
  *
  * The install, step by step (each step's completion is journaled before the
  * next begins):
- *   begun        old certificate backed up; nothing on the token changed yet
+ *   begun        old certificate backed up; for double certificates the
+ *                encryption key unwrapped and its certificate written (both
+ *                undone by a rollback)
  *   written      new certificate object created, read back, compared: the
  *                commit point — from here on the install goes forward
  *   old-removed  old certificate object destroyed
  *   done         old signing key destroyed (re-key only; needs a login)
+ *   rolling-back an install that failed before the commit point is being
+ *                undone: what it wrote goes (new certificate, encryption
+ *                certificate and key), then the journal
  * Recovery (whenever a scan sees a token with a journal): begun with the new
- * certificate on the token goes forward, without it rolls back (the journal
- * goes); written and old-removed go forward.
+ * certificate on the token goes forward, without it rolls back; written and
+ * old-removed go forward; rolling-back goes on (an unwrapped encryption key
+ * needs a login to go, so that step may wait for one).
  */
 #pragma once
 
@@ -60,6 +66,7 @@ typedef enum kb_install_phase {
         KB_INSTALL_WRITTEN,
         KB_INSTALL_OLD_REMOVED,
         KB_INSTALL_DONE,
+        KB_INSTALL_ROLLING_BACK,        /* before the commit point, being undone */
 } kb_install_phase;
 
 typedef struct kb_install {
@@ -72,6 +79,14 @@ typedef struct kb_install {
         kb_key_id new_key, old_key;
         bool destroy_old_key;                   /* a re-key whose old key only signed */
         int64_t started;
+        /* Double certificates: the encryption certificate installed with the
+         * new one (enc_der NULL: none), the CKA_ID of its key, and which of
+         * the two this install puts on the token: only those are undone by a
+         * rollback. Both are written before the commit point. */
+        unsigned char *enc_der;
+        size_t enc_len;
+        kb_key_id enc_key;
+        bool enc_key_ours, enc_cert_ours;
 } kb_install;
 
 void kb_install_clear(kb_install *j);
@@ -99,9 +114,34 @@ int kb_backup_save(kb_renewals *r, const char *token, const unsigned char *der, 
 /* Hex of a key id into buf (2 * len + 1). */
 void kb_key_id_hex(const kb_key_id *id, char *buf, size_t size);
 
-/* Run an install from its journal's phase to done, journaling each step
- * (renew-install.c). op_lock held; call may be NULL (recovery). Returns 0
+/* A certificate given as PEM text or as base64 DER (renew-install.c). */
+int kb_renew_parse_cert(kb_call *call, const char *field, json_t *v, kb_cert **ret);
+
+/* Double certificates (renew-encryption.c). */
+typedef struct kb_enc_req {
+        kb_cert *cert;                  /* NULL: the install has no encryption member */
+        unsigned char *wrapped;         /* envelopedKey */
+        size_t wrapped_len;
+        size_t rsa_len;                 /* its RSA part (kb_enc_plan) */
+} kb_enc_req;
+
+int kb_enc_parse(kb_call *call, kb_enc_req *ret);
+void kb_enc_req_clear(kb_enc_req *e);
+/* Fill j's encryption part for an install of sign (the new signing
+ * certificate): what the token holds already stays, the rest is ours. */
+int kb_enc_plan(kb_call *call, kb_token_op *op, kb_enc_req *e, const kb_cert *sign, kb_install *j);
+/* Before the commit point: unwrap the key and write the certificate (the
+ * ours parts). A key that turns out not to be the certificate's is destroyed
+ * again (CERTIFICATE_MISMATCH). */
+int kb_enc_install(kb_call *call, kb_source *src, const kb_token *t, const kb_install *j, const kb_enc_req *e);
+/* Undo the ours parts: 0 done, 1 when the key waits for a login, -KB_E_*. */
+int kb_enc_rollback(kb_source *src, const kb_token *t, const kb_install *j);
+
+/* Run a new install from its journal's first phase to done, journaling each
+ * step (renew-install.c); enc, when not NULL, is the request's double
+ * certificate (planned into j by kb_enc_plan). op_lock held. Returns 0
  * when done; -KB_E_* when a step failed: the journal says where it stands.
  * Destroying the old key needs the user logged in; without a login that last
  * step waits (the journal stays at old-removed). */
-int kb_install_run(kb_service *svc, kb_source *source, const kb_token *t, kb_install *j, kb_call *call);
+int kb_install_run(kb_service *svc, kb_source *source, const kb_token *t, kb_install *j, kb_call *call,
+                   const kb_enc_req *enc);

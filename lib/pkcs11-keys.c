@@ -235,6 +235,7 @@ static int curve_params(int nid, unsigned char *buf, size_t size, size_t *ret_le
 int kb_p11_key_generate(kb_source *s, const kb_token *t, const kb_keygen *spec, kb_key_id *ret_id) {
         kb_p11_source *p = (kb_p11_source *) s;
         CK_BBOOL yes = CK_TRUE, no = CK_FALSE, decrypt = spec->decrypt ? CK_TRUE : CK_FALSE;
+        CK_BBOOL unwrap = spec->unwrap ? CK_TRUE : CK_FALSE;
         CK_ULONG bits = (CK_ULONG) spec->bits;
         CK_BYTE exponent[] = { 0x01, 0x00, 0x01 };
         unsigned char ec_params[64];
@@ -272,8 +273,9 @@ int kb_p11_key_generate(kb_source *s, const kb_token *t, const kb_keygen *spec, 
                 { CKA_ID, ret_id->v, ret_id->len },
                 { CKA_LABEL, (void *) spec->label, label_len },
                 { rsa ? CKA_DECRYPT : CKA_DERIVE, &decrypt, sizeof(decrypt) },
+                { CKA_UNWRAP, &unwrap, sizeof(unwrap) },        /* RSA only: last */
         };
         CK_RV rv = p->fn->C_GenerateKeyPair(h, &mech, pub_tmpl, KB_ELEMENTSOF(pub_tmpl) - (rsa ? 0 : 1),
-                                            priv_tmpl, KB_ELEMENTSOF(priv_tmpl), &pub, &priv);
+                                            priv_tmpl, KB_ELEMENTSOF(priv_tmpl) - (rsa ? 0 : 1), &pub, &priv);
         return rv == CKR_OK ? 0 : kb_p11_rv(rv);
 }

@@ -20,13 +20,31 @@ static int step(kb_service *svc, kb_install *j, kb_install_phase next) {
         return kb_journal_save(svc->renewals, j);
 }
 
+static bool committed(const kb_install *j) {
+        return j->phase == KB_INSTALL_WRITTEN || j->phase == KB_INSTALL_OLD_REMOVED || j->phase == KB_INSTALL_DONE;
+}
+
+/* Before the commit point, undone: what this install may have put on the
+ * token goes (each removal is a no-op when it is not there), then the
+ * journal. 1 when rolled back, or while an unwrapped key waits for a login. */
+static int roll_back(kb_service *svc, kb_source *src, const kb_token *t, kb_install *j) {
+        int r = j->phase == KB_INSTALL_ROLLING_BACK ? 0 : step(svc, j, KB_INSTALL_ROLLING_BACK);
+        if (r >= 0)
+                r = src->ops->cert_remove(src, t, j->new_der, j->new_len);
+        if (r >= 0)
+                r = kb_enc_rollback(src, t, j);
+        if (r != 0)
+                return r;
+        return kb_journal_close(svc->renewals, j) < 0 ? -KB_E_INTERNAL : 1;
+}
+
 /* begun: the new certificate onto the token. Recovery never writes it: with
  * the certificate already there it goes forward, without it rolls back. */
 static int write_new(kb_service *svc, kb_source *src, const kb_token *t, kb_install *j, bool recovering) {
         size_t n = 0;
         int r = src->ops->cert_count(src, t, j->new_der, j->new_len, &n);
         if (r >= 0 && n == 0 && recovering)
-                return kb_journal_close(svc->renewals, j) < 0 ? -KB_E_INTERNAL : 1;
+                return roll_back(svc, src, t, j);
         if (r >= 0 && n == 0)
                 r = src->ops->cert_write(src, t, j->new_der, j->new_len, &j->new_key, j->label);
         return r < 0 ? r : step(svc, j, KB_INSTALL_WRITTEN);
@@ -51,8 +69,19 @@ static int finish(kb_service *svc, kb_source *src, const kb_token *t, kb_install
         return kb_journal_close(svc->renewals, j);
 }
 
-static int run(kb_service *svc, kb_source *src, const kb_token *t, kb_install *j, kb_call *call, bool recovering) {
+/* enc: the double certificate's part of a first run; NULL in recovery,
+ * which never writes anything before the commit point. */
+static int run(kb_service *svc, kb_source *src, const kb_token *t, kb_install *j, kb_call *call,
+               const kb_enc_req *enc) {
+        bool recovering = !enc;
         int r = 0;
+        if (j->phase == KB_INSTALL_ROLLING_BACK)
+                return roll_back(svc, src, t, j);
+        if (j->phase == KB_INSTALL_BEGUN && enc) {
+                r = kb_enc_install(call, src, t, j, enc);
+                if (r < 0)
+                        return r;
+        }
         if (j->phase == KB_INSTALL_BEGUN) {
                 kb_call_progress(call, "write-certificate", 40);
                 r = write_new(svc, src, t, j, recovering);
@@ -72,8 +101,10 @@ static int run(kb_service *svc, kb_source *src, const kb_token *t, kb_install *j
         return r;
 }
 
-int kb_install_run(kb_service *svc, kb_source *source, const kb_token *t, kb_install *j, kb_call *call) {
-        return run(svc, source, t, j, call, false);
+int kb_install_run(kb_service *svc, kb_source *source, const kb_token *t, kb_install *j, kb_call *call,
+                   const kb_enc_req *enc) {
+        static const kb_enc_req none = { 0 };
+        return run(svc, source, t, j, call, enc ? enc : &none);
 }
 
 /* ---- recovery ---- */
@@ -83,7 +114,7 @@ static bool recover_token(kb_service *svc, kb_source *src, const kb_token *t) {
         if (kb_journal_load(svc->renewals, t->id, &j) < 0)
                 return false;
         kb_install_phase before = j.phase;
-        (void) run(svc, src, t, &j, NULL, true); /* a failed step is tried again at the next scan */
+        (void) run(svc, src, t, &j, NULL, NULL); /* a failed step is tried again at the next scan */
         bool changed = j.phase != before || !kb_journal_exists(svc->renewals, t->id);
         kb_install_clear(&j);
         return changed;
@@ -106,8 +137,7 @@ void kb_renew_recover_scan(kb_service *svc, kb_source *source, const kb_scan *sc
 
 /* ---- the method ---- */
 
-/* A certificate given as PEM text or as base64 DER. */
-static int parse_cert(kb_call *call, const char *field, json_t *v, kb_cert **ret) {
+int kb_renew_parse_cert(kb_call *call, const char *field, json_t *v, kb_cert **ret) {
         _cleanup_free_ unsigned char *der = NULL;
         size_t len = 0;
         const char *s = json_string_value(v);
@@ -134,10 +164,12 @@ typedef struct install_req {
         size_t n_chain;
         const char *request_id;
         kb_pending pending;
+        kb_enc_req enc;
 } install_req;
 
 static void install_req_clear(install_req *rq) {
         kb_cert_free(rq->cert);
+        kb_enc_req_clear(&rq->enc);
         for (size_t i = 0; i < rq->n_chain; i++)
                 kb_cert_free(rq->chain[i]);
 }
@@ -151,7 +183,7 @@ static int parse_chain(kb_call *call, install_req *rq) {
         if (!json_is_array(chain) || json_array_size(chain) > MAX_CHAIN)
                 return kb_bad_field(call, "chain");
         json_array_foreach(chain, i, v) {
-                int r = parse_cert(call, "chain", v, &rq->chain[rq->n_chain]);
+                int r = kb_renew_parse_cert(call, "chain", v, &rq->chain[rq->n_chain]);
                 if (r < 0)
                         return r;
                 rq->n_chain++;
@@ -167,15 +199,11 @@ static int expired(kb_call *call) {
 }
 
 static int parse_request(kb_service *svc, kb_call *call, install_req *rq) {
-        /* Double certificates (an encryption key wrapped to the signing key)
-         * are not built yet: said plainly rather than ignored. */
-        if (json_object_get(call->params, "encryption")) {
-                snprintf(call->error_field, sizeof(call->error_field), "encryption");
-                return -KB_E_UNSUPPORTED_ALGORITHM;
-        }
-        int r = parse_cert(call, "certificate", json_object_get(call->params, "certificate"), &rq->cert);
+        int r = kb_renew_parse_cert(call, "certificate", json_object_get(call->params, "certificate"), &rq->cert);
         if (r >= 0)
                 r = parse_chain(call, rq);
+        if (r >= 0)
+                r = kb_enc_parse(call, &rq->enc);
         if (r >= 0)
                 r = kb_param_string(call, "requestId", false, &rq->request_id);
         if (r < 0)
@@ -263,18 +291,51 @@ static size_t store_chain(kb_token_op *op, const install_req *rq) {
         return stored;
 }
 
-/* The answer: the installed certificate as the token now holds it. */
-static json_t *result(kb_service *svc, const install_req *rq, const char *label, const kb_key_id *key,
-                      const char *replaced, bool finished, bool already, size_t chain_stored) {
+/* A certificate as the token now holds it: with its label and key. */
+static json_t *held_json(kb_service *svc, const kb_cert *from, const char *label, const unsigned char *key,
+                         size_t key_len) {
         kb_cert *c = NULL;
-        if (kb_cert_from_der(rq->cert->der, rq->cert->der_len, label, key->v, key->len, &c) < 0)
+        if (kb_cert_from_der(from->der, from->der_len, label, key, key_len, &c) < 0)
                 return NULL;
         c->has_private_key = true;
-        json_t *out = json_pack("{s:o, s:s, s:b, s:b, s:I}", "certificate",
-                                kb_cert_to_json(c, time(NULL), svc->warning_days, true), "replaced", replaced,
-                                "finished", finished, "alreadyInstalled", already, "chainStored",
-                                (json_int_t) chain_stored);
+        json_t *out = kb_cert_to_json(c, time(NULL), svc->warning_days, true);
         kb_cert_free(c);
+        return out;
+}
+
+/* The double certificate's part of the answer: from what this install wrote
+ * (enc_key), or as the token shows it (t, a repeated install). */
+static int add_encryption(kb_service *svc, json_t *out, const install_req *rq, const char *label,
+                          const kb_key_id *enc_key, const kb_token *t) {
+        const kb_cert *held = NULL;
+        if (!rq->enc.cert)
+                return 0;
+        if (!enc_key && !(held = t ? kb_token_find_cert(t, rq->enc.cert->id) : NULL))
+                return 0; /* not on the token (yet): nothing to show */
+        json_t *c = held ? held_json(svc, held, held->label, held->key_id, held->key_id_len)
+                         : held_json(svc, rq->enc.cert, label, enc_key->v, enc_key->len);
+        return json_object_set_new(out, "encryption", json_pack("{s:o}", "certificate", c));
+}
+
+typedef struct answer {
+        const char *replaced;
+        bool finished, already;
+        size_t chain_stored;
+        const kb_key_id *enc_key;       /* the encryption key this install wrote */
+        const kb_token *token;          /* or the token as the cache shows it */
+} answer;
+
+/* The answer: the installed certificate as the token now holds it. */
+static json_t *result(kb_service *svc, const install_req *rq, const char *label, const kb_key_id *key,
+                      const answer *a) {
+        json_t *out = json_pack("{s:o, s:s, s:b, s:b, s:I}", "certificate",
+                                held_json(svc, rq->cert, label, key->v, key->len), "replaced", a->replaced,
+                                "finished", a->finished, "alreadyInstalled", a->already, "chainStored",
+                                (json_int_t) a->chain_stored);
+        if (out && add_encryption(svc, out, rq, label, a->enc_key, a->token) < 0) {
+                json_decref(out);
+                return NULL;
+        }
         return out;
 }
 
@@ -303,11 +364,14 @@ static int install_locked(kb_service *svc, kb_call *call, kb_token_op *op, insta
         if (r >= 0)
                 r = already_installed(op, rq, &already);
         if (r >= 0 && already) {
-                *ret = result(svc, rq, op->cert->label, &key, op->cert->id, true, true, 0);
+                answer a = { .replaced = op->cert->id, .finished = true, .already = true, .token = op->token };
+                *ret = result(svc, rq, op->cert->label, &key, &a);
                 return *ret ? 0 : -KB_E_INTERNAL;
         }
         if (r >= 0)
                 r = journal_new(op, rq, &key, &j);
+        if (r >= 0)
+                r = kb_enc_plan(call, op, &rq->enc, rq->cert, &j);
         if (r >= 0)
                 r = kb_backup_save(svc->renewals, op->token->id, op->cert->der, op->cert->der_len);
         if (r >= 0)
@@ -316,19 +380,19 @@ static int install_locked(kb_service *svc, kb_call *call, kb_token_op *op, insta
                 kb_install_clear(&j);
                 return r;
         }
-        r = kb_install_run(svc, op->source, op->token, &j, call);
-        bool committed = j.phase != KB_INSTALL_BEGUN;
-        if (!committed) {
+        r = kb_install_run(svc, op->source, op->token, &j, call, &rq->enc);
+        if (!committed(&j)) {
                 /* Before the commit point: undo, and say why. If the token
                  * cannot be asked now, the journal stays for recovery. */
-                if (op->source->ops->cert_remove(op->source, op->token, j.new_der, j.new_len) >= 0)
-                        (void) kb_journal_close(svc->renewals, &j);
+                (void) roll_back(svc, op->source, op->token, &j);
                 kb_install_clear(&j);
                 return kb_token_gone(svc, op->source, op->token->id, r);
         }
         kb_pending_retire_key(svc->renewals, op->token->id, &key);
         size_t stored = store_chain(op, rq);
-        *ret = result(svc, rq, j.label, &j.new_key, op->cert->id, r == 0, false, stored);
+        answer a = { .replaced = op->cert->id, .finished = r == 0, .chain_stored = stored,
+                     .enc_key = j.enc_der ? &j.enc_key : NULL };
+        *ret = result(svc, rq, j.label, &j.new_key, &a);
         kb_install_clear(&j);
         kb_cache_reread(svc->cache);
         if (r < 0)
@@ -364,7 +428,8 @@ static view_state installed_in_view(kb_service *svc, kb_call *call, const instal
         } else if (c && c->has_private_key && c->key_id_len <= sizeof(((kb_key_id *) 0)->v)) {
                 kb_key_id key = { .len = c->key_id_len };
                 memcpy(key.v, c->key_id, key.len);
-                *ret = result(svc, rq, c->label, &key, old, true, true, 0);
+                answer a = { .replaced = old, .finished = true, .already = true, .token = t };
+                *ret = result(svc, rq, c->label, &key, &a);
                 state = VIEW_INSTALLED;
         }
         kb_view_free(v);
@@ -380,7 +445,8 @@ static int finish_installed(kb_service *svc, kb_call *call, kb_token_op *op, con
         if (recover_token(svc, op->source, op->token))
                 kb_cache_reread(svc->cache);
         bool finished = !kb_journal_exists(svc->renewals, op->token->id);
-        *ret = result(svc, rq, op->cert->label, &key, old, finished, true, 0);
+        answer a = { .replaced = old, .finished = finished, .already = true, .token = op->token };
+        *ret = result(svc, rq, op->cert->label, &key, &a);
         return *ret ? 0 : -KB_E_INTERNAL;
 }
 

@@ -36,6 +36,7 @@ static const char *const phase_names[] = {
         [KB_INSTALL_WRITTEN] = "written",
         [KB_INSTALL_OLD_REMOVED] = "old-removed",
         [KB_INSTALL_DONE] = "done",
+        [KB_INSTALL_ROLLING_BACK] = "rolling-back",
 };
 
 const char *kb_install_phase_name(kb_install_phase p) {
@@ -46,6 +47,7 @@ void kb_install_clear(kb_install *j) {
         free(j->label);
         free(j->new_der);
         free(j->old_der);
+        free(j->enc_der);
         *j = (kb_install) { 0 };
 }
 
@@ -257,6 +259,14 @@ int kb_journal_save(kb_renewals *r, const kb_install *j) {
                                 (json_int_t) j->started, "new", "der", kb_base64_json(j->new_der, j->new_len), "keyId",
                                 hex_json(&j->new_key), "old", "der", kb_base64_json(j->old_der, j->old_len), "keyId",
                                 hex_json(&j->old_key), "destroyKey", j->destroy_old_key);
+        if (doc && j->enc_der &&
+            json_object_set_new(doc, "encryption",
+                                json_pack("{s:o, s:o, s:b, s:b}", "der", kb_base64_json(j->enc_der, j->enc_len),
+                                          "keyId", hex_json(&j->enc_key), "unwrapKey", j->enc_key_ours,
+                                          "writeCertificate", j->enc_cert_ours)) < 0) {
+                json_decref(doc);
+                return -KB_E_INTERNAL;
+        }
         return save_json(r->journal, name, doc) < 0 ? -KB_E_INTERNAL : 0;
 }
 
@@ -267,6 +277,22 @@ static int phase_from_name(const char *s, kb_install_phase *ret) {
                         return 0;
                 }
         return -EINVAL;
+}
+
+/* The double certificate's part, when there is one. */
+static int encryption_from_json(json_t *enc, kb_install *j) {
+        const char *key;
+        json_t *der;
+        int unwrap = 0, write = 0;
+        if (!enc)
+                return 0;
+        if (json_unpack(enc, "{s:o, s:s, s:b, s:b}", "der", &der, "keyId", &key, "unwrapKey", &unwrap,
+                        "writeCertificate", &write) < 0 ||
+            key_id_from_hex(key, &j->enc_key) < 0 || b64_decode(der, &j->enc_der, &j->enc_len) < 0)
+                return -EINVAL;
+        j->enc_key_ours = unwrap;
+        j->enc_cert_ours = write;
+        return 0;
 }
 
 static int journal_from_json(json_t *doc, kb_install *j) {
@@ -286,7 +312,7 @@ static int journal_from_json(json_t *doc, kb_install *j) {
             key_id_from_hex(new_key, &j->new_key) < 0 || key_id_from_hex(old_key, &j->old_key) < 0 ||
             b64_decode(new_der, &j->new_der, &j->new_len) < 0 || b64_decode(old_der, &j->old_der, &j->old_len) < 0)
                 return -EINVAL;
-        return 0;
+        return encryption_from_json(json_object_get(doc, "encryption"), j);
 }
 
 int kb_journal_load(kb_renewals *r, const char *token, kb_install *ret) {

@@ -194,7 +194,9 @@ static int request_body(kb_service *svc, kb_call *call, kb_token_op *op, EVP_PKE
 
 /* The CSR's key: a new pair beside the current one, or the current key. */
 static int csr_key(kb_service *svc, kb_call *call, kb_token_op *op, kb_pending *p, EVP_PKEY **ret) {
-        kb_keygen spec = { .label = op->cert->label, .decrypt = op->cert->usage & KB_USAGE_ENCRYPT };
+        /* A new RSA key may unwrap: the encryption key of a double
+         * certificate comes wrapped to the signing key. */
+        kb_keygen spec = { .label = op->cert->label, .decrypt = op->cert->usage & KB_USAGE_ENCRYPT, .unwrap = true };
         if (!p->new_key) {
                 memcpy(p->key_id.v, op->cert->key_id, op->cert->key_id_len);
                 p->key_id.len = op->cert->key_id_len;

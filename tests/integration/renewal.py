@@ -46,6 +46,19 @@ class TestCA:
         with open(out) as f:
             return f.read()
 
+    def encryption_pair(self, cn, sign_pem, key_alg=("RSA", "rsa_keygen_bits:2048"),
+                        key_usage="critical, keyEncipherment, dataEncipherment", **issue):
+        """The other half of a double certificate, as a CA's key management
+        centre makes it: a new key pair, its certificate, and the private key
+        wrapped to the signing certificate's key (envelope()). Returns (PEM,
+        envelopedKey, path of the private key for the test to check with)."""
+        n = len(os.listdir(self.tmp))
+        key = os.path.join(self.tmp, f"{n}.enc.key")
+        run("openssl", "genpkey", "-algorithm", key_alg[0], "-pkeyopt", key_alg[1], "-out", key)
+        csr = run("openssl", "req", "-new", "-utf8", "-key", key, "-subj", f"/CN={cn}").stdout.decode()
+        pem = self.issue(csr, key_usage=key_usage, **issue)
+        return pem, envelope(sign_pem, key), key
+
     def verify_proof(self, csr_pem, proof_b64, signer_pem):
         """The proof is CMS SignedData over the CSR's DER by the current key."""
         csr_der = _openssl_on(csr_pem, "req", "-outform", "DER")
@@ -111,3 +124,62 @@ def serial_of(pem):
 
 def pem_to_der(pem):
     return _openssl_on(pem, "x509", "-outform", "DER")
+
+
+def envelope(to_pem, key_path, aes_bits=256):
+    """The private key at key_path wrapped to the certificate to_pem's RSA key
+    the way PKCS#11 CKM_RSA_AES_KEY_WRAP does, with the openssl CLI: RSA-OAEP
+    (SHA-1) of a fresh AES key, then that key's RFC 5649 key wrap of the
+    private key's PKCS#8. Base64."""
+    aes = os.urandom(aes_bits // 8)
+    pub = pubkey_of(to_pem)
+    with tempfile.TemporaryDirectory() as d:
+        pub_path, aes_path = os.path.join(d, "to.pub"), os.path.join(d, "aes")
+        with open(pub_path, "wb") as f:
+            f.write(pub)
+        with open(aes_path, "wb") as f:
+            f.write(aes)
+        rsa_part = run("openssl", "pkeyutl", "-encrypt", "-pubin", "-inkey", pub_path, "-in", aes_path,
+                       "-pkeyopt", "rsa_padding_mode:oaep", "-pkeyopt", "rsa_oaep_md:sha1",
+                       "-pkeyopt", "rsa_mgf1_md:sha1").stdout
+        pkcs8 = run("openssl", "pkcs8", "-topk8", "-nocrypt", "-in", key_path, "-outform", "DER").stdout
+        aes_part = run("openssl", "enc", f"-id-aes{aes_bits}-wrap-pad", "-K", aes.hex(), "-iv", "A65959A6",
+                       input=pkcs8).stdout
+    return base64.b64encode(rsa_part + aes_part).decode()
+
+
+def decrypts_on_token(tokens, label, key_id, cert_pem, pin="123456"):
+    """Does the token's key key_id decrypt what was encrypted to cert_pem
+    (RSA PKCS#1 v1.5, with pkcs11-tool straight through SoftHSM2)?"""
+    secret = os.urandom(24)
+    with tempfile.TemporaryDirectory() as d:
+        paths = {n: os.path.join(d, n) for n in ("pub", "in", "out")}
+        with open(paths["pub"], "wb") as f:
+            f.write(pubkey_of(cert_pem))
+        with open(paths["in"], "wb") as f:
+            f.write(run("openssl", "pkeyutl", "-encrypt", "-pubin", "-inkey", paths["pub"], input=secret).stdout)
+        env = dict(os.environ, SOFTHSM2_CONF=tokens.conf)
+        r = subprocess.run(["pkcs11-tool", "--module", kbtest.SOFTHSM, "--token-label", label, "-l", "--pin", pin,
+                            "--decrypt", "-m", "RSA-PKCS", "--id", key_id, "-i", paths["in"], "-o", paths["out"]],
+                           env=env, capture_output=True)
+        if r.returncode != 0:
+            return False
+        with open(paths["out"], "rb") as f:
+            return f.read() == secret
+
+
+def key_attributes(tokens, label, key_id, pin="123456"):
+    """pkcs11-tool's Usage and Access lines of the private key key_id."""
+    env = dict(os.environ, SOFTHSM2_CONF=tokens.conf)
+    listing = subprocess.run(["pkcs11-tool", "--module", kbtest.SOFTHSM, "--token-label", label, "-l",
+                              "--pin", pin, "-O", "--type", "privkey"], env=env,
+                             capture_output=True, text=True, check=True).stdout
+    blocks, attrs = [], {}
+    for line in listing.splitlines():
+        if not line.startswith(" "):        # -O lists every key, --id or not
+            attrs = {}
+            blocks.append(attrs)
+            continue
+        key, _, value = line.strip().partition(":")
+        attrs[key] = {v.strip() for v in value.split(",")} if key in ("Usage", "Access") else value.strip()
+    return next(b for b in blocks if b.get("ID") == key_id)

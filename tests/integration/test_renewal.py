@@ -317,11 +317,6 @@ class BadInstallTest(RenewalBase):
         st, _, body = self.post(f"{req['requestId']}/cancel", {})
         self.assertEqual(st, 200, body)
 
-    def test_double_certificate_is_refused_plainly(self):
-        self.assert_error(self.install_for(self.ca.pem(), encryption={"certificate": self.ca.pem(),
-                                                                      "envelopedKey": "AAAA"}),
-                          400, "UNSUPPORTED_ALGORITHM", "encryption")
-
     def test_bad_key_type(self):
         st, _, body = self.post("request", {"certificate": self.old["id"], "keyType": "DSA-1024"})
         self.assertEqual((st, body["error"]["code"], body["error"].get("field")),

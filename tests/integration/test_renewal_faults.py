@@ -16,7 +16,16 @@ one usable certificate for the identity — old or new, never none, never
 both — with its private key; the old certificate must be in the state
 directory whenever the new one is on the token; and a retried install must
 succeed and leave exactly the new certificate and key. The token is read
-straight through SoftHSM2, not through the daemon."""
+straight through SoftHSM2, not through the daemon.
+
+The same again for a double certificate (DoubleFaultMatrix): the install
+also unwraps an encryption key onto the token and writes its certificate,
+both before the commit point. Its cases are the calls from the unwrap to
+the commit point (DoubleFaultMatrix.cases; after it the two installs make
+the same calls): a rolled-back
+install must leave no encryption certificate and, once the user logs in
+again, no encryption key; a finished one both, the key under the
+certificate's CKA_ID."""
 import glob
 import json
 import os
@@ -39,6 +48,8 @@ FAILURES = ("CKR_DEVICE_ERROR", "CKR_DEVICE_REMOVED", "HANG")
 
 
 class FaultMatrix(unittest.TestCase):
+    double = False
+
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="kb-faults-")
@@ -64,6 +75,12 @@ class FaultMatrix(unittest.TestCase):
         cls.new_pem = cls.ca.issue(req["csr"])
         cls.old_serial = old["serialNumber"].lstrip("0")
         cls.new_serial = serial_of(cls.new_pem)
+        cls.encryption = None
+        if cls.double:
+            enc_pem, wrapped, _ = cls.ca.encryption_pair("张三", cls.new_pem)
+            cls.encryption = {"certificate": enc_pem, "envelopedKey": wrapped}
+            cls.enc_serial = serial_of(enc_pem)
+        cls.keys_before = set(token_objects(cls.tokens, LABEL)[1])
         cls.d.stop()
         cls.snapshot = os.path.join(cls.tmp, "snapshot")
         shutil.copytree(os.path.join(cls.tokens.path, "tokens"), os.path.join(cls.snapshot, "tokens"))
@@ -90,9 +107,10 @@ class FaultMatrix(unittest.TestCase):
 
     @classmethod
     def install(cls):
-        return cls.d.request("POST", f"/v1/tokens/{cls.token_id}/renewal/install",
-                             body={"requestId": cls.req["requestId"], "replaces": cls.old_id,
-                                   "certificate": cls.new_pem})
+        body = {"requestId": cls.req["requestId"], "replaces": cls.old_id, "certificate": cls.new_pem}
+        if cls.encryption:
+            body["encryption"] = cls.encryption
+        return cls.d.request("POST", f"/v1/tokens/{cls.token_id}/renewal/install", body=body)
 
     @classmethod
     def install_sequence(cls):
@@ -112,6 +130,10 @@ class FaultMatrix(unittest.TestCase):
                 seen[fn] = seen.get(fn, 0) + 1
                 seq.append((fn, seen[fn]))
         assert seq, "the install made no PKCS#11 call"
+        return cls.cases(seq)
+
+    @classmethod
+    def cases(cls, seq):
         return seq
 
     @classmethod
@@ -144,8 +166,9 @@ class FaultMatrix(unittest.TestCase):
         raise AssertionError("the token never showed")
 
     def wait_recovered(self, timeout=30):
-        """No journal, or one waiting at old-removed for a login (the old key
-        goes at the next login)."""
+        """No journal, or one waiting for a login: at old-removed (the old key
+        goes at the next login) or rolling back (so does an unwrapped
+        encryption key)."""
         journal = os.path.join(self.d.state, "renewal", "journal")
         deadline = time.time() + timeout
         while time.time() < deadline:
@@ -157,7 +180,7 @@ class FaultMatrix(unittest.TestCase):
                     phase = json.load(f)["phase"]
                 except ValueError:
                     phase = None
-            if phase == "old-removed":
+            if phase in ("old-removed", "rolling-back"):
                 return phase
             time.sleep(0.05)
         self.fail(f"recovery did not finish: {os.listdir(journal)}")
@@ -171,6 +194,11 @@ class FaultMatrix(unittest.TestCase):
         if new:
             backups = glob.glob(os.path.join(self.d.state, "renewal", "backup", self.token_id, "*.pem"))
             self.assertEqual(len(backups), 1, f"{case}: the old certificate is not in the state directory")
+        if self.double:
+            enc = certs.get(self.enc_serial, [])
+            self.assertEqual(len(enc), 1 if new else 0, f"{case}: encryption certificate {enc}")
+            if new:
+                self.assertIn(enc[0], keys, f"{case}: the encryption certificate without its key")
         return "new" if new else "old"
 
     def assert_installed(self, case):
@@ -178,6 +206,11 @@ class FaultMatrix(unittest.TestCase):
         self.assertEqual(certs.get(self.new_serial), [self.req["keyId"]], case)
         self.assertNotIn(self.old_serial, certs, case)
         self.assertNotIn("01", keys, f"{case}: the old signing key stayed")
+        if self.double:
+            enc = certs.get(self.enc_serial, [])
+            self.assertEqual(len(enc), 1, f"{case}: encryption certificate {enc}")
+            # exactly one encryption key: a rolled-back one went at the login
+            self.assertEqual(set(keys), self.keys_before - {"01"} | {enc[0]}, case)
         self.assertEqual(glob.glob(os.path.join(self.d.state, "renewal", "journal", "*.json")), [], case)
 
     def hang_and_kill(self, fn, nth):
@@ -247,13 +280,34 @@ class FaultMatrix(unittest.TestCase):
         self.assertIn("new", outcomes.values())
         report = os.environ.get("KB_RENEWAL_MATRIX_REPORT")
         if report:
-            with open(report, "w") as f:
+            with open(report + ("-double" if self.double else ""), "w") as f:
                 for (fn, nth, failure), outcome in outcomes.items():
                     f.write(f"{fn}\t{nth}\t{failure}\t{outcome}\n")
         print(f"{len(outcomes)} cases over {len(self.sequence)} calls: "
               f"{sum(o == 'old' for o in outcomes.values())} kept the old certificate, "
               f"{sum(o == 'new' for o in outcomes.values())} the new one", file=sys.stderr)
 
+
+class DoubleFaultMatrix(FaultMatrix):
+    double = True
+
+    @classmethod
+    def cases(cls, seq):
+        """From the first C_UnwrapKey (the calls before it only read, as the
+        plain install's do) to the commit point: the new signing
+        certificate's object is the second C_CreateObject (the encryption
+        certificate's the first), then its read-back. Of a run of the same
+        call in a row (the key lookups read tens of attributes) the first and
+        the last are taken."""
+        start = next(i for i, (fn, _) in enumerate(seq) if fn == "C_UnwrapKey")
+        created = [i for i, (fn, _) in enumerate(seq) if fn == "C_CreateObject"]
+        assert len(created) >= 2, seq
+        end = created[1] + 1
+        while end < len(seq) and seq[end][0] == "C_GetAttributeValue":
+            end += 1
+        part = seq[start:end]
+        return [c for i, c in enumerate(part)
+                if i in (0, len(part) - 1) or part[i - 1][0] != c[0] or part[i + 1][0] != c[0]]
 
 if __name__ == "__main__":
     kbtest.run(__name__)

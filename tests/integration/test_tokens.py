@@ -189,10 +189,14 @@ class Removal(unittest.TestCase):
         st, _, info = d.get("/v1/info")
         problems = info["backends"][0]["modules"][0]["problems"]
         self.assertEqual(len(problems), 1, problems)
-        self.assertEqual(problems[0]["detail"], "CKR_GENERAL_ERROR")
+        # which call fails depends on where the scan was when the directory
+        # went: SoftHSM2 says CKR_GENERAL_ERROR, or CKR_OBJECT_HANDLE_INVALID
+        self.assertIn(problems[0]["detail"], ("CKR_GENERAL_ERROR", "CKR_OBJECT_HANDLE_INVALID"))
         self.assertRegex(problems[0]["where"], r"slot \d+")
         self.assertIn("token problem in libsofthsm2.so slot", d.log_text())
-        self.assertEqual(d.log_text().count("token problem"), 1, "logged once, not at every poll")
+        logged = d.log_text().count("token problem")
+        time.sleep(3)       # ten more polls
+        self.assertEqual(d.log_text().count("token problem"), logged, "logged once, not at every poll")
 
 
 class Modules(unittest.TestCase):
