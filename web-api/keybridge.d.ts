@@ -214,7 +214,11 @@ export declare class KeybridgeClient {
   getSeal(token: string, certificate: string): Promise<Seal>;
   putSeal(token: string, params: PutSealParams): Promise<{ certificate: string; mediaType: string; size: number }>;
   requestRenewal(token: string, params: RenewalRequestParams, options?: CallOptions): Promise<RenewalRequest>;
-  installRenewal(token: string, params: RenewalInstallParams, options?: CallOptions): Promise<{ certificate: Certificate }>;
+  installRenewal(token: string, params: RenewalInstallParams, options?: CallOptions): Promise<{
+    certificate: Certificate; replaced: string; finished: boolean; alreadyInstalled: boolean; chainStored: number;
+    /** With double certificates: the encryption certificate as the token holds it. */
+    encryption?: { certificate: Certificate };
+  }>;
   cancelRenewal(token: string, requestId: string): Promise<unknown>;
   approveOrigin(): Promise<{ origin: string; approved: true }>;
 }
