@@ -22,7 +22,13 @@
 #include "peer.h"
 #include "ws.h"
 
-#define HEADER_MEMORY_LIMIT (32 * 1024)   /* request line + headers */
+/* libmicrohttpd's memory pool per connection: request line, headers (and a
+ * parsed copy of any Cookie header) and our response headers. It lives as
+ * long as the connection, an upgraded WebSocket's included, and about half of
+ * it stays resident: 16 KiB keeps an idle WebSocket under 16 KiB in all
+ * (docs/performance.md). Browsers send 1–3 KiB here; Node.js's own default
+ * header limit is 16 KiB too. */
+#define HEADER_MEMORY_LIMIT (16 * 1024)
 #define PREFLIGHT_MAX_AGE "600"
 
 typedef struct request {

@@ -163,6 +163,17 @@ class Gate:
     def test_huge_headers_are_refused(self):
         st, _, _ = self.d.get("/v1/tokens", headers={"X-Filler": "a" * 40000})
         self.assertIn(st, (413, 431))
+        st, _, _ = self.d.get("/v1/tokens", headers={"X-Filler": "a" * 17000})
+        self.assertEqual(st, 431, "the header limit is 16 KiB")
+
+    def test_headers_of_a_busy_browser_are_served(self):
+        # Chromium sends about 1.5 KiB of headers; the client sends no cookies
+        # (credentials: 'omit'), a page's own fetch may. 2 KiB of cookies
+        # (libmicrohttpd keeps a parsed copy in the same 16 KiB) and 8 KiB more
+        cookies = "; ".join(f"c{i}={'v' * 100}" for i in range(19))
+        st, _, body = self.d.get("/v1/tokens", headers={"Cookie": cookies, "Referer": "https://portal.example/" +
+                                                         "p" * 4000, "X-Filler": "a" * 4000})
+        self.assertEqual(st, 200, body)
 
     def test_another_users_connection_is_refused(self):
         if os.getuid() != 0:

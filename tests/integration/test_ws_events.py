@@ -198,6 +198,70 @@ class OpenSCEvents(unittest.TestCase):
         self.assertEqual(len(back["certificates"]), len(token["certificates"]))
 
 
+class PollBackOff(unittest.TestCase):
+    """A module that cannot wait for events (C_WaitForSlotEvent answers
+    CKR_FUNCTION_NOT_SUPPORTED, as SoftHSM2 does) is polled: every poll
+    interval after a change, backing off to five times that while nothing
+    changes. A module whose waits fail (OpenSC without pcscd) is asked again
+    after 1, 2, 4 … s, never in a loop. Scans are seen in the fault module's
+    call log, sampled every 20 ms."""
+    POLL_MS = 300
+
+    def start(self, wait_rv):
+        tmp = tempfile.mkdtemp(prefix="kb-backoff-")
+        self.tokens = kbtest.TokenDir(("kb-poll",))
+        self.addCleanup(self.tokens.cleanup)
+        self.ctl = p11fault.FaultControl(os.path.join(tmp, "control"))
+        self.ctl.fail("C_WaitForSlotEvent", "1+", wait_rv)
+        self.log = os.path.join(tmp, "calls.log")
+        self.ctl.log(self.log)
+        self.d = kbtest.Daemon(self.tokens, tls=False, modules=[p11fault.module_path()], env=self.ctl.environ(),
+                               extra=["--poll-interval-ms", str(self.POLL_MS)]).start()
+        self.addCleanup(self.d.cleanup)
+
+    def calls(self, fn):
+        with open(self.log) as f:
+            return sum(1 for line in f if line.split(" ", 1)[0] == fn)
+
+    def scan_starts(self, seconds):
+        """Times at which a scan began (a new C_GetSlotList after a quiet 100 ms)."""
+        starts, seen, last_new = [], self.calls("C_GetSlotList"), 0.0
+        end = time.time() + seconds
+        while time.time() < end:
+            n = self.calls("C_GetSlotList")
+            now = time.time()
+            if n > seen:
+                if now - last_new > 0.1:
+                    starts.append(now)
+                last_new, seen = now, n
+            time.sleep(0.02)
+        return starts
+
+    def test_polling_backs_off_while_nothing_changes_and_speeds_up_after_a_change(self):
+        self.start("CKR_FUNCTION_NOT_SUPPORTED")
+        quiet = self.scan_starts(7)
+        gaps = [b - a for a, b in zip(quiet, quiet[1:])]
+        self.assertLessEqual(len(quiet), 14, f"no back-off: {len(quiet)} scans in 7 s at {self.POLL_MS} ms")
+        self.assertGreaterEqual(len(quiet), 4, "polling stopped")
+        slow = max(gaps)
+        self.assertGreater(slow, 3 * self.POLL_MS / 1000, gaps)
+        self.assertLess(slow, 5 * self.POLL_MS / 1000 + 1, gaps)
+        self.assertEqual(self.calls("C_WaitForSlotEvent"), 1, "a module that cannot wait is not asked again")
+
+        self.ctl.removed(True)      # a change: the next polls come at the fast interval again
+        after = self.scan_starts(3)
+        gaps_after = [b - a for a, b in zip(after, after[1:])]
+        self.assertTrue(gaps_after, after)
+        self.assertLess(gaps_after[0], slow / 2, (gaps, gaps_after))
+
+    def test_failing_waits_are_retried_with_back_off(self):
+        self.start("CKR_DEVICE_ERROR")
+        time.sleep(8)       # waits at about 0, 1, 3 and 7 s
+        waits = self.calls("C_WaitForSlotEvent")
+        self.assertGreaterEqual(waits, 3, "the monitor gave up")
+        self.assertLessEqual(waits, 5, f"{waits} failed waits in 8 s: no back-off")
+
+
 class NoBusyLoop(unittest.TestCase):
     def test_opensc_without_pcscd_backs_off_instead_of_spinning(self):
         if not os.path.exists(vcard.OPENSC):
