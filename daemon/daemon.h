@@ -48,10 +48,14 @@ typedef struct kb_daemon {
          * then on each scan also finishes unfinished renewal installs. */
         atomic_bool service_ready;
 
-        /* Token operations running on job threads (see http.c). */
+        /* Token operations on worker threads (jobs.c), under jobs_lock. */
         pthread_mutex_t jobs_lock;
-        pthread_cond_t jobs_idle;
-        unsigned n_jobs;
+        pthread_cond_t jobs_idle;       /* a job or a worker ended */
+        pthread_cond_t jobs_work;       /* a job was queued, or stop */
+        struct kb_job *job_queue, **job_tail;
+        unsigned n_jobs;                /* queued or running */
+        unsigned n_queued, n_idle, n_threads;
+        bool jobs_stopping;
         pthread_t main_thread;          /* woken (SIGUSR1) when a job ends */
 
         struct kb_ws *ws;               /* the WebSocket event thread (ws.c) */

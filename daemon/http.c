@@ -20,6 +20,7 @@
 #include "kb-ws-frame.h"
 #include "log.h"
 #include "peer.h"
+#include "jobs.h"
 #include "ws.h"
 
 /* libmicrohttpd's memory pool per connection: request line, headers (and a
@@ -220,45 +221,27 @@ static enum MHD_Result respond(struct MHD_Connection *c, request *rq, int r) {
         return ret;
 }
 
-static void *run_job(void *arg) {
+static void run_job(void *arg) {
         request *rq = arg;
         kb_daemon *d = rq->server->daemon;
         rq->job_ret = kb_service_call(&d->service, rq->method, &rq->call, &rq->result);
         pthread_mutex_lock(&d->jobs_lock);
         rq->job_done = true;
-        d->n_jobs--;
-        pthread_cond_broadcast(&d->jobs_idle);
-        /* Last touch of rq: once resumed, the event loop may answer and free it. */
+        /* Last touch of rq: once resumed, the event loop may answer and free
+         * it. The job counts as running until this returns, so the daemon
+         * stops only after the resume. */
         MHD_resume_connection(rq->conn);
         pthread_mutex_unlock(&d->jobs_lock);
         pthread_kill(d->main_thread, SIGUSR1); /* authorizations may have changed */
-        return NULL;
 }
 
 static int start_job(kb_server *s, struct MHD_Connection *c, request *rq) {
-        kb_daemon *d = s->daemon;
-        pthread_attr_t attr;
-        pthread_t t;
-        int r = 0;
-
-        pthread_mutex_lock(&d->jobs_lock);
-        if (d->n_jobs >= KB_MAX_JOBS) {
-                pthread_mutex_unlock(&d->jobs_lock);
-                return -KB_E_TOKEN_BUSY;
-        }
         rq->server = s;
         rq->conn = c;
-        MHD_suspend_connection(c); /* before the thread can resume it */
-        pthread_attr_init(&attr);
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        if (pthread_create(&t, &attr, run_job, rq) == 0)
-                d->n_jobs++;
-        else
-                r = -KB_E_INTERNAL;
-        pthread_attr_destroy(&attr);
+        MHD_suspend_connection(c); /* before the job can resume it */
+        int r = kb_jobs_submit(s->daemon, run_job, rq);
         if (r < 0)
                 MHD_resume_connection(c);
-        pthread_mutex_unlock(&d->jobs_lock);
         return r;
 }
 
@@ -571,10 +554,7 @@ void kb_http_stop(kb_daemon *d) {
         /* Let running token operations finish (a token write must complete);
          * WebSockets start no new ones meanwhile. */
         kb_ws_stop(d->ws);
-        pthread_mutex_lock(&d->jobs_lock);
-        while (d->n_jobs > 0)
-                pthread_cond_wait(&d->jobs_idle, &d->jobs_lock);
-        pthread_mutex_unlock(&d->jobs_lock);
+        kb_jobs_stop(d);
         pthread_mutex_lock(&d->ws_lock);
         kb_ws *ws = TAKE_PTR(d->ws);
         pthread_mutex_unlock(&d->ws_lock);

@@ -371,6 +371,7 @@ static void stop(kb_daemon *d, pthread_t *watcher) {
         kb_consent_destroy(&d->consent);
         kb_must_change_destroy(&d->must_change);
         pthread_cond_destroy(&d->jobs_idle);
+        pthread_cond_destroy(&d->jobs_work);
 }
 
 int main(int argc, char **argv) {
@@ -409,6 +410,8 @@ int main(int argc, char **argv) {
         pthread_mutex_init(&d.ws_lock, NULL);
         kb_consent_init(&d.consent);
         pthread_cond_init(&d.jobs_idle, NULL);
+        pthread_cond_init(&d.jobs_work, NULL);
+        d.job_tail = &d.job_queue;
         pthread_t watcher;
         if (start(&d, &ready_fd) < 0 || pthread_create(&watcher, NULL, watch_first_scan, &d) != 0) {
                 report_ready(ready_fd, false);

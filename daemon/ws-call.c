@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "kb-cleanup.h"
+#include "jobs.h"
 #include "ws-internal.h"
 #include "ws-rpc.h"
 
@@ -110,7 +111,7 @@ void kb_ws_progress(kb_ws *ws, ws_conn *c, json_t *params) {
 
 /* ---- jobs ---- */
 
-static void *run_job(void *arg) {
+static void run_job(void *arg) {
         ws_job *j = arg;
         kb_daemon *d = j->ws->daemon;
         inbox_item *it = calloc(1, sizeof(*it));
@@ -122,34 +123,11 @@ static void *run_job(void *arg) {
                 *it = (inbox_item) { .kind = IN_JOB_DONE, .job = j };
                 kb_ws_post(j->ws, it);
         } /* else: leaks the job rather than answering from this thread */
-        pthread_mutex_lock(&d->jobs_lock);
-        d->n_jobs--;
-        pthread_cond_broadcast(&d->jobs_idle);
-        pthread_mutex_unlock(&d->jobs_lock);
         pthread_kill(d->main_thread, SIGUSR1); /* authorizations may have changed */
-        return NULL;
 }
 
 static int start_job(kb_ws *ws, ws_job *j) {
-        kb_daemon *d = ws->daemon;
-        pthread_attr_t attr;
-        pthread_t t;
-        int r = 0;
-
-        pthread_mutex_lock(&d->jobs_lock);
-        if (d->n_jobs >= KB_MAX_JOBS)
-                r = -KB_E_TOKEN_BUSY;
-        if (r >= 0) {
-                pthread_attr_init(&attr);
-                pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-                if (pthread_create(&t, &attr, run_job, j) == 0)
-                        d->n_jobs++;
-                else
-                        r = -KB_E_INTERNAL;
-                pthread_attr_destroy(&attr);
-        }
-        pthread_mutex_unlock(&d->jobs_lock);
-        return r;
+        return kb_jobs_submit(ws->daemon, run_job, j);
 }
 
 /* ---- one request ---- */

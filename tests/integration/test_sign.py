@@ -348,6 +348,23 @@ class DialogLimit(SignBase):
         self.assertEqual(body["error"]["code"], "PIN_CANCELLED", "the limit is per origin")
 
 
+class JobWorkers(SignBase):
+    def test_consecutive_signs_reuse_one_worker_thread(self):
+        """Token work runs on kept worker threads, not a new thread per
+        request (daemon/jobs.c): the same one extra thread serves each."""
+        tasks = f"/proc/{self.d.proc.pid}/task"
+        before = set(os.listdir(tasks))
+        self.pin.answer("pin 123456")
+        item = [{"data": b64(b"reuse")}]
+        seen = []
+        for _ in range(10):
+            st, _, body = self.sign("张三", "RSA-PKCS1-SHA256", item)
+            self.assertEqual(st, 200, body)
+            seen.append(set(os.listdir(tasks)) - before)
+        self.assertEqual(len(seen[0]), 1, seen)
+        self.assertTrue(all(s == seen[0] for s in seen), seen)
+
+
 class SignOverHttps(SignBase):
     tls = True
 
