@@ -128,7 +128,10 @@ static void publish(entry *e, kb_scan *scan) {
         remember_locked(c, scan);
         kb_scan *old = e->scan;
         e->scan = scan;
-        e->published_seq = e->scanning_seq;
+        if (scan->stale)
+                e->reread = true;       /* a re-read it answered is not done */
+        else
+                e->published_seq = e->scanning_seq;
         pthread_cond_broadcast(&c->changed);
         pthread_mutex_unlock(&c->lock);
         kb_scan_unref(old);
@@ -233,7 +236,7 @@ static void *scan_loop(void *arg) {
                 bool reread = take_reread(e);
                 if (e->source->ops->scan(e->source, reread ? NULL : prev, &next) >= 0) {
                         next->finished = time(NULL);
-                        next_interval(e, scan_changed(prev, next));
+                        next_interval(e, next->stale || scan_changed(prev, next));
                         report_new_problems(e, prev, next);
                         kb_scan_ref(next);
                         publish(e, next);

@@ -20,6 +20,9 @@ typedef struct kb_scan {
         kb_problem *problems;
         size_t n_problems;
         int64_t finished;       /* Unix time the scan ended */
+        /* A token's certificates could not be read this time and are the
+         * previous scan's: the cache reads afresh at once. */
+        bool stale;
 } kb_scan;
 
 kb_scan *kb_scan_new(void);

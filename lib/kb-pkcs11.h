@@ -17,7 +17,8 @@ const char *kb_pkcs11_rv_name(CK_RV rv);
 /* Read one slot's token (info, PIN state, certificates). prev, when it holds
  * the same token unchanged, lends its certificates so the token is not asked
  * again. Returns 0 with *ret = NULL for an empty or uninitialized slot; on a
- * PKCS#11 failure returns -KB_E_* and sets *ret_rv. */
+ * PKCS#11 failure returns -KB_E_* and sets *ret_rv; 1 when the certificates
+ * could not be read now and prev's stand in (the scan is stale). */
 int kb_pkcs11_read_token(CK_FUNCTION_LIST *fn, CK_SLOT_ID slot, const char *module,
                          const kb_scan *prev, kb_token **ret, CK_RV *ret_rv);
 

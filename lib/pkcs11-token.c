@@ -191,6 +191,27 @@ static const kb_token *unchanged_in(const kb_scan *prev, const kb_token *t) {
         return NULL;
 }
 
+/* The token answered but reading its certificates failed, for a reason
+ * other than its going: SoftHSM2, for one, re-reads its object files when
+ * another session writes and a read may fail meanwhile. The previous scan's
+ * certificates stand in (a new *t), rather than the token vanishing from
+ * the list for a poll; the cache reads it afresh at once. -1 when there is
+ * no previous scan of it. */
+static int stand_in(const kb_scan *prev, const CK_TOKEN_INFO *ti, CK_SLOT_ID slot, const char *module,
+                    kb_token **t) {
+        const kb_token *p = prev ? kb_scan_find_token(prev, (*t)->id) : NULL;
+        kb_token *fresh = NULL;
+        if (!p || p->slot_id != slot)
+                return -1;
+        if (kb_pkcs11_token_from_info(ti, slot, module, &fresh) < 0 || copy_certs(p, fresh) < 0) {
+                kb_token_free(fresh);
+                return -1;
+        }
+        kb_token_free(*t);
+        *t = fresh;
+        return 0;
+}
+
 int kb_pkcs11_read_token(CK_FUNCTION_LIST *fn, CK_SLOT_ID slot, const char *module,
                          const kb_scan *prev, kb_token **ret, CK_RV *ret_rv) {
         CK_TOKEN_INFO ti;
@@ -208,6 +229,11 @@ int kb_pkcs11_read_token(CK_FUNCTION_LIST *fn, CK_SLOT_ID slot, const char *modu
                         return r;
                 const kb_token *p = unchanged_in(prev, t);
                 rv = p ? (copy_certs(p, t) < 0 ? CKR_HOST_MEMORY : CKR_OK) : read_certs(fn, slot, t);
+                if (rv != CKR_OK && kb_pkcs11_rv_error(rv) != KB_E_TOKEN_NOT_PRESENT &&
+                    stand_in(prev, &ti, slot, module, &t) == 0) {
+                        *ret = t;
+                        return 1;
+                }
         }
         if (rv != CKR_OK) {
                 kb_token_free(t);

@@ -42,6 +42,8 @@ static void scan_slot(p11_source *p, CK_SLOT_ID slot, const kb_scan *prev, kb_sc
         char where[512];
 
         int r = kb_pkcs11_read_token(p->fn, slot, p->base.name, prev, &t, &rv);
+        if (r == 1)
+                scan->stale = true;
         if (r < 0) {
                 snprintf(where, sizeof(where), "%s slot %lu", p->base.name, (unsigned long) slot);
                 add_rv_problem(scan, where, rv);

@@ -149,6 +149,33 @@ class FaultEvents(unittest.TestCase):
         self.assertEqual(changed["pin"]["status"], "countLow")
 
 
+
+class StaleRead(unittest.TestCase):
+    """On a daemon of its own: the PIN counter it changes is token state."""
+    setUpClass = classmethod(FaultEvents.setUpClass.__func__)
+    tearDownClass = classmethod(FaultEvents.tearDownClass.__func__)
+    setUp, wait_present, subscribed = FaultEvents.setUp, FaultEvents.wait_present, FaultEvents.subscribed
+
+    def test_a_failed_read_of_a_present_token_does_not_remove_it(self):
+        """The scan after a lost PIN try reads the certificates again; that
+        read fails once (as SoftHSM2's can while another session writes). The
+        token stays listed from the last scan and is read again at once: a
+        change, never a removal."""
+        self.ctl.pin_tries(3)
+        self.addCleanup(self.ctl.pin_tries, None)
+        self.pin.answer("pin 000000")
+        w = self.subscribed(["token.changed", "token.removed"])
+        cert = next(c for c in self.token["certificates"] if c["subjectFields"]["CN"] == "张三")
+        self.ctl.fail("C_FindObjectsInit", "1", "CKR_GENERAL_ERROR")
+        r = w.call("sign", {"token": self.token["id"], "certificate": cert["id"], "algorithm": "RSA-PKCS1-SHA256",
+                            "items": [{"data": "aGk="}]})
+        self.assertEqual(r["error"]["data"]["code"], "PIN_INCORRECT")
+        w.sock.settimeout(SLOW_POLL_MS / 1000 + 5)
+        msg = w.recv_json()
+        self.assertEqual(msg["method"], "token.changed", msg)
+        self.assertEqual(len(msg["params"]["token"]["certificates"]), len(self.token["certificates"]))
+
+
 class OpenSCEvents(unittest.TestCase):
     """OpenSC's real module: its C_WaitForSlotEvent drives the events."""
 
