@@ -94,6 +94,9 @@ int kb_p11_key_generate(kb_source *s, const kb_token *t, const kb_keygen *spec, 
 int kb_p11_key_load(kb_source *s, const kb_token *t, const kb_key_id *id, EVP_PKEY **ret);
 int kb_p11_key_find(kb_source *s, const kb_token *t, const EVP_PKEY *pub, kb_key_id *ret_id);
 int kb_p11_key_destroy(kb_source *s, const kb_token *t, const kb_key_id *id);
+/* Key objects of class cls with CKA_ID id (any id when NULL), at most max. */
+int kb_p11_find_keys(kb_p11_source *p, CK_SESSION_HANDLE h, CK_OBJECT_CLASS cls, const kb_key_id *id,
+                     CK_OBJECT_HANDLE *objs, size_t max, size_t *ret_n);
 /* Double certificates: an encryption key unwrapped by the token (pkcs11-unwrap.c). */
 int kb_p11_key_unwrap(kb_source *s, const kb_token *t, const kb_key_unwrap *spec);
 int kb_p11_cert_count(kb_source *s, const kb_token *t, const unsigned char *der, size_t len, size_t *ret_n);

@@ -43,8 +43,8 @@ static int get_attr(kb_p11_source *p, CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o, C
         return 0;
 }
 
-static int find(kb_p11_source *p, CK_SESSION_HANDLE h, CK_OBJECT_CLASS cls, const kb_key_id *id,
-                CK_OBJECT_HANDLE *objs, size_t max, size_t *ret_n) {
+int kb_p11_find_keys(kb_p11_source *p, CK_SESSION_HANDLE h, CK_OBJECT_CLASS cls, const kb_key_id *id,
+                     CK_OBJECT_HANDLE *objs, size_t max, size_t *ret_n) {
         CK_ATTRIBUTE tmpl[] = {
                 { CKA_CLASS, &cls, sizeof(cls) },
                 { CKA_ID, id ? (void *) id->v : NULL, id ? id->len : 0 },
@@ -135,7 +135,7 @@ static int pair_public(kb_p11_source *p, CK_SESSION_HANDLE h, const kb_key_id *i
                        EVP_PKEY **ret) {
         CK_OBJECT_HANDLE pub;
         size_t n = 0;
-        int r = find(p, h, CKO_PUBLIC_KEY, id, &pub, 1, &n);
+        int r = kb_p11_find_keys(p, h, CKO_PUBLIC_KEY, id, &pub, 1, &n);
         if (r < 0)
                 return r;
         return public_of(p, h, n == 1 ? pub : priv, ret);
@@ -149,7 +149,7 @@ int kb_p11_key_load(kb_source *s, const kb_token *t, const kb_key_id *id, EVP_PK
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *pub = NULL;
         int r = kb_p11_login_session(p, t, &h);
         if (r >= 0)
-                r = find(p, h, CKO_PRIVATE_KEY, id, &priv, 1, &n);
+                r = kb_p11_find_keys(p, h, CKO_PRIVATE_KEY, id, &priv, 1, &n);
         if (r >= 0 && n != 1)
                 r = -KB_E_NOT_FOUND;
         if (r >= 0)
@@ -178,11 +178,11 @@ static int find_by_public(kb_p11_source *p, CK_SESSION_HANDLE h, CK_OBJECT_CLASS
                           kb_key_id *ret_id) {
         CK_OBJECT_HANDLE objs[MAX_KEYS], priv;
         size_t n = 0, n_priv = 0;
-        int r = find(p, h, cls, NULL, objs, MAX_KEYS, &n);
+        int r = kb_p11_find_keys(p, h, cls, NULL, objs, MAX_KEYS, &n);
         for (size_t i = 0; r >= 0 && i < n; i++) {
                 if (!same_public(p, h, objs[i], pub) || id_of(p, h, objs[i], ret_id) < 0)
                         continue;
-                r = find(p, h, CKO_PRIVATE_KEY, ret_id, &priv, 1, &n_priv);
+                r = kb_p11_find_keys(p, h, CKO_PRIVATE_KEY, ret_id, &priv, 1, &n_priv);
                 if (r >= 0 && n_priv == 1)
                         return 0;
         }
@@ -212,7 +212,7 @@ int kb_p11_key_destroy(kb_source *s, const kb_token *t, const kb_key_id *id) {
         kb_p11_forget_keys(p, t); /* a cached handle may be one of them */
         for (size_t c = 0; r >= 0 && c < KB_ELEMENTSOF(classes); c++) {
                 size_t n = 0;
-                r = find(p, h, classes[c], id, objs, MAX_KEYS, &n);
+                r = kb_p11_find_keys(p, h, classes[c], id, objs, MAX_KEYS, &n);
                 for (size_t i = 0; r >= 0 && i < n; i++) {
                         CK_RV rv = p->fn->C_DestroyObject(h, objs[i]);
                         r = rv == CKR_OK || rv == CKR_OBJECT_HANDLE_INVALID ? 0 : kb_p11_rv(rv);

@@ -38,16 +38,9 @@ static int unwrap_error(CK_RV rv) {
 }
 
 static int find_private(kb_p11_source *p, CK_SESSION_HANDLE h, const kb_key_id *id, CK_OBJECT_HANDLE *ret) {
-        CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
-        CK_ATTRIBUTE tmpl[] = {
-                { CKA_CLASS, &cls, sizeof(cls) },
-                { CKA_ID, (void *) id->v, id->len },
-        };
-        CK_ULONG n = 0;
-        CK_RV rv = kb_pkcs11_find(p->fn, h, tmpl, KB_ELEMENTSOF(tmpl), ret, 1, &n);
-        if (rv != CKR_OK)
-                return kb_p11_rv(rv);
-        return n == 1 ? 0 : -KB_E_NOT_FOUND;
+        size_t n = 0;
+        int r = kb_p11_find_keys(p, h, CKO_PRIVATE_KEY, id, ret, 1, &n);
+        return r < 0 ? r : n == 1 ? 0 : -KB_E_NOT_FOUND;
 }
 
 /* The outer layer: a session AES key that only unwraps, never leaves the

@@ -17,7 +17,7 @@
 #define MAX_WRAPPED 16384       /* an RSA-16384 key, wrapped, with room to spare */
 #define KWP_BLOCK 8             /* RFC 5649: whole 64-bit blocks, at least two */
 
-static int refuse(kb_call *call, int error, const char *field, const char *reason) {
+int kb_renew_refuse(kb_call *call, int error, const char *field, const char *reason) {
         if (!call)
                 return error;
         snprintf(call->error_field, sizeof(call->error_field), "%s", field);
@@ -54,11 +54,11 @@ int kb_enc_parse(kb_call *call, kb_enc_req *ret) {
         if (ret->wrapped_len > MAX_WRAPPED)
                 return kb_bad_field(call, "encryption.envelopedKey");
         if (ret->cert->not_after < time(NULL))
-                return refuse(call, -KB_E_BAD_REQUEST, "encryption.certificate", "expired");
+                return kb_renew_refuse(call, -KB_E_BAD_REQUEST, "encryption.certificate", "expired");
         if (!(ret->cert->usage & KB_USAGE_ENCRYPT))
-                return refuse(call, -KB_E_BAD_REQUEST, "encryption.certificate", "not-for-encryption");
+                return kb_renew_refuse(call, -KB_E_BAD_REQUEST, "encryption.certificate", "not-for-encryption");
         if (ret->cert->key_type != KB_KEY_RSA)
-                return refuse(call, -KB_E_UNSUPPORTED_ALGORITHM, "encryption.certificate", "key-type");
+                return kb_renew_refuse(call, -KB_E_UNSUPPORTED_ALGORITHM, "encryption.certificate", "key-type");
         return 0;
 }
 
@@ -79,7 +79,7 @@ int kb_enc_plan(kb_call *call, kb_token_op *op, kb_enc_req *e, const kb_cert *si
         e->rsa_len = rsa_len;
         /* The envelope is opened by the signing key: RSA-OAEP needs RSA. */
         if (sign->key_type != KB_KEY_RSA)
-                return refuse(call, -KB_E_UNSUPPORTED_ALGORITHM, "encryption", "signature-key-type");
+                return kb_renew_refuse(call, -KB_E_UNSUPPORTED_ALGORITHM, "encryption", "signature-key-type");
         if (e->wrapped_len <= rsa_len || (e->wrapped_len - rsa_len) % KWP_BLOCK ||
             e->wrapped_len - rsa_len < 2 * KWP_BLOCK)
                 return kb_bad_field(call, "encryption.envelopedKey");
@@ -125,15 +125,15 @@ static int unwrap(kb_call *call, kb_source *src, const kb_token *t, const kb_ins
         kb_key_id found;
         int r = src->ops->key_unwrap(src, t, &spec);
         if (r == -KB_E_BAD_REQUEST)
-                return refuse(call, r, "encryption.envelopedKey", "does-not-unwrap");
+                return kb_renew_refuse(call, r, "encryption.envelopedKey", "does-not-unwrap");
         if (r == -KB_E_UNSUPPORTED_ALGORITHM)
-                return refuse(call, r, "encryption", "token-cannot-unwrap");
+                return kb_renew_refuse(call, r, "encryption", "token-cannot-unwrap");
         if (r < 0)
                 return r;
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *pub = public_key(e->cert);
         r = pub ? src->ops->key_find(src, t, pub, &found) : -KB_E_INTERNAL;
         if (r == -KB_E_NOT_FOUND || (r >= 0 && !same_id(&found, &j->enc_key)))
-                r = refuse(call, -KB_E_CERTIFICATE_MISMATCH, "encryption.certificate", NULL);
+                r = kb_renew_refuse(call, -KB_E_CERTIFICATE_MISMATCH, "encryption.certificate", NULL);
         if (r < 0)
                 (void) src->ops->key_destroy(src, t, &j->enc_key);
         return r;

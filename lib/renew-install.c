@@ -191,13 +191,6 @@ static int parse_chain(kb_call *call, install_req *rq) {
         return 0;
 }
 
-static int expired(kb_call *call) {
-        snprintf(call->error_field, sizeof(call->error_field), "certificate");
-        json_decref(call->error_details);
-        call->error_details = json_pack("{s:s}", "reason", "expired");
-        return -KB_E_BAD_REQUEST;
-}
-
 static int parse_request(kb_service *svc, kb_call *call, install_req *rq) {
         int r = kb_renew_parse_cert(call, "certificate", json_object_get(call->params, "certificate"), &rq->cert);
         if (r >= 0)
@@ -209,7 +202,7 @@ static int parse_request(kb_service *svc, kb_call *call, install_req *rq) {
         if (r < 0)
                 return r;
         if (rq->cert->not_after < time(NULL))
-                return expired(call);
+                return kb_renew_refuse(call, -KB_E_BAD_REQUEST, "certificate", "expired");
         /* An installed request is still known: a repeated install answers the same. */
         if (rq->request_id && kb_pending_load(svc->renewals, rq->request_id, true, &rq->pending) < 0) {
                 snprintf(call->error_field, sizeof(call->error_field), "requestId");
