@@ -114,7 +114,19 @@ class FaultMatrix(unittest.TestCase):
 
     @classmethod
     def install_sequence(cls):
-        """[(function, nth)] of every PKCS#11 call one install makes."""
+        """[(function, nth)] of every PKCS#11 call one install makes: the part
+        two recorded installs agree on. The rescan after the install may
+        itself rescan (a read that fails while the install still writes
+        leaves a stale scan, read again at once), so a tail that one run has
+        and the other not is left out: a case there could never be reached."""
+        first, second = cls.record_install(), cls.record_install()
+        common = 0
+        while common < min(len(first), len(second)) and first[common] == second[common]:
+            common += 1
+        return cls.cases(first[:common])
+
+    @classmethod
+    def record_install(cls):
         cls.restore()
         cls.pin.answer(*["pin 123456"] * 10)
         start = cls.start_quiet()
@@ -130,7 +142,7 @@ class FaultMatrix(unittest.TestCase):
                 seen[fn] = seen.get(fn, 0) + 1
                 seq.append((fn, seen[fn]))
         assert seq, "the install made no PKCS#11 call"
-        return cls.cases(seq)
+        return seq
 
     @classmethod
     def cases(cls, seq):
