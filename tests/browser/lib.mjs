@@ -26,8 +26,12 @@ function must(name) {
 const FLAGS = ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
   '--disable-component-update', '--disable-sync'];
 
-export async function launch() {
-  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: FLAGS });
+// `home`: the HOME the browser runs with (its NSS database, ~/.pki/nssdb,
+// is where Chromium on Linux finds locally trusted roots).
+export async function launch({ home = process.env.KB_BROWSER_HOME } = {}) {
+  const browserEnv = home ? { ...process.env, HOME: home } : process.env;
+  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: FLAGS,
+    env: browserEnv });
   const context = await browser.newContext({ locale: 'zh-CN', viewport: { width: 1100, height: 900 } });
   const page = await context.newPage();
   const logs = [];

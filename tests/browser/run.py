@@ -5,7 +5,12 @@ can pull the token), the scripted pinentry, and the demo portal served by
 tests/demo_portal.py from its own origin (allowed) and from a second one (not
 allowed). The test's TAP output goes to stdout for meson.
 
-    run.py TEST.mjs
+    run.py TEST.mjs [--tls]
+
+With --tls the daemon serves HTTPS/WSS (its default) and its local root is
+installed with `keybridged trust install` into the NSS database of a home
+directory made for the test (KB_BROWSER_HOME), the one the browser is started
+with; the page then finds the daemon by port alone (KB_DAEMON_PORT).
 
 Environment: KEYBRIDGED, KB_P11FAULT_SO (as for the integration tests),
 KB_ARTIFACTS (where screenshots go), NODE (the node binary)."""
@@ -49,7 +54,17 @@ def node_modules_ready():
     return all(os.path.isdir(os.path.join(top, p)) for p in ("playwright-core", "ws"))
 
 
-def run(test_file):
+def trust_root(daemon, home):
+    """Installs the daemon's local root into home/.pki/nssdb, as a user would."""
+    env = dict(daemon.env, HOME=home)
+    env.pop("KEYBRIDGE_NSSDB", None)
+    r = subprocess.run([kbtest.DAEMON, "trust", "install", "--state-dir", daemon.state],
+                       env=env, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"keybridged trust install failed: {r.stderr}")
+
+
+def run(test_file, tls=False):
     if not node_modules_ready():
         print("Bail out! web-api/node_modules is missing: run tests/node-deps.sh (tests/run-all.sh does)")
         return 1
@@ -60,18 +75,24 @@ def run(test_file):
     page_port, other_port = kbtest.free_port(), kbtest.free_port()
     page = f"http://127.0.0.1:{page_port}"
     env = dict(pin.env, **ctl.environ(module=kbtest.SOFTHSM))
-    daemon = kbtest.Daemon(tokens, tls=False, modules=[module_path()], env=env,
+    daemon = kbtest.Daemon(tokens, tls=tls, modules=[module_path()], env=env,
                            extra=["--pinentry", PINENTRY, "--allow-origin", page, "--pin-cooldown", "0",
                                   "--dialogs-per-minute", "1000"])
     portals = []
     try:
         daemon.start(wait=False)
         daemon.wait_ready(timeout=60)
+        scheme = "https" if tls else "http"
+        home = os.path.join(tmp, "home")
+        os.makedirs(home)
+        if tls:
+            trust_root(daemon, home)
         token = daemon.get("/v1/tokens")[2]["tokens"][0]
         features = daemon.get("/v1/info")[2]["features"]
         ca_dir = os.path.join(tokens.path, "ca")
         portals = [start_portal(page_port, ca_dir, tmp), start_portal(other_port, ca_dir, tmp)]
-        node_env = dict(os.environ, KB_DAEMON_URL=f"http://127.0.0.1:{daemon.port}", KB_PAGE_URL=page,
+        node_env = dict(os.environ, KB_DAEMON_URL=f"{scheme}://127.0.0.1:{daemon.port}",
+                        KB_DAEMON_PORT=str(daemon.port), KB_BROWSER_HOME=home, KB_PAGE_URL=page,
                         KB_OTHER_URL=portals[1][1], KB_TOKEN_JSON=json.dumps(token), KB_FEATURES=json.dumps(features),
                         KB_P11FAULT_CONTROL=ctl.path, KB_ARTIFACTS=os.environ.get("KB_ARTIFACTS", os.path.join(tmp, "artifacts")),
                         **pin.env)
@@ -89,4 +110,4 @@ def run(test_file):
 
 
 if __name__ == "__main__":
-    sys.exit(run(os.path.abspath(sys.argv[1])))
+    sys.exit(run(os.path.abspath(sys.argv[1]), tls="--tls" in sys.argv[2:]))

@@ -7,7 +7,8 @@ import { TEXTS } from './i18n.js';
 import { drawSeal } from './seal.js';
 
 const params = new URLSearchParams(location.search);
-const daemonUrl = params.get('daemon');
+const daemonUrl = params.get('daemon');   // one URL, tried alone
+const daemonPort = params.get('port');     // another port, tried https then http
 let lang = params.get('lang') || ((navigator.language || '').startsWith('zh') ? 'zh' : 'en');
 const T = () => TEXTS[lang];
 const $ = (id) => document.getElementById(id);
@@ -98,7 +99,8 @@ function showState() {
     st === 'disconnected' ? T().disconnected : T().connecting;
   $('state').textContent = text;
   $('state').dataset.state = st;
-  $('daemon-url').textContent = (kb && kb.baseUrl) || daemonUrl || 'https://127.0.0.1:27182 · http://127.0.0.1:27182';
+  const port = daemonPort || '27182';
+  $('daemon-url').textContent = (kb && kb.baseUrl) || daemonUrl || `https://127.0.0.1:${port} · http://127.0.0.1:${port}`;
 }
 
 function showConnectError(e) {
@@ -109,7 +111,9 @@ function showConnectError(e) {
 }
 
 async function start() {
-  kb = new KeybridgeClient({ url: daemonUrl || null });
+  const options = { url: daemonUrl || null };
+  if (daemonPort) options.port = Number(daemonPort);
+  kb = new KeybridgeClient(options);
   for (const ev of ['connected', 'disconnected', 'transport']) kb.on(ev, showState);
   kb.on('token.inserted', (p) => tokenEvent('evInserted', p.token.id, p.token.label));
   kb.on('token.removed', (p) => tokenEvent('evRemoved', p.id, ''));

@@ -33,7 +33,7 @@ export const TEXTS = {
     eventsTitle: '事件', evInserted: '插入', evRemoved: '拔出', evChanged: '变化',
     pickCert: '请先在证书列表中选择一张证书。',
     errors: {
-      NOT_RUNNING: '未检测到证书助手（keybridge）：请安装并启动后刷新页面。',
+      NOT_RUNNING: '未检测到证书助手（keybridge）：请安装并启动后刷新页面；若已启动，请确认本机已信任其本地根证书（keybridged trust install）。',
       PERMISSION_DENIED: '浏览器未允许本网站访问本机证书助手：请在地址栏的权限设置中允许“本地网络访问”。',
       ORIGIN_NOT_ALLOWED: '证书助手未允许本网站访问：请点击“允许本网站使用证书”，或联系管理员。',
       PIN_CANCELLED: '已取消。', PIN_INCORRECT: '口令错误。', PIN_LOCKED: '口令已锁定，请重置口令。',
@@ -74,7 +74,7 @@ export const TEXTS = {
     eventsTitle: 'Events', evInserted: 'inserted', evRemoved: 'removed', evChanged: 'changed',
     pickCert: 'Pick a certificate in the list first.',
     errors: {
-      NOT_RUNNING: 'The certificate helper (keybridge) was not found: install and start it, then reload.',
+      NOT_RUNNING: 'The certificate helper (keybridge) was not found: install and start it, then reload. If it is running, make sure this computer trusts its local root certificate (keybridged trust install).',
       PERMISSION_DENIED: 'The browser does not let this site reach the helper on this computer: allow "local network access" in the site settings.',
       ORIGIN_NOT_ALLOWED: 'The helper does not allow this site: press "Allow this site", or ask your administrator.',
       PIN_CANCELLED: 'Cancelled.', PIN_INCORRECT: 'Wrong PIN.', PIN_LOCKED: 'The PIN is locked; reset it.',
