@@ -30,9 +30,9 @@ static void removed(kb_daemon *d, kb_source *source, const char *id) {
         kb_log(LOG_INFO, &f, "token %s removed from %s", id, source->name);
         if (d->service.authz)
                 kb_authz_revoke_token(d->service.authz, id);
-        if (source->ops->logout && pthread_mutex_trylock(&source->op_lock) == 0) {
+        if (source->ops->logout && pthread_rwlock_trywrlock(&source->op_lock) == 0) {
                 source->ops->logout(source, id);
-                pthread_mutex_unlock(&source->op_lock);
+                pthread_rwlock_unlock(&source->op_lock);
         }
         pthread_kill(d->main_thread, SIGUSR1);  /* authorizations changed */
         notify(d, KB_WS_TOKEN_REMOVED, json_pack("{s:s}", "id", id));

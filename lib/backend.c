@@ -62,6 +62,16 @@ const kb_token *kb_scan_find_token(const kb_scan *s, const char *id) {
         return NULL;
 }
 
+/* Writers first: a steady stream of signatures (readers) must not keep a
+ * login, logout or token write waiting past its timeout. */
+void kb_source_init_lock(kb_source *s) {
+        pthread_rwlockattr_t attr;
+        pthread_rwlockattr_init(&attr);
+        pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+        pthread_rwlock_init(&s->op_lock, &attr);
+        pthread_rwlockattr_destroy(&attr);
+}
+
 void kb_source_free(kb_source *s) {
         if (!s)
                 return;

@@ -80,7 +80,8 @@ typedef struct kb_source_ops {
         int (*wait_event)(kb_source *s);
         void (*stop_wait)(kb_source *s);
 
-        /* Private-key operations, called with the source's op_lock held.
+        /* Private-key operations, called with the source's op_lock held for
+         * writing (shared_key: for reading).
          * Each returns 0 or -KB_E_* (TOKEN_NOT_PRESENT when the token is gone).
          * The token's PIN state, read from the token now (not the cache). */
         int (*pin_state)(kb_source *s, const kb_token *t, kb_pin_status *ret_status, int *ret_retries);
@@ -95,6 +96,12 @@ typedef struct kb_source_ops {
         /* The certificate's private key as an EVP_PKEY whose operations run on
          * the token (logged in). NOT_FOUND when the token has no such key. */
         int (*private_key)(kb_source *s, const kb_token *t, const kb_cert *c, EVP_PKEY **ret);
+        /* Optional. The key an earlier private_key call returned, kept while
+         * the token stays logged in, for use with op_lock held only for
+         * reading: it reads nothing but our own state, and the key may sign
+         * on several threads at once. NOT_FOUND when there is none (then
+         * take the lock for writing and call private_key). */
+        int (*shared_key)(kb_source *s, const kb_token *t, const kb_cert *c, EVP_PKEY **ret);
         /* The PKCS#11 (or SKF) failure behind the last failed key operation,
          * as an API error; KB_E_INTERNAL when nothing more specific is known. */
         int (*key_error)(kb_source *s, EVP_PKEY *key);
@@ -153,11 +160,16 @@ struct kb_source {
         char *description;      /* library description, NULL until loaded */
         int load_error;         /* 0, or kb_error why the library did not load */
         char *load_detail;      /* the loader's words, when load_error != 0 */
-        /* Serializes private-key operations on this source's tokens (a token
-         * is single-threaded hardware); scans do not take it. */
-        pthread_mutex_t op_lock;
+        /* Orders private-key operations on this source's tokens; scans do
+         * not take it. Held for writing by everything that changes a token or
+         * our sessions (login, logout, PIN, seal, renewal, the first use of a
+         * key); held for reading by signatures with a key already found
+         * (shared_key), which run side by side on the login's sessions. */
+        pthread_rwlock_t op_lock;
 };
 
+/* Set up s->op_lock (the backend destroys it in its free). */
+void kb_source_init_lock(kb_source *s);
 void kb_source_free(kb_source *s);
 
 /* PKCS#11: open the modules at paths, or p11-kit's registered modules when

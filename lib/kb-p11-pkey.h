@@ -10,19 +10,41 @@
 
 #include <openssl/evp.h>
 #include <p11-kit/pkcs11.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
-/* An EVP_PKEY whose private-key operations run on the token through session s
- * (which the caller has logged in). pub is the certificate's public key
- * (copied). The caller keeps fn and s valid for the EVP_PKEY's life and does
- * not use s from two threads at once. Returns 0 or -KB_E_*:
+/* The sessions of one logged-in token that its keys sign on (p11-pool.c), so
+ * that one token signs for two requests at once. It starts with the login's
+ * session, which stays its creator's to use and close, and opens up to
+ * KB_P11_POOL_MAX - 1 more on demand. Reference-counted: each key made with
+ * it holds a reference. */
+#define KB_P11_POOL_MAX 4
+typedef struct kb_p11_pool kb_p11_pool;
+
+kb_p11_pool *kb_p11_pool_new(CK_FUNCTION_LIST *fn, CK_SLOT_ID slot, CK_SESSION_HANDLE session);
+kb_p11_pool *kb_p11_pool_ref(kb_p11_pool *p);
+void kb_p11_pool_unref(kb_p11_pool *p);
+/* The login ends: close the extra sessions (now, or as they come back) and
+ * drop the creator's reference. Later takes fail with CKR_USER_NOT_LOGGED_IN. */
+void kb_p11_pool_close(kb_p11_pool *p);
+/* A session to sign on, waiting while all are busy and no more can be opened;
+ * give it back with kb_p11_pool_give. */
+CK_RV kb_p11_pool_take(kb_p11_pool *p, CK_SESSION_HANDLE *ret);
+void kb_p11_pool_give(kb_p11_pool *p, CK_SESSION_HANDLE h);
+
+/* An EVP_PKEY whose private-key operations run on the token: on a session
+ * taken from pool for each signature when pool is given (then one EVP_PKEY
+ * may sign on several threads at once), else on session s, which the caller
+ * must not use from two threads at once. s, logged in, is used now to check
+ * the key. pub is the certificate's public key (copied). The caller keeps fn
+ * and s valid for the EVP_PKEY's life. Returns 0 or -KB_E_*:
  * UNSUPPORTED_ALGORITHM for key types other than RSA/EC (SM2 included),
  * CERTIFICATE_MISMATCH when pub is of the other type or, for RSA, its modulus
  * differs from the one the token shows for priv; a PKCS#11 failure reading the
  * key type is mapped with kb_pkcs11_rv_error. */
-int kb_p11_pkey_new(CK_FUNCTION_LIST *fn, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE priv, const EVP_PKEY *pub,
-                    EVP_PKEY **ret);
+int kb_p11_pkey_new(CK_FUNCTION_LIST *fn, CK_SESSION_HANDLE s, kb_p11_pool *pool, CK_OBJECT_HANDLE priv,
+                    const EVP_PKEY *pub, EVP_PKEY **ret);
 
 /* The library context (and property query) to pass to CMS_sign_ex,
  * X509_REQ_new_ex (X509_REQ_sign then uses the request's), EVP_DigestSignInit_ex
@@ -30,9 +52,10 @@ int kb_p11_pkey_new(CK_FUNCTION_LIST *fn, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE 
 OSSL_LIB_CTX *kb_p11_libctx(void);
 const char *kb_p11_propq(void);
 
-/* The PKCS#11 result of the latest token operation made through this key
- * (CKR_OK if it succeeded, or none ran, or k is no token key), so that callers
- * can map CKR_DEVICE_REMOVED etc. to the API's errors. */
+/* The PKCS#11 result of the latest token operation made through this key on
+ * the calling thread (CKR_OK if it succeeded, or none ran, or k is no token
+ * key), so that callers can map CKR_DEVICE_REMOVED etc. to the API's errors.
+ * Per thread, because one key may sign on several threads at once. */
 CK_RV kb_p11_pkey_last_rv(const EVP_PKEY *k);
 
 /* ---- Internal to lib/p11-pkey*.c from here on. ---------------------------- */
@@ -51,6 +74,7 @@ typedef struct kb_p11pk_ref {
         uint32_t magic;
         CK_FUNCTION_LIST *fn;
         CK_SESSION_HANDLE session;
+        kb_p11_pool *pool;
         CK_OBJECT_HANDLE handle;
         CK_KEY_TYPE type;
         const EVP_PKEY *pub;
@@ -62,9 +86,9 @@ typedef struct kb_p11pk_key {
         CK_KEY_TYPE type;           /* CKK_RSA or CKK_EC: fixed by the keymgmt */
         EVP_PKEY *pub;              /* default-provider public key; NULL while empty */
         CK_FUNCTION_LIST *fn;       /* NULL: a public key only (imported for a comparison) */
-        CK_SESSION_HANDLE session;
+        CK_SESSION_HANDLE session;  /* signs on this one when there is no pool */
+        kb_p11_pool *pool;          /* a reference, or NULL */
         CK_OBJECT_HANDLE handle;
-        CK_RV last_rv;
 } kb_p11pk_key;
 
 /* A digest the signatures accept, with its PKCS#11 names for RSA-PSS. */
@@ -84,10 +108,12 @@ const char *kb_p11pk_type_name(CK_KEY_TYPE type);
 /* NULL for digests the token signatures do not take. */
 const kb_p11pk_digest *kb_p11pk_digest_find(const EVP_MD *md);
 /* C_SignInit + C_Sign into out (capacity *out_len, at least KB_P11PK_MAX_SIG);
- * records the result in k->last_rv and raises an OpenSSL error on failure.
+ * records the result as this thread's last and raises an OpenSSL error on failure.
  * Returns 1 or 0, in OpenSSL's manner. */
 int kb_p11pk_token_sign(kb_p11pk_key *k, CK_MECHANISM *mech, const unsigned char *in, size_t in_len,
                         unsigned char *out, size_t *out_len);
+/* The result of this thread's last kb_p11pk_token_sign (CKR_OK before any). */
+CK_RV kb_p11pk_thread_last_rv(void);
 /* DER DigestInfo { md, hash } into *ret (free with OPENSSL_free): its length,
  * or -1. */
 int kb_p11pk_digest_info(const EVP_MD *md, const unsigned char *hash, size_t hash_len, unsigned char **ret);

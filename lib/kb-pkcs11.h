@@ -44,6 +44,7 @@ typedef struct kb_p11_session {
         CK_SLOT_ID slot;
         char token_id[KB_TOKEN_ID_LEN + 1];
         CK_SESSION_HANDLE session;
+        struct kb_p11_pool *pool;       /* session first, and more to sign on */
         bool logged_in;
         /* Token keys found in this session, by certificate id: looking a key
          * up (C_FindObjects) and parsing its certificate cost more than a
@@ -69,6 +70,7 @@ kb_pin_status kb_pkcs11_pin_status(CK_FLAGS flags, int *ret_retries);
 int kb_p11_pin_state(kb_source *s, const kb_token *t, kb_pin_status *ret_status, int *ret_retries);
 bool kb_p11_logged_in(kb_source *s, const kb_token *t);
 int kb_p11_login(kb_source *s, const kb_token *t, const kb_secret *pin);
+int kb_p11_shared_key(kb_source *s, const kb_token *t, const kb_cert *c, EVP_PKEY **ret);
 void kb_p11_logout(kb_source *s, const char *token_id);
 size_t kb_p11_sessions(kb_source *s, char (*ret_ids)[KB_TOKEN_ID_LEN + 1], size_t max);
 int kb_p11_private_key(kb_source *s, const kb_token *t, const kb_cert *c, EVP_PKEY **ret);

@@ -131,6 +131,8 @@ typedef struct kb_token_op {
         const kb_token *token;
         const kb_cert *cert;
         EVP_PKEY *key;          /* the certificate's private key on the token */
+        bool shared;            /* op_lock held for reading (begin_signing) */
+        bool logout_after;      /* the token went: log out once the lock is free */
 } kb_token_op;
 
 /* Find params.token and params.certificate, check the certificate's usage
@@ -143,6 +145,13 @@ int kb_token_op_begin(kb_service *svc, kb_call *call, const char *operation, uns
  * names the certificate it replaces "replaces"). */
 int kb_token_op_begin_as(kb_service *svc, kb_call *call, const char *cert_field, const char *operation,
                          unsigned usage, kb_key_type key, kb_token_op *op);
+
+/* The same for an operation that only signs with the certificate's key
+ * (sign, authenticate): when call->origin is authorized on the token and
+ * the key was loaded before, the token lock is held for reading only, so
+ * signatures of several requests run at once. */
+int kb_token_op_begin_signing(kb_service *svc, kb_call *call, const char *operation, kb_key_type key,
+                              kb_token_op *op);
 
 /* Methods (sign.c). */
 int kb_method_sign(kb_service *svc, kb_call *call, json_t **ret);

@@ -25,7 +25,6 @@ static void *key_new(void *provctx, CK_KEY_TYPE type) {
                 return NULL;
         k->libctx = provctx;
         k->type = type;
-        k->last_rv = CKR_OK;
         return k;
 }
 
@@ -42,6 +41,7 @@ static void key_free(void *keydata) {
         if (!k)
                 return;
         EVP_PKEY_free(k->pub);
+        kb_p11_pool_unref(k->pool);
         free(k);
 }
 
@@ -88,6 +88,7 @@ static int import_ref(kb_p11pk_key *k, const OSSL_PARAM *p) {
                 return 0;
         k->fn = ref->fn;
         k->session = ref->session;
+        k->pool = kb_p11_pool_ref(ref->pool);
         k->handle = ref->handle;
         return 1;
 }
@@ -146,7 +147,7 @@ static const OSSL_PARAM *ec_types(int selection) {
         return ec_public_types;
 }
 
-/* Everything public comes from the copy; the last CK_RV from us. */
+/* Everything public comes from the copy; the thread's last CK_RV from us. */
 static int key_get_params(void *keydata, OSSL_PARAM params[]) {
         kb_p11pk_key *k = keydata;
         if (!k)
@@ -154,7 +155,7 @@ static int key_get_params(void *keydata, OSSL_PARAM params[]) {
         if (k->pub && !EVP_PKEY_get_params(k->pub, params))
                 return 0;
         OSSL_PARAM *p = OSSL_PARAM_locate(params, KB_P11PK_PARAM_LAST_RV);
-        return !p || OSSL_PARAM_set_ulong(p, k->last_rv);
+        return !p || OSSL_PARAM_set_ulong(p, kb_p11pk_thread_last_rv());
 }
 
 #define COMMON_GETTABLE                                                         \

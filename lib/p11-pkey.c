@@ -140,25 +140,44 @@ static void raise_rv(const char *func, CK_RV rv) {
         ERR_raise_data(ERR_LIB_PROV, ERR_R_OPERATION_FAIL, "PKCS#11 %s: %s", func, kb_pkcs11_rv_name(rv));
 }
 
+static _Thread_local CK_RV thread_last_rv = CKR_OK;
+
+CK_RV kb_p11pk_thread_last_rv(void) {
+        return thread_last_rv;
+}
+
+static CK_RV sign_on(kb_p11pk_key *k, CK_SESSION_HANDLE s, CK_MECHANISM *mech, const unsigned char *in,
+                     size_t in_len, unsigned char *out, CK_ULONG *len) {
+        CK_RV rv = k->fn->C_SignInit(s, mech, k->handle);
+        if (rv != CKR_OK) {
+                raise_rv("C_SignInit", rv);
+                return rv;
+        }
+        rv = k->fn->C_Sign(s, (CK_BYTE_PTR) in, in_len, out, len);
+        if (rv != CKR_OK)
+                raise_rv("C_Sign", rv);
+        return rv;
+}
+
 /* The buffer holds the longest signature there is, so CKR_BUFFER_TOO_SMALL
  * would be a broken token; it is reported, not retried. */
 int kb_p11pk_token_sign(kb_p11pk_key *k, CK_MECHANISM *mech, const unsigned char *in, size_t in_len,
                         unsigned char *out, size_t *out_len) {
         CK_ULONG len = *out_len;
+        CK_SESSION_HANDLE s = k->session;
 
         assert(k->fn && *out_len >= KB_P11PK_MAX_SIG);
-        CK_RV rv = k->fn->C_SignInit(k->session, mech, k->handle);
+        CK_RV rv = k->pool ? kb_p11_pool_take(k->pool, &s) : CKR_OK;
         if (rv != CKR_OK) {
-                k->last_rv = rv;
-                raise_rv("C_SignInit", rv);
-                return 0;
+                raise_rv("C_OpenSession", rv);
+        } else {
+                rv = sign_on(k, s, mech, in, in_len, out, &len);
+                if (k->pool)
+                        kb_p11_pool_give(k->pool, s);
         }
-        rv = k->fn->C_Sign(k->session, (CK_BYTE_PTR) in, in_len, out, &len);
-        k->last_rv = rv;
-        if (rv != CKR_OK) {
-                raise_rv("C_Sign", rv);
+        thread_last_rv = rv;
+        if (rv != CKR_OK)
                 return 0;
-        }
         if (len > *out_len) {
                 ERR_raise_data(ERR_LIB_PROV, ERR_R_OPERATION_FAIL, "PKCS#11 C_Sign: %lu bytes", (unsigned long) len);
                 return 0;
@@ -205,8 +224,8 @@ static int check_pair(CK_FUNCTION_LIST *fn, CK_SESSION_HANDLE s, CK_OBJECT_HANDL
         return type == CKK_RSA ? check_modulus(fn, s, priv, pub) : 0;
 }
 
-int kb_p11_pkey_new(CK_FUNCTION_LIST *fn, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE priv, const EVP_PKEY *pub,
-                    EVP_PKEY **ret) {
+int kb_p11_pkey_new(CK_FUNCTION_LIST *fn, CK_SESSION_HANDLE s, kb_p11_pool *pool, CK_OBJECT_HANDLE priv,
+                    const EVP_PKEY *pub, EVP_PKEY **ret) {
         CK_KEY_TYPE type = 0;
 
         assert(fn && pub && ret);
@@ -220,7 +239,7 @@ int kb_p11_pkey_new(CK_FUNCTION_LIST *fn, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE 
                 return r;
 
         kb_p11pk_ref ref = {
-                .magic = KB_P11PK_REF_MAGIC, .fn = fn, .session = s, .handle = priv, .type = type, .pub = pub,
+                .magic = KB_P11PK_REF_MAGIC, .fn = fn, .session = s, .pool = pool, .handle = priv, .type = type, .pub = pub,
         };
         kb_p11pk_ref *p = &ref;
         OSSL_PARAM params[] = {

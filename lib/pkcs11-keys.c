@@ -156,7 +156,7 @@ int kb_p11_key_load(kb_source *s, const kb_token *t, const kb_key_id *id, EVP_PK
                 r = pair_public(p, h, id, priv, &pub);
         if (r < 0)
                 return r;
-        return kb_p11_pkey_new(p->fn, h, priv, pub, ret);
+        return kb_p11_pkey_new(p->fn, h, NULL, priv, pub, ret);
 }
 
 static int id_of(kb_p11_source *p, CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o, kb_key_id *ret) {

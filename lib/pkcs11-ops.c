@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Private-key operations on PKCS#11 tokens: PIN state, login, logout, and the
- * token key as an EVP_PKEY. Callers hold the source's op_lock.
+ * token key as an EVP_PKEY. Callers hold the source's op_lock for writing,
+ * except for kb_p11_shared_key (read lock: it only reads). The keys sign on
+ * the login's session pool, so several may sign at once under the read lock.
  */
 #include <string.h>
 
@@ -29,6 +31,7 @@ static void forget_keys(kb_p11_session *l) {
 
 static void drop_login(kb_p11_source *p, kb_p11_session *l, bool logout) {
         forget_keys(l);
+        kb_p11_pool_close(l->pool);
         if (logout && l->logged_in)
                 (void) p->fn->C_Logout(l->session);
         (void) p->fn->C_CloseSession(l->session);
@@ -84,8 +87,13 @@ static int open_login(kb_p11_source *p, const kb_token *t, kb_p11_session **ret)
                 rv = p->fn->C_OpenSession(t->slot_id, CKF_SERIAL_SESSION, NULL, NULL, &h);
         if (rv != CKR_OK)
                 return -(int) kb_pkcs11_rv_error(rv);
+        kb_p11_pool *pool = kb_p11_pool_new(p->fn, t->slot_id, h);
+        if (!pool) {
+                (void) p->fn->C_CloseSession(h);
+                return -KB_E_INTERNAL;
+        }
         l = &p->logins[p->n_logins++];
-        *l = (kb_p11_session) { .slot = t->slot_id, .session = h };
+        *l = (kb_p11_session) { .slot = t->slot_id, .session = h, .pool = pool };
         memcpy(l->token_id, t->id, sizeof(l->token_id));
         *ret = l;
         return 0;
@@ -185,10 +193,17 @@ int kb_p11_private_key(kb_source *s, const kb_token *t, const kb_cert *c, EVP_PK
                 drop_login(p, l, false);
         if (r < 0)
                 return r;
-        r = kb_p11_pkey_new(p->fn, l->session, key, X509_get0_pubkey(x), ret);
+        r = kb_p11_pkey_new(p->fn, l->session, l->pool, key, X509_get0_pubkey(x), ret);
         if (r >= 0)
                 cache_key(l, c, *ret);
         return r;
+}
+
+int kb_p11_shared_key(kb_source *s, const kb_token *t, const kb_cert *c, EVP_PKEY **ret) {
+        kb_p11_session *l = find_login((kb_p11_source *) s, t);
+        if (!l || !l->logged_in || !(*ret = cached_key(l, c)))
+                return -KB_E_NOT_FOUND;
+        return 0;
 }
 
 int kb_p11_rv(CK_RV rv) {

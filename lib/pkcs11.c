@@ -104,7 +104,7 @@ static void p11_stop_wait(kb_source *s) {
 static void p11_free(kb_source *s) {
         p11_source *p = (p11_source *) s;
         kb_p11_logout_all(p);
-        pthread_mutex_destroy(&p->base.op_lock);
+        pthread_rwlock_destroy(&p->base.op_lock);
         if (p->fn) {
                 if (p->initialized)
                         p11_kit_module_finalize(p->fn);
@@ -125,6 +125,7 @@ static const kb_source_ops p11_ops = {
         .logout = kb_p11_logout,
         .sessions = kb_p11_sessions,
         .private_key = kb_p11_private_key,
+        .shared_key = kb_p11_shared_key,
         .key_error = kb_p11_key_error,
         .set_pin = kb_p11_set_pin,
         .so_pin_state = kb_p11_so_pin_state,
@@ -169,7 +170,7 @@ static p11_source *source_new(const char *name, const char *path) {
         if (!p)
                 return NULL;
         p->base.ops = &p11_ops;
-        pthread_mutex_init(&p->base.op_lock, NULL);
+        kb_source_init_lock(&p->base);
         p->base.name = strdup(name ? name : "");
         p->base.path = strdup(path ? path : "");
         if (!p->base.name || !p->base.path) {

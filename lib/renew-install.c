@@ -126,10 +126,10 @@ void kb_renew_recover_scan(kb_service *svc, kb_source *source, const kb_scan *sc
                 return;
         for (size_t i = 0; i < scan->n_tokens; i++) {
                 const kb_token *t = scan->tokens[i];
-                if (!kb_journal_exists(svc->renewals, t->id) || pthread_mutex_trylock(&source->op_lock) != 0)
+                if (!kb_journal_exists(svc->renewals, t->id) || pthread_rwlock_trywrlock(&source->op_lock) != 0)
                         continue;
                 changed |= recover_token(svc, source, t);
-                pthread_mutex_unlock(&source->op_lock);
+                pthread_rwlock_unlock(&source->op_lock);
         }
         if (changed)
                 kb_cache_reread(svc->cache);

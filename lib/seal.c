@@ -45,7 +45,7 @@ static int read_public(kb_service *svc, const found *f, kb_seal **ret) {
         r = f->source->ops->seal_read(f->source, f->token, f->cert, false, ret);
         if (r < 0)
                 r = kb_token_gone(svc, f->source, f->token->id, r);
-        pthread_mutex_unlock(&f->source->op_lock);
+        pthread_rwlock_unlock(&f->source->op_lock);
         return r;
 }
 

@@ -212,7 +212,7 @@ int kb_method_sign(kb_service *svc, kb_call *call, json_t **ret) {
         kb_token_op op;
         int r = parse_request(call, &rq);
         if (r >= 0)
-                r = kb_token_op_begin(svc, call, "sign", KB_USAGE_SIGN, rq.alg->key, &op);
+                r = kb_token_op_begin_signing(svc, call, "sign", rq.alg->key, &op);
         if (r < 0) {
                 request_clear(&rq);
                 return r;
@@ -255,7 +255,7 @@ int kb_method_authenticate(kb_service *svc, kb_call *call, json_t **ret) {
         if (r >= 0)
                 r = auth_message(call->origin, challenge, len, msg);
         if (r >= 0)
-                r = kb_token_op_begin(svc, call, "authenticate", KB_USAGE_SIGN, KB_KEY_UNKNOWN, &op);
+                r = kb_token_op_begin_signing(svc, call, "authenticate", KB_KEY_UNKNOWN, &op);
         if (r < 0)
                 return r;
         const algorithm *alg = find_algorithm(op.cert->key_type == KB_KEY_EC ? "ECDSA-SHA256" : "RSA-PKCS1-SHA256");

@@ -69,7 +69,7 @@ int kb_token_lock(kb_source *source) {
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_sec += LOCK_WAIT_MS / 1000;
-        return pthread_mutex_timedlock(&source->op_lock, &until) == 0 ? 0 : -KB_E_TOKEN_BUSY;
+        return pthread_rwlock_timedwrlock(&source->op_lock, &until) == 0 ? 0 : -KB_E_TOKEN_BUSY;
 }
 
 int kb_token_gone(kb_service *svc, kb_source *source, const char *token_id, int r) {
@@ -178,14 +178,35 @@ static int check_certificate(kb_call *call, const kb_token_op *op, unsigned usag
         return 0;
 }
 
-int kb_token_op_begin_as(kb_service *svc, kb_call *call, const char *cert_field, const char *operation,
-                         unsigned usage, kb_key_type key, kb_token_op *op) {
+/* The fast path of a signature: this origin is authorized on the token and
+ * its key was found before, so nothing about the token or our sessions
+ * changes. Then the lock is taken for reading only, and signatures of any
+ * number of requests run side by side (each on a session of the login's
+ * pool). Anything else, including a writer holding or waiting for the lock,
+ * takes the ordinary path. True with the read lock held and op->key set. */
+static bool begin_shared(kb_service *svc, kb_call *call, kb_token_op *op) {
+        kb_source *src = op->source;
+        if (!src->ops->shared_key || pthread_rwlock_tryrdlock(&src->op_lock) != 0)
+                return false;
+        bool ok = kb_pin_check_usable(svc, call, op->token, KB_PIN_OK) >= 0 &&
+                  kb_authz_check(svc->authz, op->token->id, who(call), time(NULL)) &&
+                  src->ops->shared_key(src, op->token, op->cert, &op->key) >= 0;
+        if (!ok)
+                pthread_rwlock_unlock(&src->op_lock);
+        op->shared = ok;
+        return ok;
+}
+
+static int begin(kb_service *svc, kb_call *call, const char *cert_field, const char *operation, unsigned usage,
+                 kb_key_type key, bool may_share, kb_token_op *op) {
         *op = (kb_token_op) { .view = kb_cache_view(svc->cache) };
         if (!op->view)
                 return -KB_E_INTERNAL;
         int r = view_token_cert(svc, call, op->view, cert_field, &op->source, &op->token, &op->cert);
         if (r >= 0)
                 r = check_certificate(call, op, usage, key);
+        if (r >= 0 && may_share && begin_shared(svc, call, op))
+                return 0;
         if (r >= 0)
                 r = kb_token_lock(op->source);
         if (r < 0) {
@@ -201,13 +222,32 @@ int kb_token_op_begin_as(kb_service *svc, kb_call *call, const char *cert_field,
         return r;
 }
 
-int kb_token_op_begin(kb_service *svc, kb_call *call, const char *operation, unsigned usage, kb_key_type key,
-                      kb_token_op *op) {
-        return kb_token_op_begin_as(svc, call, "certificate", operation, usage, key, op);
+int kb_token_op_begin_as(kb_service *svc, kb_call *call, const char *cert_field, const char *operation,
+                         unsigned usage, kb_key_type key, kb_token_op *op) {
+        return begin(svc, call, cert_field, operation, usage, key, false, op);
 }
 
+int kb_token_op_begin(kb_service *svc, kb_call *call, const char *operation, unsigned usage, kb_key_type key,
+                      kb_token_op *op) {
+        return begin(svc, call, "certificate", operation, usage, key, false, op);
+}
+
+int kb_token_op_begin_signing(kb_service *svc, kb_call *call, const char *operation, kb_key_type key,
+                              kb_token_op *op) {
+        return begin(svc, call, "certificate", operation, KB_USAGE_SIGN, key, true, op);
+}
+
+/* Under the read lock the logout a removal calls for must wait for the
+ * write lock: kb_token_op_end does it. */
 int kb_token_op_key_error(kb_service *svc, kb_token_op *op) {
-        return kb_token_gone(svc, op->source, op->token->id, op->source->ops->key_error(op->source, op->key));
+        int r = op->source->ops->key_error(op->source, op->key);
+        if (!op->shared)
+                return kb_token_gone(svc, op->source, op->token->id, r);
+        if (r == -KB_E_TOKEN_NOT_PRESENT) {
+                kb_authz_revoke_token(svc->authz, op->token->id);
+                op->logout_after = true;
+        }
+        return r;
 }
 
 void kb_token_op_end(kb_service *svc, kb_token_op *op) {
@@ -215,7 +255,11 @@ void kb_token_op_end(kb_service *svc, kb_token_op *op) {
                 return;
         EVP_PKEY_free(op->key);
         if (op->source)
-                pthread_mutex_unlock(&op->source->op_lock);
+                pthread_rwlock_unlock(&op->source->op_lock);
+        if (op->logout_after && kb_token_lock(op->source) >= 0) {
+                op->source->ops->logout(op->source, op->token->id);
+                pthread_rwlock_unlock(&op->source->op_lock);
+        }
         kb_view_free(op->view);
         *op = (kb_token_op) { 0 };
 }
@@ -230,7 +274,7 @@ static void expire_source(kb_service *svc, const kb_view *v, size_t i, int64_t n
         kb_source *src = (kb_source *) v->sources[i];
         char ids[16][KB_TOKEN_ID_LEN + 1];
 
-        if (!src->ops->sessions || pthread_mutex_trylock(&src->op_lock) != 0)
+        if (!src->ops->sessions || pthread_rwlock_trywrlock(&src->op_lock) != 0)
                 return;
         size_t n = src->ops->sessions(src, ids, 16);
         for (size_t j = 0; j < n; j++) {
@@ -240,7 +284,7 @@ static void expire_source(kb_service *svc, const kb_view *v, size_t i, int64_t n
                 if (gone || !kb_authz_token_in_use(svc->authz, ids[j], now))
                         src->ops->logout(src, ids[j]);
         }
-        pthread_mutex_unlock(&src->op_lock);
+        pthread_rwlock_unlock(&src->op_lock);
 }
 
 int64_t kb_service_expire(kb_service *svc, int64_t now) {

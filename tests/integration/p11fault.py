@@ -28,7 +28,7 @@ def module_path():
 
 
 def _rv_text(rv):
-    if rv == "HANG":
+    if rv in ("HANG", "HOLD"):
         return rv
     if isinstance(rv, int):
         return f"0x{rv:x}"
@@ -65,7 +65,9 @@ class FaultControl:
     def fail(self, function, nth, rv):
         """The nth call of function returns rv; nth is 2, "2+" (from the 2nd
         on) or "2-4"; rv a CKR_ name or a number, or "HANG": the call never
-        returns (logged as "C_Name HANG"), for killing the caller there."""
+        returns (logged as "C_Name HANG"), for killing the caller there; "HOLD":
+        the call waits until the control file is written again (logged as
+        "C_Name HOLD"), then goes through."""
         if not function.startswith("C_"):
             raise ValueError(f"not a PKCS#11 function: {function!r}")
         self._rules.append(f"{function} {nth} {_rv_text(rv)}")

@@ -125,6 +125,16 @@ class FaultTest(unittest.TestCase):
     # --- helpers -------------------------------------------------------------------
     def tool(self, *args, env=None, token=True, check=True):
         """pkcs11-tool on the module; returns (status, stdout + stderr)."""
+        cmd, env = self.tool_command(args, env, token)
+        p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+        out = p.stdout + p.stderr
+        if check:
+            self.assertEqual(p.returncode, 0, out)
+        self.assertNotIn("AddressSanitizer", out)
+        self.assertNotIn("runtime error", out)
+        return p.returncode, out
+
+    def tool_command(self, args, env=None, token=True):
         env = dict(env or self.env)
         preload = os.environ.get("KB_P11FAULT_PRELOAD")
         if preload:
@@ -137,13 +147,7 @@ class FaultTest(unittest.TestCase):
         cmd = ["pkcs11-tool", "--module", module_path()]
         if token:
             cmd += ["--token-label", LABEL]
-        p = subprocess.run(cmd + list(args), env=env, capture_output=True, text=True, timeout=60)
-        out = p.stdout + p.stderr
-        if check:
-            self.assertEqual(p.returncode, 0, out)
-        self.assertNotIn("AddressSanitizer", out)
-        self.assertNotIn("runtime error", out)
-        return p.returncode, out
+        return cmd + list(args), env
 
     def flags(self):
         _, out = self.tool("-L", token=False)
@@ -385,6 +389,36 @@ class Removal(FaultTest):
     def drain_events(self, d):
         while d("wait nb")[0] == "CKR_OK":
             pass
+
+    def test_a_held_call_waits_inside_while_other_calls_go_through(self):
+        data, held_sig = os.path.join(self.tmp, "held-data"), os.path.join(self.tmp, "held-sig")
+        with open(data, "wb") as f:
+            f.write(DATA)
+        self.ctl.log(self.log_path)
+        self.ctl.fail("C_Sign", 1, "HOLD")
+        cmd, env = self.tool_command(["-l", "--pin", PIN, "--sign", "--id", "01", "-m", "SHA256-RSA-PKCS",
+                                      "-i", data, "-o", held_sig])
+        held = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            deadline = time.time() + 30
+            while time.time() < deadline and "C_Sign HOLD" not in self.calls():
+                time.sleep(0.05)
+            self.assertIn("C_Sign HOLD", self.calls())
+            self.sign()                     # the second C_Sign goes through meanwhile
+            self.assertIsNone(held.poll(), "the held call is still waiting")
+            self.ctl.clear()
+            out = held.communicate(timeout=30)[0]
+        finally:
+            if held.poll() is None:
+                held.kill()
+        self.assertEqual(held.returncode, 0, out)
+        self.verify(data, held_sig)
+
+    def calls(self):
+        if not os.path.exists(self.log_path):
+            return ""
+        with open(self.log_path) as f:
+            return f.read()
 
     def test_wait_for_slot_event_reports_each_change(self):
         d = self.driver()

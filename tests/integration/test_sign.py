@@ -9,11 +9,13 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import kbtest  # noqa: E402
+from p11fault import FaultControl, module_path  # noqa: E402
 
 PINENTRY = os.path.join(kbtest.FIXTURES, "test-pinentry")
 VERIFIER = os.path.join(kbtest.SRC, "docs", "examples", "verify-keybridge-auth.py")
@@ -363,6 +365,101 @@ class JobWorkers(SignBase):
             seen.append(set(os.listdir(tasks)) - before)
         self.assertEqual(len(seen[0]), 1, seen)
         self.assertTrue(all(s == seen[0] for s in seen), seen)
+
+
+class ParallelSigning(SignBase):
+    """Signatures of an origin that is authorized, with a key already found,
+    run side by side on the login's sessions (lib/p11-pool.c) instead of one
+    after another on one session under one lock. The fault module holds a
+    C_Sign inside the token to show it."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.ctl_dir = tempfile.mkdtemp(prefix="kb-parallel-")
+        cls.ctl = FaultControl(os.path.join(cls.ctl_dir, "control"))
+        cls.calls = os.path.join(cls.ctl_dir, "calls.log")
+        cls.extra_env = cls.ctl.environ(module=kbtest.SOFTHSM)
+        super().setUpClass()
+
+    @classmethod
+    def modules(cls):
+        return [module_path()]
+
+    def tearDown(self):
+        self.ctl.clear()
+
+    def wait_for_hold(self):
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if os.path.exists(self.calls):
+                with open(self.calls) as f:
+                    if "C_Sign HOLD" in f.read():
+                        return
+            time.sleep(0.05)
+        self.fail("no C_Sign was held")
+
+    def signed_in_background(self, cn, algorithm, data):
+        result = {}
+        thread = threading.Thread(target=lambda: result.update(
+            answer=self.sign(cn, algorithm, [{"data": b64(data)}])))
+        thread.start()
+        return thread, result
+
+    def check_parallel(self, cn, key_id, algorithm, md):
+        self.pin.answer("pin 123456")
+        st, _, body = self.sign(cn, algorithm, [{"data": b64(b"log in, find the key")}])
+        self.assertEqual(st, 200, body)
+        if os.path.exists(self.calls):
+            os.unlink(self.calls)
+        self.ctl.log(self.calls)
+        self.ctl.fail("C_Sign", 1, "HOLD")
+        held, result = self.signed_in_background(cn, algorithm, b"held in the token")
+        self.wait_for_hold()
+
+        st, _, body = self.sign(cn, algorithm, [{"data": b64(b"meanwhile")}])
+        self.assertEqual(st, 200, body)
+        self.assertTrue(self.verify_raw(key_id, md, b"meanwhile", body["signatures"][0]))
+        self.assertTrue(held.is_alive(), "the held signature is still inside the token")
+
+        self.ctl.clear()
+        held.join(30)
+        st, _, body = result["answer"]
+        self.assertEqual(st, 200, body)
+        self.assertTrue(self.verify_raw(key_id, md, b"held in the token", body["signatures"][0]))
+        self.assertEqual(len(self.pin.dialogs()), 1, "one login served all of them")
+
+    def test_rsa_signatures_run_side_by_side(self):
+        self.check_parallel("张三", "01", "RSA-PKCS1-SHA256", "sha256")
+
+    def test_ecdsa_signatures_run_side_by_side(self):
+        self.check_parallel("赵六", "04", "ECDSA-SHA256", "sha256")
+
+    def test_a_token_pulled_during_parallel_signatures_logs_out_and_recovers(self):
+        self.pin.answer("pin 123456", "pin 123456")
+        st, _, body = self.sign("张三", "RSA-PKCS1-SHA256", [{"data": b64(b"first")}])
+        self.assertEqual(st, 200, body)
+        if os.path.exists(self.calls):
+            os.unlink(self.calls)
+        self.ctl.log(self.calls)
+        self.ctl.fail("C_Sign", 1, "HOLD")
+        held, result = self.signed_in_background("张三", "RSA-PKCS1-SHA256", b"pulled")
+        self.wait_for_hold()
+        self.ctl.removed(True)
+        held.join(30)
+        st, _, body = result["answer"]
+        self.assertEqual(body["error"]["code"], "TOKEN_NOT_PRESENT", body)
+        self.ctl.clear()  # back in, and no more holds
+        deadline = time.time() + 20
+        while time.time() < deadline and not self.token_listed():
+            time.sleep(0.1)
+        self.assertFalse(self.authorized(kbtest.ORIGIN), "the removal ended the authorization")
+        st, _, body = self.sign("张三", "RSA-PKCS1-SHA256", [{"data": b64(b"back")}])
+        self.assertEqual(st, 200, body)
+        self.assertEqual(len(self.pin.dialogs()), 2, "the returned token needed the PIN again")
+
+    def token_listed(self):
+        st, _, body = self.d.get("/v1/tokens")
+        return any(t["id"] == self.token["id"] for t in body["tokens"])
 
 
 class SignOverHttps(SignBase):

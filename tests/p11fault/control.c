@@ -53,6 +53,8 @@ static int parse_rule(char *value, kb_pf_rule *ret) {
                 return -EINVAL;
         if (strcmp(rv, "HANG") == 0)
                 rule.rv = KB_PF_HANG;
+        else if (strcmp(rv, "HOLD") == 0)
+                rule.rv = KB_PF_HOLD;
         else if (kb_pf_rv_parse(rv, &rule.rv) < 0)
                 return -EINVAL;
         size_t n = strlen(nth);

@@ -39,6 +39,24 @@ static _Noreturn void hang(const kb_pf_call *c) {
                 pause();
 }
 
+/* A "HOLD" rule: the call waits, without the module's lock (other calls go
+ * on), until the control file changes, then goes on to the real module. It
+ * logs "C_Name HOLD" when it starts waiting, so a test knows a call is inside
+ * the token and can look at what else gets through meanwhile. */
+static void hold(const kb_pf_call *c) {
+        char line[96], sig[KB_PF_SIG_MAX];
+        int n = snprintf(line, sizeof(line), "%s HOLD\n", kb_pf_function_name(c->fn));
+        if (kb_pf.log_fd >= 0 && n > 0 && (size_t) n < sizeof(line))
+                (void) !write(kb_pf.log_fd, line, (size_t) n);
+        memcpy(sig, kb_pf.ctl_sig, sizeof(sig));
+        while (strcmp(sig, kb_pf.ctl_sig) == 0) {
+                pthread_mutex_unlock(&kb_pf.lock);
+                (void) usleep(20 * 1000);
+                pthread_mutex_lock(&kb_pf.lock);
+                kb_pf_control_refresh();
+        }
+}
+
 static bool enter_locked(kb_pf_call *c, kb_pf_kind kind, CK_ULONG handle) {
         CK_RV rv;
 
@@ -60,7 +78,12 @@ static bool enter_locked(kb_pf_call *c, kb_pf_kind kind, CK_ULONG handle) {
         if (kb_pf_control_fault(c->fn, &rv)) {
                 if (rv == KB_PF_HANG)
                         hang(c);
-                return kb_pf_answer(c, rv);
+                if (rv != KB_PF_HOLD)
+                        return kb_pf_answer(c, rv);
+                hold(c);
+                c->removed = kb_pf.ctl.removed;
+                if (c->removed && kind == KB_PF_SESSION)
+                        return kb_pf_answer(c, CKR_DEVICE_REMOVED); /* pulled while held */
         }
         if (kind == KB_PF_SLOT && c->removed)
                 return kb_pf_answer(c, CKR_TOKEN_NOT_PRESENT);

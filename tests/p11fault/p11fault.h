@@ -29,6 +29,9 @@ typedef enum { KB_PF_NONE, KB_PF_SLOT, KB_PF_SESSION } kb_pf_kind;
 
 /* The RV of a rule that never answers ("fail = C_CreateObject 1 HANG"). */
 #define KB_PF_HANG (CKR_VENDOR_DEFINED | 0x48414e47UL)
+/* The RV of a rule that holds the call until the control file changes
+ * ("fail = C_Sign 1 HOLD"), then lets it through to the real module. */
+#define KB_PF_HOLD (CKR_VENDOR_DEFINED | 0x484f4c44UL)
 
 /* "fail = FUNCTION FIRST[-LAST|+] RV" */
 typedef struct {

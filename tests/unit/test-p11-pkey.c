@@ -126,8 +126,8 @@ static void setup(void) {
                 snprintf(name, sizeof(name), LABEL "-certs/%02d.pem", i);
                 certs[i] = read_cert(name);
         }
-        ck_assert_int_eq(kb_p11_pkey_new(fn, session, rsa_handle, pub(1), &rsa_key), 0);
-        ck_assert_int_eq(kb_p11_pkey_new(fn, session, ec_handle, pub(2), &ec_key), 0);
+        ck_assert_int_eq(kb_p11_pkey_new(fn, session, NULL, rsa_handle, pub(1), &rsa_key), 0);
+        ck_assert_int_eq(kb_p11_pkey_new(fn, session, NULL, ec_handle, pub(2), &ec_key), 0);
 }
 
 static void teardown(void) {
@@ -342,9 +342,9 @@ END_TEST
 
 START_TEST(a_certificate_of_another_key_or_type_is_refused) {
         EVP_PKEY *k = NULL;
-        ck_assert_int_eq(kb_p11_pkey_new(fn, session, rsa_handle, pub(3), &k), -KB_E_CERTIFICATE_MISMATCH);
-        ck_assert_int_eq(kb_p11_pkey_new(fn, session, rsa_handle, pub(2), &k), -KB_E_CERTIFICATE_MISMATCH);
-        ck_assert_int_eq(kb_p11_pkey_new(fn, session, ec_handle, pub(1), &k), -KB_E_CERTIFICATE_MISMATCH);
+        ck_assert_int_eq(kb_p11_pkey_new(fn, session, NULL, rsa_handle, pub(3), &k), -KB_E_CERTIFICATE_MISMATCH);
+        ck_assert_int_eq(kb_p11_pkey_new(fn, session, NULL, rsa_handle, pub(2), &k), -KB_E_CERTIFICATE_MISMATCH);
+        ck_assert_int_eq(kb_p11_pkey_new(fn, session, NULL, ec_handle, pub(1), &k), -KB_E_CERTIFICATE_MISMATCH);
         ck_assert_ptr_null(k);
 }
 END_TEST
@@ -363,7 +363,7 @@ START_TEST(keys_other_than_rsa_and_ec_are_unsupported) {
         CK_OBJECT_HANDLE secret = 0;
         ck_assert_uint_eq(fn->C_CreateObject(session, tmpl, KB_ELEMENTSOF(tmpl), &secret), CKR_OK);
         EVP_PKEY *k = NULL;
-        ck_assert_int_eq(kb_p11_pkey_new(fn, session, secret, pub(1), &k), -KB_E_UNSUPPORTED_ALGORITHM);
+        ck_assert_int_eq(kb_p11_pkey_new(fn, session, NULL, secret, pub(1), &k), -KB_E_UNSUPPORTED_ALGORITHM);
         ck_assert_ptr_null(k);
 }
 END_TEST
@@ -569,7 +569,7 @@ START_TEST(a_closed_session_fails_and_reports_its_ck_rv) {
         CK_SESSION_HANDLE s2 = 0;
         EVP_PKEY *k = NULL;
         ck_assert_uint_eq(fn->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &s2), CKR_OK);
-        ck_assert_int_eq(kb_p11_pkey_new(fn, s2, find_object(s2, CKO_PRIVATE_KEY, 0x01), pub(1), &k), 0);
+        ck_assert_int_eq(kb_p11_pkey_new(fn, s2, NULL, find_object(s2, CKO_PRIVATE_KEY, 0x01), pub(1), &k), 0);
         ck_assert_uint_eq(fn->C_CloseSession(s2), CKR_OK);
 
         _cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *mctx = EVP_MD_CTX_new();
