@@ -57,6 +57,9 @@ typedef struct kb_daemon {
         unsigned n_queued, n_idle, n_threads;
         bool jobs_stopping;
         pthread_t main_thread;          /* woken (SIGUSR1) when a job ends */
+        /* The main thread ticks every second (some authorization lives), so
+         * a job that ends need not wake it (kb_jobs_ended). */
+        atomic_bool main_ticks_fast;
 
         struct kb_ws *ws;               /* the WebSocket event thread (ws.c) */
         pthread_mutex_t ws_lock;        /* scan threads read ws under it (events.c) */

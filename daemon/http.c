@@ -232,7 +232,7 @@ static void run_job(void *arg) {
          * stops only after the resume. */
         MHD_resume_connection(rq->conn);
         pthread_mutex_unlock(&d->jobs_lock);
-        pthread_kill(d->main_thread, SIGUSR1); /* authorizations may have changed */
+        kb_jobs_ended(d);
 }
 
 static int start_job(kb_server *s, struct MHD_Connection *c, request *rq) {

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Worker threads for token operations (jobs.h). */
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -112,4 +113,13 @@ void kb_jobs_stop(kb_daemon *d) {
         while (d->n_jobs > 0 || d->n_threads > 0)
                 pthread_cond_wait(&d->jobs_idle, &d->jobs_lock);
         pthread_mutex_unlock(&d->jobs_lock);
+}
+
+/* The main thread clears main_ticks_fast before it reads the authorizations
+ * (kb_service_expire) and sets it after, only when it will tick every second.
+ * A job reads it after its grant, so either the main thread's read sees the
+ * grant or the job sees the flag clear and signals. */
+void kb_jobs_ended(kb_daemon *d) {
+        if (!atomic_load(&d->main_ticks_fast))
+                pthread_kill(d->main_thread, SIGUSR1);
 }

@@ -18,6 +18,10 @@ typedef void (*kb_job_fn)(void *arg);
 /* Run run(arg) on a worker. 0; TOKEN_BUSY at the limit or when stopping;
  * INTERNAL when no thread could be started (nothing was queued then). */
 int kb_jobs_submit(kb_daemon *d, kb_job_fn run, void *arg);
+/* A job's last step: a job may have granted an authorization, whose idle
+ * timeout the main thread must watch, so wake it (SIGUSR1) unless it already
+ * ticks every second. */
+void kb_jobs_ended(kb_daemon *d);
 /* Wait until no job is queued or running. */
 void kb_jobs_drain(kb_daemon *d);
 /* Refuse new jobs, wait for the running ones, end every worker. */

@@ -221,7 +221,9 @@ static int wait_for_signals(kb_daemon *d, const sigset_t *set, int argc, char **
         int64_t tls_checked = time(NULL);
         for (;;) {
                 int64_t now = time(NULL);
+                atomic_store(&d->main_ticks_fast, false); /* see kb_jobs_ended */
                 bool authorized = kb_service_expire(&d->service, now) != 0;
+                atomic_store(&d->main_ticks_fast, authorized);
                 const struct timespec tick = { .tv_sec = authorized ? 1 : 3600 };
                 if (now - tls_checked >= 3600) {
                         renew_tls_if_due(d);

@@ -123,7 +123,7 @@ static void run_job(void *arg) {
                 *it = (inbox_item) { .kind = IN_JOB_DONE, .job = j };
                 kb_ws_post(j->ws, it);
         } /* else: leaks the job rather than answering from this thread */
-        pthread_kill(d->main_thread, SIGUSR1); /* authorizations may have changed */
+        kb_jobs_ended(d);
 }
 
 static int start_job(kb_ws *ws, ws_job *j) {
