@@ -350,8 +350,8 @@ static int install_locked(kb_service *svc, kb_call *call, kb_token_op *op, insta
         bool already = false;
         int r = 0;
 
-        if (kb_journal_exists(svc->renewals, op->token->id) && recover_token(svc, op->source, op->token))
-                kb_cache_reread(svc->cache);
+        if (kb_journal_exists(svc->renewals, op->token->id))
+                (void) recover_token(svc, op->source, op->token);
         kb_call_progress(call, "verify", 10);
         r = find_key(call, op, rq, &key);
         if (r >= 0)
@@ -387,7 +387,6 @@ static int install_locked(kb_service *svc, kb_call *call, kb_token_op *op, insta
                      .enc_key = j.enc_der ? &j.enc_key : NULL };
         *ret = result(svc, rq, j.label, &j.new_key, &a);
         kb_install_clear(&j);
-        kb_cache_reread(svc->cache);
         if (r < 0)
                 (void) kb_token_gone(svc, op->source, op->token->id, r);
         return *ret ? 0 : -KB_E_INTERNAL;
@@ -435,17 +434,29 @@ static int finish_installed(kb_service *svc, kb_call *call, kb_token_op *op, con
         if (key.len > sizeof(key.v) || kb_param_string(call, "replaces", true, &old) < 0)
                 return -KB_E_INTERNAL;
         memcpy(key.v, op->cert->key_id, key.len);
-        if (recover_token(svc, op->source, op->token))
-                kb_cache_reread(svc->cache);
+        (void) recover_token(svc, op->source, op->token);
         bool finished = !kb_journal_exists(svc->renewals, op->token->id);
         answer a = { .replaced = old, .finished = finished, .already = true, .token = op->token };
         *ret = result(svc, rq, op->cert->label, &key, &a);
         return *ret ? 0 : -KB_E_INTERNAL;
 }
 
+/* Read the token again once, after the token lock is given back: a scan
+ * while the install still held it could see it half-written (and read it
+ * again). Done, the page's next read shows the new certificate. */
+static void reread_after(kb_service *svc, kb_call *call, int r, bool token_touched) {
+        if (r >= 0) {
+                (void) kb_cache_reread_wait(svc->cache, REREAD_WAIT_MS);
+                kb_call_progress(call, "done", 100);
+        } else if (token_touched) {
+                kb_cache_reread(svc->cache);    /* a roll-back or a recovery may have changed it */
+        }
+}
+
 int kb_method_renewal_install(kb_service *svc, kb_call *call, json_t **ret) {
         install_req rq = { 0 };
         kb_token_op op;
+        bool token_touched = false;
         if (!svc->renewals)
                 return -KB_E_INTERNAL;
         int r = parse_request(svc, call, &rq);
@@ -459,6 +470,7 @@ int kb_method_renewal_install(kb_service *svc, kb_call *call, json_t **ret) {
                 r = kb_token_op_begin_as(svc, call, finishing ? "installed" : "replaces", "renewal.install",
                                          KB_USAGE_BOTH, KB_KEY_UNKNOWN, &op);
         if (r >= 0) {
+                token_touched = true;
                 bool same = strcmp(op.cert->fingerprint_sha256, rq.cert->fingerprint_sha256) == 0;
                 if (same && finishing)
                         r = finish_installed(svc, call, &op, &rq, ret);
@@ -469,10 +481,6 @@ int kb_method_renewal_install(kb_service *svc, kb_call *call, json_t **ret) {
                 kb_token_op_end(svc, &op);
         }
         install_req_clear(&rq);
-        if (r >= 0) {
-                /* What the page reads next shows the new certificate. */
-                (void) kb_cache_reread_wait(svc->cache, REREAD_WAIT_MS);
-                kb_call_progress(call, "done", 100);
-        }
+        reread_after(svc, call, r, token_touched);
         return r;
 }
