@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -18,6 +19,7 @@
 #include "kb-build-config.h"
 #include "kb-cleanup.h"
 #include "kb-renew.h"
+#include "kb-skf.h"
 #include "log.h"
 #include "runtime.h"
 #include "trust.h"
@@ -75,17 +77,43 @@ static void on_scan(void *userdata, kb_source *source, const kb_scan *prev, cons
                 kb_renew_recover_scan(&d->service, source, next);
 }
 
+/* PKCS#11 modules, then SKF libraries, as one list of sources. */
+static int load_sources(kb_daemon *d, kb_source ***ret, size_t *ret_n) {
+        kb_source **p11 = NULL, **skf = NULL;
+        size_t n_p11 = 0, n_skf = 0;
+        int r = kb_pkcs11_open_sources(d->config.modules.v, d->config.modules.n, &p11, &n_p11);
+        if (r >= 0)
+                r = kb_skf_open_sources(d->config.skf_libraries.v, d->config.skf_libraries.n, &skf, &n_skf);
+        kb_source **all = r >= 0 ? realloc(p11, (n_p11 + n_skf + 1) * sizeof(*all)) : NULL;
+        if (!all) {
+                for (size_t i = 0; i < n_p11; i++)
+                        kb_source_free(p11[i]);
+                for (size_t i = 0; i < n_skf; i++)
+                        kb_source_free(skf[i]);
+                free(p11);
+                free(skf);
+                return r < 0 ? r : -ENOMEM;
+        }
+        if (n_skf)
+                memcpy(all + n_p11, skf, n_skf * sizeof(*skf));
+        free(skf);
+        *ret = all;
+        *ret_n = n_p11 + n_skf;
+        return 0;
+}
+
 static int open_sources(kb_daemon *d) {
         kb_source **sources = NULL;
         size_t n = 0;
-        int r = kb_pkcs11_open_sources(d->config.modules.v, d->config.modules.n, &sources, &n);
+        int r = load_sources(d, &sources, &n);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < n; i++)
                 if (sources[i]->load_error) {
                         kb_log_fields f = { .module = sources[i]->path };
-                        kb_log(LOG_WARNING, &f, "PKCS#11 module %s did not load: %s", sources[i]->path,
-                               sources[i]->load_detail);
+                        kb_log(LOG_WARNING, &f, "%s library %s did not load: %s",
+                               strcmp(sources[i]->ops->backend, "skf") == 0 ? "SKF" : "PKCS#11 module",
+                               sources[i]->path, sources[i]->load_detail);
                 }
         d->service.cache = kb_cache_new(sources, n, d->config.poll_ms);
         if (!d->service.cache)

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import subprocess
+import sys
 import tempfile
 
 ULONG, BOOL, BYTE = ctypes.c_uint32, ctypes.c_int32, ctypes.c_uint8
@@ -29,6 +30,23 @@ SAR_NAME = {v: k for k, v in SAR.items()}
 SGD_SM2_1, SGD_SM2_2, SGD_SM4_ECB = 0x00020100, 0x00020200, 0x00000401
 ADMIN, USER = 0, 1
 GMT_ID = b"1234567812345678"
+
+
+def reexec_with_preload():
+    """An ASan-built library needs the ASan runtime loaded first: re-execute
+    with it preloaded (leak checks off: the interpreter keeps its memory).
+    child_env() gives processes started from here the environment back."""
+    pre = os.environ.get("KB_SKFSOFT_PRELOAD")
+    if pre and pre not in os.environ.get("LD_PRELOAD", ""):
+        env = dict(os.environ, LD_PRELOAD=pre, ASAN_OPTIONS="detect_leaks=0:abort_on_error=1",
+                   KB_SKFSOFT_ASAN_OPTIONS=os.environ.get("ASAN_OPTIONS", ""))
+        os.execve(sys.executable, [sys.executable] + sys.argv, env)
+
+
+def child_env():
+    if "KB_SKFSOFT_ASAN_OPTIONS" not in os.environ:
+        return {}
+    return {"LD_PRELOAD": "", "ASAN_OPTIONS": os.environ["KB_SKFSOFT_ASAN_OPTIONS"]}
 
 
 class PubBlob(ctypes.Structure):

@@ -18,17 +18,10 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from skf import (ADMIN, BYTE, HANDLE, SGD_SM2_1, SGD_SM2_2, ULONG, USER, DevInfo, PubBlob,  # noqa: E402
-                 SigBlob, Skf, SkfError, enveloped_key, make_device, openssl_verify, set_present, sm2_e)
+                 SigBlob, Skf, SkfError, enveloped_key, make_device, openssl_verify, reexec_with_preload,
+                 set_present, sm2_e)
 
 LIB = os.environ.get("KB_SKFSOFT_SO")
-
-
-def reexec_with_preload():
-    """An ASan-built library needs the ASan runtime loaded first."""
-    pre = os.environ.get("KB_SKFSOFT_PRELOAD")
-    if pre and pre not in os.environ.get("LD_PRELOAD", ""):
-        env = dict(os.environ, LD_PRELOAD=pre, ASAN_OPTIONS="detect_leaks=0:abort_on_error=1")
-        os.execve(sys.executable, [sys.executable] + sys.argv, env)
 
 
 class SoftToken(unittest.TestCase):

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The SKF backend's source, shared by its files (not a public header). */
+#pragma once
+
+#include <pthread.h>
+
+#include "kb-skf.h"
+
+typedef struct skf_fns {
+#define SKF_POINTER(name, params) SKF_ULONG (*name) params;
+        SKF_FUNCTIONS(SKF_POINTER)
+#undef SKF_POINTER
+} skf_fns;
+
+#define SKF_MAX_DEVICES 16
+
+/* What the last scan learned about a present device, and our login on it. */
+typedef struct skf_device {
+        char token_id[KB_TOKEN_ID_LEN + 1];
+        char name[64];          /* as SKF_EnumDev lists it */
+        char app[64];           /* the application holding the certificates */
+        SKF_HANDLE dev, happ;   /* open while we are logged in */
+} skf_device;
+
+typedef struct skf_source {
+        kb_source base;
+        void *dl;
+        skf_fns f;
+        /* Vendor libraries are not all thread-safe: one call at a time,
+         * except the event wait, which only waits. */
+        pthread_mutex_t call_lock;
+        skf_device devices[SKF_MAX_DEVICES];
+        size_t n_devices;
+} skf_source;
+
+/* The device a token of the last scan is; NULL when not present then.
+ * Called with call_lock held. */
+skf_device *kb_skf_device(skf_source *p, const char *token_id);
+/* End our login on d (closes its handles). call_lock held. */
+void kb_skf_logout_device(skf_source *p, skf_device *d);
+
+int kb_skf_scan(kb_source *s, const kb_scan *prev, kb_scan **ret);
+int kb_skf_pin_state(kb_source *s, const kb_token *t, kb_pin_status *ret_status, int *ret_retries);
+bool kb_skf_logged_in(kb_source *s, const kb_token *t);
+int kb_skf_login(kb_source *s, const kb_token *t, const kb_secret *pin);
+void kb_skf_logout(kb_source *s, const char *token_id);
+size_t kb_skf_sessions(kb_source *s, char (*ret_ids)[KB_TOKEN_ID_LEN + 1], size_t max);
+/* PIN state from SKF_GetPINInfo's three values. */
+kb_pin_status kb_skf_pin_status(SKF_ULONG max, SKF_ULONG left, bool is_default, int *ret_retries);

@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* SKF sources: loading a vendor library, device events, freeing. */
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kb-error.h"
+#include "skf-source.h"
+
+/* What a library must export to list tokens; the rest may be missing
+ * (the operations that need them then say UNSUPPORTED_ALGORITHM). */
+static bool has_required(const skf_fns *f) {
+        return f->SKF_EnumDev && f->SKF_ConnectDev && f->SKF_DisConnectDev && f->SKF_GetDevInfo &&
+               f->SKF_EnumApplication && f->SKF_OpenApplication && f->SKF_CloseApplication &&
+               f->SKF_EnumContainer && f->SKF_OpenContainer && f->SKF_CloseContainer &&
+               f->SKF_ExportCertificate && f->SKF_GetPINInfo;
+}
+
+static int skf_wait_event(kb_source *s) {
+        skf_source *p = (skf_source *) s;
+        char name[256];
+        SKF_ULONG len = sizeof(name), event = 0;
+        if (!p->f.SKF_WaitForDevEvent || !p->f.SKF_CancelWaitForDevEvent)
+                return 0;
+        SKF_ULONG sar = p->f.SKF_WaitForDevEvent(name, &len, &event);
+        if (sar == SAR_OK)
+                return 1;
+        if (sar == SAR_NOTSUPPORTYETERR)
+                return 0;
+        return -kb_skf_sar_error(sar);
+}
+
+static void skf_stop_wait(kb_source *s) {
+        skf_source *p = (skf_source *) s;
+        if (p->f.SKF_CancelWaitForDevEvent)
+                (void) p->f.SKF_CancelWaitForDevEvent();
+}
+
+static void skf_free(kb_source *s) {
+        skf_source *p = (skf_source *) s;
+        pthread_mutex_lock(&p->call_lock);
+        for (size_t i = 0; i < p->n_devices; i++)
+                kb_skf_logout_device(p, &p->devices[i]);
+        pthread_mutex_unlock(&p->call_lock);
+        pthread_mutex_destroy(&p->call_lock);
+        pthread_rwlock_destroy(&p->base.op_lock);
+        if (p->dl)
+                dlclose(p->dl);
+        free(p);
+}
+
+static const kb_source_ops skf_ops = {
+        .backend = "skf",
+        .scan = kb_skf_scan,
+        .free = skf_free,
+        .wait_event = skf_wait_event,
+        .stop_wait = skf_stop_wait,
+        .pin_state = kb_skf_pin_state,
+        .logged_in = kb_skf_logged_in,
+        .login = kb_skf_login,
+        .logout = kb_skf_logout,
+        .sessions = kb_skf_sessions,
+};
+
+static void set_failure(skf_source *p, int error, const char *detail) {
+        p->base.load_error = error;
+        free(p->base.load_detail);
+        p->base.load_detail = strdup(detail && detail[0] ? detail : "unknown error");
+}
+
+static void load(skf_source *p) {
+        p->dl = dlopen(p->base.path, RTLD_NOW | RTLD_LOCAL);
+        if (!p->dl) {
+                set_failure(p, KB_E_INTERNAL, dlerror());
+                return;
+        }
+#define SKF_LOOKUP(name, params) *(void **) &p->f.name = dlsym(p->dl, #name);
+        SKF_FUNCTIONS(SKF_LOOKUP)
+#undef SKF_LOOKUP
+        if (!has_required(&p->f)) {
+                set_failure(p, KB_E_INTERNAL, "not an SKF library: SKF_EnumDev and the functions to read "
+                                              "certificates are missing");
+                dlclose(p->dl);
+                p->dl = NULL;
+                memset(&p->f, 0, sizeof(p->f));
+                return;
+        }
+        p->base.description = strdup("SKF (GM/T 0016)");
+}
+
+static skf_source *source_new(const char *path) {
+        skf_source *p = calloc(1, sizeof(*p));
+        if (!p)
+                return NULL;
+        p->base.ops = &skf_ops;
+        kb_source_init_lock(&p->base);
+        pthread_mutex_init(&p->call_lock, NULL);
+        const char *slash = strrchr(path, '/');
+        p->base.name = strdup(slash ? slash + 1 : path);
+        p->base.path = strdup(path);
+        if (!p->base.name || !p->base.path) {
+                kb_source_free(&p->base);
+                return NULL;
+        }
+        load(p);
+        return p;
+}
+
+int kb_skf_open_sources(char *const *paths, size_t n_paths, kb_source ***ret_sources, size_t *ret_n) {
+        kb_source **arr = calloc(n_paths ? n_paths : 1, sizeof(*arr));
+        size_t n = 0;
+        if (!arr)
+                return -KB_E_INTERNAL;
+        for (size_t i = 0; i < n_paths; i++) {
+                skf_source *p = source_new(paths[i]);
+                if (!p) {
+                        while (n > 0)
+                                kb_source_free(arr[--n]);
+                        free(arr);
+                        return -KB_E_INTERNAL;
+                }
+                arr[n++] = &p->base;
+        }
+        *ret_sources = arr;
+        *ret_n = n;
+        return 0;
+}
