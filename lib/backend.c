@@ -72,6 +72,12 @@ void kb_source_init_lock(kb_source *s) {
         pthread_rwlockattr_destroy(&attr);
 }
 
+void kb_source_set_failure(kb_source *s, int error, const char *detail) {
+        s->load_error = error;
+        free(s->load_detail);
+        s->load_detail = strdup(detail && detail[0] ? detail : "unknown error");
+}
+
 void kb_source_free(kb_source *s) {
         if (!s)
                 return;

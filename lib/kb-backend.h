@@ -168,6 +168,8 @@ struct kb_source {
         pthread_rwlock_t op_lock;
 };
 
+/* Record why the library did not load (detail: the loader's words). */
+void kb_source_set_failure(kb_source *s, int error, const char *detail);
 /* Set up s->op_lock (the backend destroys it in its free). */
 void kb_source_init_lock(kb_source *s);
 void kb_source_free(kb_source *s);

@@ -142,12 +142,6 @@ static const kb_source_ops p11_ops = {
         .cert_remove = kb_p11_cert_remove,
 };
 
-static void set_failure(p11_source *p, int error, const char *detail) {
-        p->base.load_error = error;
-        free(p->base.load_detail);
-        p->base.load_detail = strdup(detail && detail[0] ? detail : "unknown error");
-}
-
 static void describe(p11_source *p) {
         CK_INFO info;
         if (p->fn->C_GetInfo(&info) == CKR_OK)
@@ -158,7 +152,7 @@ static void describe(p11_source *p) {
 static void start_module(p11_source *p) {
         CK_RV rv = p11_kit_module_initialize(p->fn);
         if (rv != CKR_OK) {
-                set_failure(p, kb_pkcs11_rv_error(rv), kb_pkcs11_rv_name(rv));
+                kb_source_set_failure(&p->base, kb_pkcs11_rv_error(rv), kb_pkcs11_rv_name(rv));
                 return;
         }
         p->initialized = true;
@@ -187,7 +181,7 @@ static p11_source *source_from_path(const char *path) {
                 return NULL;
         p->fn = p11_kit_module_load(path, 0);
         if (!p->fn)
-                set_failure(p, KB_E_INTERNAL, p11_kit_message());
+                kb_source_set_failure(&p->base, KB_E_INTERNAL, p11_kit_message());
         else
                 start_module(p);
         return p;

@@ -62,23 +62,17 @@ static const kb_source_ops skf_ops = {
         .sessions = kb_skf_sessions,
 };
 
-static void set_failure(skf_source *p, int error, const char *detail) {
-        p->base.load_error = error;
-        free(p->base.load_detail);
-        p->base.load_detail = strdup(detail && detail[0] ? detail : "unknown error");
-}
-
 static void load(skf_source *p) {
         p->dl = dlopen(p->base.path, RTLD_NOW | RTLD_LOCAL);
         if (!p->dl) {
-                set_failure(p, KB_E_INTERNAL, dlerror());
+                kb_source_set_failure(&p->base, KB_E_INTERNAL, dlerror());
                 return;
         }
 #define SKF_LOOKUP(name, params) *(void **) &p->f.name = dlsym(p->dl, #name);
         SKF_FUNCTIONS(SKF_LOOKUP)
 #undef SKF_LOOKUP
         if (!has_required(&p->f)) {
-                set_failure(p, KB_E_INTERNAL, "not an SKF library: SKF_EnumDev and the functions to read "
+                kb_source_set_failure(&p->base, KB_E_INTERNAL, "not an SKF library: SKF_EnumDev and the functions to read "
                                               "certificates are missing");
                 dlclose(p->dl);
                 p->dl = NULL;

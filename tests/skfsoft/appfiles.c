@@ -117,6 +117,20 @@ SS_EXPORT SKF_ULONG SKF_GetFileInfo(SKF_HANDLE hApp, SKF_CHAR *szFileName, SKF_F
         return ss_end(SAR_OK);
 }
 
+/* A file's contents, if the security state grants the access ("read" or
+ * "write"); its data path in data. */
+static SKF_ULONG load_checked(const ss_handle *a, const char *name, const char *access, char *data,
+                              unsigned char **buf, size_t *len) {
+        json_t *at = attr_load(a, name);
+        if (!at)
+                return SAR_FILE_NOT_EXIST;
+        SKF_ULONG rv = allowed(a, right(at, access)) ? SAR_OK : SAR_USER_NOT_LOGGED_IN;
+        json_decref(at);
+        if (rv == SAR_OK && (file_path(data, a, name, "data") < 0 || ss_read_all(data, buf, len) < 0))
+                rv = SAR_READFILEERR;
+        return rv;
+}
+
 SS_EXPORT SKF_ULONG SKF_ReadFile(SKF_HANDLE hApp, SKF_CHAR *szFileName, SKF_ULONG ulOffset, SKF_ULONG ulSize,
                                  SKF_BYTE *pbOutData, SKF_ULONG *pulOutLen) {
         ss_handle *a;
@@ -126,13 +140,7 @@ SS_EXPORT SKF_ULONG SKF_ReadFile(SKF_HANDLE hApp, SKF_CHAR *szFileName, SKF_ULON
         SKF_ULONG rv = ss_begin("SKF_ReadFile", hApp, SS_APP, &a);
         if (rv != SAR_OK)
                 return rv;
-        json_t *at = attr_load(a, szFileName);
-        if (!at)
-                return ss_end(SAR_FILE_NOT_EXIST);
-        rv = allowed(a, right(at, "read")) ? SAR_OK : SAR_USER_NOT_LOGGED_IN;
-        json_decref(at);
-        if (rv == SAR_OK && (file_path(data, a, szFileName, "data") < 0 || ss_read_all(data, &buf, &len) < 0))
-                rv = SAR_READFILEERR;
+        rv = load_checked(a, szFileName, "read", data, &buf, &len);
         if (rv == SAR_OK && (!pbOutData || !pulOutLen || ulOffset > len))
                 rv = SAR_INVALIDPARAMERR;
         if (rv == SAR_OK) {
@@ -156,13 +164,7 @@ SS_EXPORT SKF_ULONG SKF_WriteFile(SKF_HANDLE hApp, SKF_CHAR *szFileName, SKF_ULO
         SKF_ULONG rv = ss_begin("SKF_WriteFile", hApp, SS_APP, &a);
         if (rv != SAR_OK)
                 return rv;
-        json_t *at = attr_load(a, szFileName);
-        if (!at)
-                return ss_end(SAR_FILE_NOT_EXIST);
-        rv = allowed(a, right(at, "write")) ? SAR_OK : SAR_USER_NOT_LOGGED_IN;
-        json_decref(at);
-        if (rv == SAR_OK && (file_path(data, a, szFileName, "data") < 0 || ss_read_all(data, &buf, &len) < 0))
-                rv = SAR_READFILEERR;
+        rv = load_checked(a, szFileName, "write", data, &buf, &len);
         if (rv == SAR_OK && (!pbData || ulOffset > len || ulSize > len - ulOffset))
                 rv = SAR_INDATALENERR;
         if (rv == SAR_OK) {
