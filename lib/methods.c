@@ -153,23 +153,24 @@ static json_t *strings_json(const char *const *list) {
 
 static int m_info(kb_service *svc, kb_call *call, json_t **ret) {
         kb_view *v = kb_cache_view(svc->cache);
-        json_t *mods = json_array();
-        if (!v || !mods) {
+        json_t *p11 = json_array(), *skf = json_array();
+        if (!v || !p11 || !skf) {
                 kb_view_free(v);
-                json_decref(mods);
+                json_decref(p11);
+                json_decref(skf);
                 return -KB_E_INTERNAL;
         }
         for (size_t i = 0; i < v->n; i++)
-                if (strcmp(v->sources[i]->ops->backend, "pkcs11") == 0)
-                        json_array_append_new(mods, module_json(v->sources[i], v->scans[i]));
+                json_array_append_new(strcmp(v->sources[i]->ops->backend, "skf") == 0 ? skf : p11,
+                                      module_json(v->sources[i], v->scans[i]));
         kb_view_free(v);
-        *ret = json_pack("{s:s, s:s, s:i, s:[{s:s, s:o}, {s:s, s:o}], s:o}",
+        *ret = json_pack("{s:s, s:s, s:i, s:[{s:s, s:o}, {s:s, s:o, s:o}], s:o}",
                          "product", "keybridge",
                          "version", svc->version,
                          "api", 1,
                          "backends",
-                         "name", "pkcs11", "modules", mods,
-                         "name", "skf", "libraries", strings_json(svc->skf_libraries),
+                         "name", "pkcs11", "modules", p11,
+                         "name", "skf", "libraries", strings_json(svc->skf_libraries), "modules", skf,
                          "features", strings_json(svc->features));
         return *ret ? 0 : -KB_E_INTERNAL;
 }

@@ -22,6 +22,8 @@ from skf import (HANDLE, SGD_SM2_1, ULONG, USER, PubBlob, Skf, child_env, envelo
                  make_device, pub_pem, reexec_with_preload, set_present)
 
 LIB = os.environ.get("KB_SKFSOFT_SO")
+NOT_SKF = subprocess.run(["sh", "-c", "ls /usr/lib/*/libjansson.so.4 | head -1"], capture_output=True,
+                         text=True).stdout.strip()      # a library, but not an SKF one
 GMT = ["-sm3", "-sigopt", "distid:1234567812345678"]
 
 
@@ -67,7 +69,8 @@ class SkfTokens(unittest.TestCase):
             f.write(f"directories.tokendir = {hsm}/tokens\nobjectstore.backend = file\n")
         env = dict(child_env(), KB_SKFSOFT_DIR=cls.root, SOFTHSM2_CONF=os.path.join(hsm, "softhsm2.conf"))
         cls.d = kbtest.Daemon(tls=False, env=env,
-                              extra=["--skf-library", LIB, "--poll-interval-ms", "200"])
+                              extra=["--skf-library", LIB, "--skf-library", "/nonexistent/libskf.so",
+                                     "--skf-library", NOT_SKF, "--poll-interval-ms", "200"])
         cls.d.start()
 
     @classmethod
@@ -141,6 +144,19 @@ class SkfTokens(unittest.TestCase):
             self.assertEqual(st, 200, one)
             self.assertEqual(one["pem"].strip(), pem.strip())
         self.assertEqual((t["pin"]["status"], t["pin"]["retriesLeft"]), ("ok", 6), t["pin"])
+
+    def test_info_lists_the_libraries_and_why_one_did_not_load(self):
+        self.skf_token()
+        st, _, info = self.d.get("/v1/info")
+        self.assertEqual(st, 200, info)
+        skf = info["backends"][1]
+        self.assertEqual(skf["libraries"], [LIB, "/nonexistent/libskf.so", NOT_SKF])
+        mods = {m["path"]: m for m in skf["modules"]}
+        self.assertEqual((mods[LIB]["status"], mods[LIB]["tokens"]), ("ok", 1), mods[LIB])
+        self.assertEqual(mods["/nonexistent/libskf.so"]["status"], "failed")
+        self.assertIn("No such file", mods["/nonexistent/libskf.so"]["error"]["detail"])
+        self.assertIn("not an SKF library", mods[NOT_SKF]["error"]["detail"])
+        self.assertEqual(info["backends"][0]["modules"][0]["tokens"], 0)   # no SKF token among PKCS#11's
 
     def test_the_pin_state_follows_the_token(self):
         self.skf_token()
