@@ -74,6 +74,8 @@ class Daemon:
         self.proc = None
 
     def start(self, wait=True):
+        if getattr(self, "log", None) is not None:
+            self.log.close()  # a restart after a kill that did not go through stop()
         self.log = open(os.path.join(self.dir, "daemon.log"), "ab")
         self.proc = subprocess.Popen(self.args, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
         if wait:

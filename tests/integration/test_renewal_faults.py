@@ -187,11 +187,13 @@ class FaultMatrix(unittest.TestCase):
             entries = glob.glob(os.path.join(journal, "*.json"))
             if not entries:
                 return None
-            with open(entries[0]) as f:
-                try:
+            try:
+                with open(entries[0]) as f:
                     phase = json.load(f)["phase"]
-                except ValueError:
-                    phase = None
+            except FileNotFoundError:
+                continue  # recovery finished between the glob and the open
+            except ValueError:
+                phase = None
             if phase in ("old-removed", "rolling-back"):
                 return phase
             time.sleep(0.05)
