@@ -102,6 +102,11 @@ typedef struct kb_source_ops {
          * on several threads at once. NOT_FOUND when there is none (then
          * take the lock for writing and call private_key). */
         int (*shared_key)(kb_source *s, const kb_token *t, const kb_cert *c, EVP_PKEY **ret);
+        /* SM2 keys (SKF; optional): sign the digest e = SM3(Z || M) with the
+         * certificate's key (logged in); the signature as DER SM2Signature
+         * in *ret (OPENSSL_free). Z and e are the caller's (kb-sm2.h). */
+        int (*sm2_sign)(kb_source *s, const kb_token *t, const kb_cert *c, const unsigned char e[32],
+                        unsigned char **ret, size_t *ret_len);
         /* The PKCS#11 (or SKF) failure behind the last failed key operation,
          * as an API error; KB_E_INTERNAL when nothing more specific is known. */
         int (*key_error)(kb_source *s, EVP_PKEY *key);

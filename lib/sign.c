@@ -13,6 +13,8 @@
 #include "kb-openssl.h"
 #include "kb-p11-pkey.h"
 #include "kb-service.h"
+#include "kb-sign-sm2.h"
+#include "kb-sm2.h"
 
 #define MAX_ITEMS 64
 #define MIN_CHALLENGE 16
@@ -32,6 +34,7 @@ static const algorithm algorithms[] = {
         { "RSA-PSS-SHA256",   KB_KEY_RSA, "SHA256", true },
         { "ECDSA-SHA256",     KB_KEY_EC,  "SHA256", false },
         { "ECDSA-SHA384",     KB_KEY_EC,  "SHA384", false },
+        { "SM2-SM3",          KB_KEY_SM2, "SM3",    false },
 };
 
 typedef enum format { FORMAT_RAW, FORMAT_CMS, FORMAT_CMS_DETACHED } format;
@@ -47,6 +50,7 @@ typedef struct request {
         format fmt;
         item items[MAX_ITEMS];
         size_t n_items;
+        const char *sm2_id;     /* SM2: the signer's distinguishing ID */
 } request;
 
 KB_DEFINE_POINTER_CLEANUP(CMS_ContentInfo, CMS_ContentInfo_free)
@@ -98,6 +102,21 @@ static int parse_item(kb_call *call, size_t i, json_t *o, const request *rq, ite
         return ok ? 0 : kb_bad_field(call, field);
 }
 
+/* sm2Id: only with SM2-SM3; GM/T 0009's default ID when absent. */
+static int parse_sm2_id(kb_call *call, request *rq) {
+        int r = kb_param_string(call, "sm2Id", false, &rq->sm2_id);
+        if (r < 0)
+                return r;
+        if (!rq->sm2_id) {
+                rq->sm2_id = KB_SM2_DEFAULT_ID;
+                return 0;
+        }
+        size_t n = strlen(rq->sm2_id);
+        if (rq->alg->key != KB_KEY_SM2 || n == 0 || n > KB_SM2_MAX_ID_LEN)
+                return kb_bad_field(call, "sm2Id");
+        return 0;
+}
+
 static int parse_request(kb_call *call, request *rq) {
         const char *alg;
         int r = kb_param_string(call, "algorithm", true, &alg);
@@ -108,7 +127,7 @@ static int parse_request(kb_call *call, request *rq) {
                 snprintf(call->error_field, sizeof(call->error_field), "algorithm");
                 return -KB_E_UNSUPPORTED_ALGORITHM;
         }
-        if ((r = parse_format(call, &rq->fmt)) < 0)
+        if ((r = parse_format(call, &rq->fmt)) < 0 || (r = parse_sm2_id(call, rq)) < 0)
                 return r;
         json_t *items = json_object_get(call->params, "items");
         if (!json_is_array(items) || json_array_size(items) == 0 || json_array_size(items) > MAX_ITEMS)
@@ -185,6 +204,13 @@ static int sign_cms(EVP_PKEY *key, const kb_cert *c, const algorithm *alg, const
         return *ret ? 0 : -KB_E_INTERNAL;
 }
 
+static int sign_item_sm2(kb_token_op *op, const request *rq, const item *it, json_t **ret) {
+        kb_sm2_item s = { .bytes = it->bytes, .len = it->len, .is_digest = it->is_digest,
+                          .cms = rq->fmt != FORMAT_RAW, .detached = rq->fmt == FORMAT_CMS_DETACHED,
+                          .id = (const unsigned char *) rq->sm2_id, .id_len = strlen(rq->sm2_id) };
+        return kb_sign_sm2(op, &s, ret);
+}
+
 static int sign_item(const kb_token_op *op, const request *rq, const item *it, json_t **ret) {
         if (rq->fmt != FORMAT_RAW)
                 return sign_cms(op->key, op->cert, rq->alg, it, rq->fmt == FORMAT_CMS_DETACHED, ret);
@@ -195,7 +221,10 @@ static int sign_item(const kb_token_op *op, const request *rq, const item *it, j
 static int sign_all(kb_service *svc, kb_call *call, kb_token_op *op, const request *rq, json_t *out) {
         for (size_t i = 0; i < rq->n_items; i++) {
                 json_t *sig = NULL;
-                int r = sign_item(op, rq, &rq->items[i], &sig);
+                int r = rq->alg->key == KB_KEY_SM2 ? sign_item_sm2(op, rq, &rq->items[i], &sig)
+                                                   : sign_item(op, rq, &rq->items[i], &sig);
+                if (r < 0 && rq->alg->key == KB_KEY_SM2)
+                        return kb_token_gone(svc, op->source, op->token->id, r);
                 if (r < 0) {
                         ERR_clear_error();
                         return kb_token_op_key_error(svc, op);
@@ -246,6 +275,29 @@ static int auth_request(kb_call *call, unsigned char **ret_challenge, size_t *re
         return r;
 }
 
+/* The auth message signed with the key's own algorithm: ECDSA-SHA256,
+ * RSA-PKCS1-SHA256, or SM2-SM3 with the default ID. */
+static int auth_sign(kb_service *svc, kb_token_op *op, unsigned char msg[64], const algorithm **ret_alg,
+                     json_t **ret) {
+        kb_key_type type = op->cert->key_type;
+        const algorithm *alg = find_algorithm(type == KB_KEY_EC ? "ECDSA-SHA256" :
+                                              type == KB_KEY_SM2 ? "SM2-SM3" : "RSA-PKCS1-SHA256");
+        item it = { .bytes = msg, .len = 64 };
+        request rq = { .alg = alg, .fmt = FORMAT_RAW, .sm2_id = KB_SM2_DEFAULT_ID };
+        *ret_alg = alg;
+        if (type == KB_KEY_SM2) {
+                int r = sign_item_sm2(op, &rq, &it, ret);
+                return r < 0 ? kb_token_gone(svc, op->source, op->token->id, r) : r;
+        }
+        if (type != KB_KEY_EC && type != KB_KEY_RSA)
+                return -KB_E_UNSUPPORTED_ALGORITHM;
+        if (sign_data(op->key, alg, &it, ret) < 0) {
+                ERR_clear_error();
+                return kb_token_op_key_error(svc, op);
+        }
+        return 0;
+}
+
 int kb_method_authenticate(kb_service *svc, kb_call *call, json_t **ret) {
         _cleanup_free_ unsigned char *challenge = NULL;
         size_t len = 0;
@@ -258,15 +310,10 @@ int kb_method_authenticate(kb_service *svc, kb_call *call, json_t **ret) {
                 r = kb_token_op_begin_signing(svc, call, "authenticate", KB_KEY_UNKNOWN, &op);
         if (r < 0)
                 return r;
-        const algorithm *alg = find_algorithm(op.cert->key_type == KB_KEY_EC ? "ECDSA-SHA256" : "RSA-PKCS1-SHA256");
-        item it = { .bytes = msg, .len = sizeof(msg) };
+        const algorithm *alg = NULL;
         json_t *sig = NULL;
         _cleanup_free_ char *pem = kb_cert_to_pem(op.cert);
-        r = op.cert->key_type == KB_KEY_EC || op.cert->key_type == KB_KEY_RSA ? 0 : -KB_E_UNSUPPORTED_ALGORITHM;
-        if (r >= 0 && sign_data(op.key, alg, &it, &sig) < 0) {
-                ERR_clear_error();
-                r = kb_token_op_key_error(svc, &op);
-        }
+        r = auth_sign(svc, &op, msg, &alg, &sig);
         if (r >= 0)
                 *ret = json_pack("{s:s, s:s?, s:s, s:o}", "format", "keybridge-auth-1", "certificate", pem,
                                  "algorithm", alg->name, "signature", sig);

@@ -45,5 +45,7 @@ bool kb_skf_logged_in(kb_source *s, const kb_token *t);
 int kb_skf_login(kb_source *s, const kb_token *t, const kb_secret *pin);
 void kb_skf_logout(kb_source *s, const char *token_id);
 size_t kb_skf_sessions(kb_source *s, char (*ret_ids)[KB_TOKEN_ID_LEN + 1], size_t max);
+int kb_skf_sm2_sign(kb_source *s, const kb_token *t, const kb_cert *c, const unsigned char e[32],
+                    unsigned char **ret, size_t *ret_len);
 /* PIN state from SKF_GetPINInfo's three values. */
 kb_pin_status kb_skf_pin_status(SKF_ULONG max, SKF_ULONG left, bool is_default, int *ret_retries);

@@ -60,6 +60,7 @@ static const kb_source_ops skf_ops = {
         .login = kb_skf_login,
         .logout = kb_skf_logout,
         .sessions = kb_skf_sessions,
+        .sm2_sign = kb_skf_sm2_sign,
 };
 
 static void load(skf_source *p) {

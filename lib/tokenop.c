@@ -167,15 +167,24 @@ static int check_certificate(kb_call *call, const kb_token_op *op, unsigned usag
         /* The key's usage must fit the operation, and the key must be there. */
         if (!(op->cert->usage & usage) || !op->cert->has_private_key)
                 return kb_bad_field(call, "certificate");
-        /* Token keys work through OpenSSL's RSA and EC (SM2 comes with SKF). */
-        bool usable = op->cert->key_type == KB_KEY_RSA || op->cert->key_type == KB_KEY_EC;
-        if (!usable || (key != KB_KEY_UNKNOWN && op->cert->key_type != key)) {
+        /* RSA and EC keys work through OpenSSL (p11-pkey.c), SM2 keys through
+         * the backend's sm2_sign (kb-sm2.h): each where the backend has it. */
+        const kb_source_ops *ops = op->source->ops;
+        kb_key_type type = op->cert->key_type;
+        bool usable = (type == KB_KEY_SM2 && ops->sm2_sign) ||
+                      ((type == KB_KEY_RSA || type == KB_KEY_EC) && ops->private_key);
+        if (!usable || (key != KB_KEY_UNKNOWN && type != key)) {
                 snprintf(call->error_field, sizeof(call->error_field), "algorithm");
                 return -KB_E_UNSUPPORTED_ALGORITHM;
         }
-        if (!op->source->ops->private_key)
-                return -KB_E_UNSUPPORTED_ALGORITHM;
         return 0;
+}
+
+/* An SM2 key has no EVP_PKEY on the token side: op->key stays NULL. */
+static int load_key(kb_token_op *op) {
+        if (op->cert->key_type == KB_KEY_SM2)
+                return 0;
+        return op->source->ops->private_key(op->source, op->token, op->cert, &op->key);
 }
 
 /* The fast path of a signature: this origin is authorized on the token and
@@ -216,7 +225,7 @@ static int begin(kb_service *svc, kb_call *call, const char *cert_field, const c
         }
         r = authorize(svc, call, operation, op);
         if (r >= 0)
-                r = op->source->ops->private_key(op->source, op->token, op->cert, &op->key);
+                r = load_key(op);
         if (r < 0)
                 kb_token_op_end(svc, op);
         return r;

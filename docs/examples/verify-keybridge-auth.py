@@ -11,7 +11,8 @@ taken from the page. Exit status 0 and the certificate subject on stdout when
 the signature verifies; 1 otherwise. Needs only Python 3 and the openssl CLI.
 
 The signed message is SHA-256(origin) || SHA-256(challenge) (64 bytes), signed
-with the algorithm named in the response: RSA-PKCS1-SHA256 or ECDSA-SHA256.
+with the algorithm named in the response: RSA-PKCS1-SHA256, ECDSA-SHA256, or
+SM2-SM3 with the GM/T default ID 1234567812345678.
 """
 import argparse
 import base64
@@ -22,7 +23,8 @@ import subprocess
 import sys
 import tempfile
 
-ALGORITHMS = {"RSA-PKCS1-SHA256": "-sha256", "ECDSA-SHA256": "-sha256"}
+ALGORITHMS = {"RSA-PKCS1-SHA256": ["-sha256"], "ECDSA-SHA256": ["-sha256"],
+              "SM2-SM3": ["-sm3", "-sigopt", "distid:1234567812345678"]}
 
 
 def openssl(*args, input=None):
@@ -51,7 +53,7 @@ def verify(response, origin, challenge, cafile=None):
         for name, data in (("pub.pem", pub.stdout), ("sig", signature), ("msg", message)):
             with open(paths[name], "wb") as f:
                 f.write(data)
-        if openssl("dgst", digest, "-verify", paths["pub.pem"], "-signature", paths["sig"], paths["msg"]).returncode:
+        if openssl("dgst", *digest, "-verify", paths["pub.pem"], "-signature", paths["sig"], paths["msg"]).returncode:
             raise ValueError("signature does not verify for this origin and challenge")
         return openssl("x509", "-in", cert, "-noout", "-subject", "-nameopt", "utf8").stdout.decode().strip()
 

@@ -3,8 +3,8 @@
 loads the library with --skf-library and lists an SM2 token like a PKCS#11
 one — DEVINFO's serial as serial and hardware id, the signature and
 encryption certificates of each container, the PIN state with the exact
-tries left and the default-PIN flag as mustChange — follows device events,
-and refuses what the backend cannot do yet with UNSUPPORTED_ALGORITHM."""
+tries left and the default-PIN flag as mustChange — and follows device
+events. Operations on the token: test_skf_ops.py."""
 import ctypes
 import os
 import shutil
@@ -18,39 +18,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "skfsoft"))
 import kbtest  # noqa: E402
-from skf import (HANDLE, SGD_SM2_1, ULONG, USER, PubBlob, Skf, child_env, enveloped_key,  # noqa: E402
-                 make_device, pub_pem, reexec_with_preload, set_present)
+from skf import ULONG, USER, Skf, child_env, make_device, reexec_with_preload, set_present  # noqa: E402
+from skftest import SM2CA, provision  # noqa: E402
 
 LIB = os.environ.get("KB_SKFSOFT_SO")
 NOT_SKF = subprocess.run(["sh", "-c", "ls /usr/lib/*/libjansson.so.4 | head -1"], capture_output=True,
                          text=True).stdout.strip()      # a library, but not an SKF one
-GMT = ["-sm3", "-sigopt", "distid:1234567812345678"]
-
-
-class SM2CA:
-    """An openssl SM2 CA that signs with the GM/T ID."""
-
-    def __init__(self, tmp):
-        self.tmp = tmp
-        self.key = os.path.join(tmp, "ca.key")
-        self.cert = os.path.join(tmp, "ca.pem")
-        subprocess.run(["openssl", "genpkey", "-algorithm", "SM2", "-out", self.key], check=True)
-        subprocess.run(["openssl", "req", "-new", "-x509", "-key", self.key, *GMT, "-subj", "/CN=GM Test CA",
-                        "-days", "30", "-out", self.cert], check=True, capture_output=True)
-
-    def issue(self, pub, cn, usage, days=365):
-        pub_path, ext, out = (os.path.join(self.tmp, n) for n in ("pub.pem", "ext", "cert.der"))
-        with open(pub_path, "wb") as f:
-            f.write(pub)
-        with open(ext, "w") as f:
-            f.write(f"keyUsage=critical,{usage}\n")
-        subprocess.run(["openssl", "x509", "-new", "-subj", f"/O=keybridge test/CN={cn}", "-force_pubkey",
-                        pub_path, "-CA", self.cert, "-CAkey", self.key, *GMT, "-days", str(days),
-                        "-extfile", ext, "-outform", "DER", "-out", out], check=True, capture_output=True)
-        with open(out, "rb") as f:
-            return f.read()
-
-
 class SkfTokens(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -62,7 +35,7 @@ class SkfTokens(unittest.TestCase):
         cls.skf = Skf(LIB)
         cls.ca = SM2CA(cls.tmp)
         make_device(cls.root, "gmkey", "GM2026110001", "SM2 test key")
-        cls.provision()
+        cls.sign_der, cls.enc_der = provision(cls.skf, cls.ca, "gmkey")
         hsm = os.path.join(cls.tmp, "hsm")
         os.makedirs(os.path.join(hsm, "tokens"))
         with open(os.path.join(hsm, "softhsm2.conf"), "w") as f:
@@ -78,36 +51,6 @@ class SkfTokens(unittest.TestCase):
         cls.d.stop()
         cls.d.cleanup()
         shutil.rmtree(cls.tmp, ignore_errors=True)
-
-    @classmethod
-    def provision(cls):
-        """What a CA's issuing software does: an application, a container
-        with a signature key pair and certificate, an encryption key pair
-        delivered in an ENVELOPEDKEYBLOB with its certificate."""
-        s = cls.skf
-        dev = s.connect("gmkey")
-        s.dev_auth(dev)
-        app, c, pub = HANDLE(), HANDLE(), PubBlob()
-        s.CreateApplication(dev, b"GMCA", b"12345678", 10, b"123456", 6, 0x10, ctypes.byref(app))
-        s.VerifyPIN(app, USER, b"123456", ctypes.byref(ULONG()))
-        s.ChangePIN(app, USER, b"123456", b"11223344", ctypes.byref(ULONG()))     # no longer the default
-        s.CreateContainer(app, b"sign-2026", ctypes.byref(c))
-        s.GenECCKeyPair(c, SGD_SM2_1, ctypes.byref(pub))
-        cls.sign_der = cls.ca.issue(pub_pem(pub), "GM User", "digitalSignature,nonRepudiation")
-        s.ImportCertificate(c, True, (ctypes.c_uint8 * len(cls.sign_der)).from_buffer_copy(cls.sign_der),
-                            len(cls.sign_der))
-        enc_key = subprocess.run(["openssl", "genpkey", "-algorithm", "SM2"], capture_output=True,
-                                 check=True).stdout
-        blob, _ = enveloped_key(pub, enc_key)
-        s.ImportECCKeyPair(c, ctypes.byref(blob))
-        enc_pub = subprocess.run(["openssl", "pkey", "-pubout"], input=enc_key, capture_output=True,
-                                 check=True).stdout
-        cls.enc_der = cls.ca.issue(enc_pub, "GM User", "keyEncipherment,dataEncipherment")
-        s.ImportCertificate(c, False, (ctypes.c_uint8 * len(cls.enc_der)).from_buffer_copy(cls.enc_der),
-                            len(cls.enc_der))
-        s.CloseContainer(c)
-        s.CloseApplication(app)
-        s.DisConnectDev(dev)
 
     def skf_token(self, timeout=10, present=True):
         deadline = time.time() + timeout
@@ -184,17 +127,6 @@ class SkfTokens(unittest.TestCase):
                 break
             time.sleep(0.1)
         return pin
-
-    def test_sm2_signatures_and_pin_changes_are_refused_for_now(self):
-        t = self.skf_token()
-        cert = next(c for c in t["certificates"] if c["usage"] == "sign")
-        st, _, body = self.d.request("POST", f"/v1/tokens/{t['id']}/sign",
-                                     body={"certificate": cert["id"], "algorithm": "SM2-SM3",
-                                           "items": [{"data": "aGVsbG8="}]})
-        self.assertEqual(st, 400, body)
-        self.assertEqual(body["error"]["code"], "UNSUPPORTED_ALGORITHM", body)
-        st, _, body = self.d.request("POST", f"/v1/tokens/{t['id']}/pin/change", body={})
-        self.assertEqual((st, body["error"]["code"]), (400, "UNSUPPORTED_ALGORITHM"), body)
 
     def test_pulling_and_inserting_the_device(self):
         self.skf_token()

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* SM2 signing on an SKF token: the certificate's container signs e with its
+ * signature key pair (SKF_ECCSignData); we are logged in to the device's
+ * application. Callers hold the source's op_lock. */
+#include <openssl/crypto.h>
+#include <string.h>
+
+#include "kb-error.h"
+#include "kb-skf-blob.h"
+#include "skf-source.h"
+
+#define CONTAINER_NAME_MAX 64   /* GM/T 0016: container names are at most 64 bytes */
+
+/* The certificate's container, by name (its key id), on the device's
+ * logged-in application. call_lock held. */
+static int open_container(skf_source *p, const kb_token *t, const kb_cert *c, SKF_HANDLE *ret) {
+        char name[CONTAINER_NAME_MAX + 1];
+        skf_device *d = kb_skf_device(p, t->id);
+        if (!d)
+                return -KB_E_TOKEN_NOT_PRESENT;
+        if (!d->happ)
+                return -KB_E_UNAUTHORIZED;
+        if (!c->key_id || c->key_id_len == 0 || c->key_id_len >= sizeof(name))
+                return -KB_E_NOT_FOUND;
+        memcpy(name, c->key_id, c->key_id_len);
+        name[c->key_id_len] = '\0';
+        SKF_ULONG sar = p->f.SKF_OpenContainer(d->happ, name, ret);
+        return sar == SAR_OK ? 0 : -kb_skf_sar_error(sar);
+}
+
+int kb_skf_sm2_sign(kb_source *s, const kb_token *t, const kb_cert *c, const unsigned char e[32],
+                    unsigned char **ret, size_t *ret_len) {
+        skf_source *p = (skf_source *) s;
+        SKF_ECCSIGNATUREBLOB sig = { 0 };
+        SKF_HANDLE hc = NULL;
+        if (!p->f.SKF_ECCSignData)
+                return -KB_E_UNSUPPORTED_ALGORITHM;
+        pthread_mutex_lock(&p->call_lock);
+        int r = open_container(p, t, c, &hc);
+        if (r >= 0) {
+                SKF_ULONG sar = p->f.SKF_ECCSignData(hc, (SKF_BYTE *) e, 32, &sig);
+                (void) p->f.SKF_CloseContainer(hc);
+                r = sar == SAR_OK ? 0 : -kb_skf_sar_error(sar);
+        }
+        pthread_mutex_unlock(&p->call_lock);
+        if (r >= 0 && kb_skf_sig_to_der(&sig, ret, ret_len) < 0)
+                r = -KB_E_INTERNAL;     /* the library's blob is not a signature */
+        return r;
+}

@@ -1,0 +1,273 @@
+#!/usr/bin/env python3
+"""Operations on an SM2 token of the SKF backend, through the real daemon
+and the project's software SKF token: SM2-SM3 signatures (raw and GM/T 0010
+SignedData) and authenticate, each checked with the openssl CLI and the
+GM/T distinguishing ID."""
+import base64
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "skfsoft"))
+import kbtest  # noqa: E402
+from skf import Skf, child_env, make_device, reexec_with_preload, set_present  # noqa: E402
+from skftest import (SM2CA, der_children, der_tlv, oid_text, provision, sm2_verifies,  # noqa: E402
+                     cert_pubkey_pem)
+from test_sign import PINENTRY, Pinentry  # noqa: E402
+
+LIB = os.environ.get("KB_SKFSOFT_SO")
+PAGE_PIN = "https://pagepin.example.cn"
+PIN = "11223344"
+OID_GMT_DATA, OID_GMT_SIGNED = "1.2.156.10197.6.1.4.2.1", "1.2.156.10197.6.1.4.2.2"
+OID_SM3, OID_SM2_1 = "1.2.156.10197.1.401", "1.2.156.10197.1.301.1"
+
+
+def b64(b):
+    return base64.b64encode(b).decode()
+
+
+class SkfOps(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="kb-skf-ops-")
+        cls.root = os.path.join(cls.tmp, "skf")
+        os.makedirs(cls.root)
+        os.environ["KB_SKFSOFT_DIR"] = cls.root
+        cls.control = os.path.join(cls.tmp, "control")
+        os.environ["KB_SKFSOFT_CONTROL"] = cls.control
+        cls.skf = Skf(LIB)
+        cls.ca = SM2CA(cls.tmp)
+        make_device(cls.root, "gmkey", "GM2026110001", "SM2 test key")
+        cls.sign_der, cls.enc_der = provision(cls.skf, cls.ca, "gmkey")
+        # a token whose certificate was issued for another key
+        other = subprocess.run(["openssl", "genpkey", "-algorithm", "SM2"], capture_output=True,
+                               check=True).stdout
+        other_pub = subprocess.run(["openssl", "pkey", "-pubout"], input=other, capture_output=True,
+                                   check=True).stdout
+        make_device(cls.root, "wrongkey", "GM2026110002", "mismatched")
+        provision(cls.skf, cls.ca, "wrongkey", sign_cert_pub=other_pub)
+        cls.pin = Pinentry(cls.tmp)
+        sysconf = os.path.join(cls.tmp, "keybridge.conf")
+        with open(sysconf, "w") as f:
+            f.write(f"page-pin-origin = {PAGE_PIN}\nallow-origin = {PAGE_PIN}\n")
+        hsm = os.path.join(cls.tmp, "hsm")
+        os.makedirs(os.path.join(hsm, "tokens"))
+        with open(os.path.join(hsm, "softhsm2.conf"), "w") as f:
+            f.write(f"directories.tokendir = {hsm}/tokens\nobjectstore.backend = file\n")
+        env = dict(child_env(), **cls.pin.env, KB_SKFSOFT_DIR=cls.root, KB_SKFSOFT_CONTROL=cls.control,
+                   KEYBRIDGE_SYSTEM_CONFIG=sysconf, SOFTHSM2_CONF=os.path.join(hsm, "softhsm2.conf"))
+        cls.d = kbtest.Daemon(tls=False, env=env, extra=["--skf-library", LIB, "--pinentry", PINENTRY,
+                                                         "--poll-interval-ms", "200", "--pin-cooldown", "0"])
+        cls.d.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.stop()
+        cls.d.cleanup()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def setUp(self):
+        self.set_control("")
+
+    def set_control(self, text):
+        with open(self.control, "w") as f:
+            f.write(text)
+
+    def token(self, serial="GM2026110001", timeout=10):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            st, _, body = self.d.get("/v1/tokens")
+            found = [t for t in body.get("tokens", []) if t.get("serial") == serial]
+            if found:
+                return found[0]
+            time.sleep(0.05)
+        self.fail(f"token {serial} never showed: {body}")
+
+    def cert(self, usage="sign", serial="GM2026110001"):
+        t = self.token(serial)
+        return t, next(c for c in t["certificates"] if c["usage"] == usage)
+
+    def post(self, t, what, body, pin=PIN):
+        if pin is not None:
+            body = dict(body, pin=pin)
+        return self.d.request("POST", f"/v1/tokens/{t['id']}/{what}", body=body, origin=PAGE_PIN)
+
+    def sign(self, items, fmt="raw", serial="GM2026110001", **extra):
+        t, c = self.cert(serial=serial)
+        return self.post(t, "sign", dict({"certificate": c["id"], "algorithm": "SM2-SM3", "items": items,
+                                          "format": fmt}, **extra))
+
+    def test_raw_signatures_verify_with_openssl_and_the_gmt_id(self):
+        data = [b"bid document 1", "中标通知书".encode(), os.urandom(3000)]
+        st, _, body = self.sign([{"data": b64(d)} for d in data])
+        self.assertEqual(st, 200, body)
+        self.assertEqual(body["algorithm"], "SM2-SM3")
+        for d, sig in zip(data, body["signatures"]):
+            self.assertTrue(sm2_verifies(self.sign_der, d, base64.b64decode(sig)))
+            self.assertFalse(sm2_verifies(self.sign_der, d + b"!", base64.b64decode(sig)))
+
+    def test_a_given_sm2_id_is_the_one_signed_with(self):
+        st, _, body = self.sign([{"data": b64(b"hello")}], sm2Id="alice@example.cn")
+        self.assertEqual(st, 200, body)
+        sig = base64.b64decode(body["signatures"][0])
+        self.assertTrue(sm2_verifies(self.sign_der, b"hello", sig, ident="alice@example.cn"))
+        self.assertFalse(sm2_verifies(self.sign_der, b"hello", sig))
+
+    def test_a_digest_item_is_e_computed_by_the_caller(self):
+        pub = cert_pubkey_pem(self.sign_der)
+        point = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "DER"], input=pub, capture_output=True,
+                               check=True).stdout[-64:]
+        z = hashlib.new("sm3", (128).to_bytes(2, "big") + b"1234567812345678" + sm2_curve() + point).digest()
+        e = hashlib.new("sm3", z + b"signed elsewhere").digest()
+        st, _, body = self.sign([{"digest": b64(e)}])
+        self.assertEqual(st, 200, body)
+        self.assertTrue(sm2_verifies(self.sign_der, b"signed elsewhere", base64.b64decode(body["signatures"][0])))
+        st, _, body = self.sign([{"digest": b64(e[:20])}])
+        self.assertEqual((st, body["error"]["field"]), (400, "items[0].digest"), body)
+
+    def test_bad_sm2_ids_and_algorithms_are_refused_before_the_pin(self):
+        for extra, field in (({"sm2Id": ""}, "sm2Id"), ({"sm2Id": "x" * 256}, "sm2Id"), ({"sm2Id": 5}, "sm2Id")):
+            st, _, body = self.sign([{"data": "aGk="}], **extra)
+            self.assertEqual((st, body["error"]["code"], body["error"]["field"]), (400, "BAD_REQUEST", field))
+        t, c = self.cert()
+        st, _, body = self.post(t, "sign", {"certificate": c["id"], "algorithm": "ECDSA-SHA256",
+                                            "items": [{"data": "aGk="}]})
+        self.assertEqual((st, body["error"]["code"]), (400, "UNSUPPORTED_ALGORITHM"), body)
+        t, enc = self.cert("encrypt")
+        st, _, body = self.post(t, "sign", {"certificate": enc["id"], "algorithm": "SM2-SM3",
+                                            "items": [{"data": "aGk="}]})
+        self.assertEqual((st, body["error"]["field"]), (400, "certificate"), body)
+
+    def cms_parts(self, der):
+        """contentType, the SignedData's parts and the signer's, as DER spans."""
+        _, s, e = der_tlv(der)
+        (t_oid, _, ovs, ove), (t0, _, vs, ve) = der_children(der, s, e)
+        self.assertEqual((t_oid, oid_text(der[ovs:ove]), t0), (6, OID_GMT_SIGNED, 0xA0))
+        _, sds, sde = der_tlv(der, vs)
+        version, algs, content, certs, signers = der_children(der, sds, sde)
+        self.assertEqual(der[version[2]:version[3]], b"\x01")
+        alg = der_children(der, *der_children(der, algs[2], algs[3])[0][2:])[0]
+        self.assertEqual(oid_text(der[alg[2]:alg[3]]), OID_SM3)
+        parts = der_children(der, content[2], content[3])
+        self.assertEqual(oid_text(der[parts[0][2]:parts[0][3]]), OID_GMT_DATA)
+        inner = None
+        if len(parts) == 2:
+            inner_item = der_children(der, parts[1][2], parts[1][3])[0]
+            inner = der[inner_item[2]:inner_item[3]]
+        self.assertEqual((certs[0], der[certs[2]:certs[3]]), (0xA0, self.sign_der))
+        si = der_children(der, *der_children(der, signers[2], signers[3])[0][2:])
+        return inner, si, der
+
+    def check_cms(self, der, data, detached):
+        inner, si, der = self.cms_parts(der)
+        self.assertEqual(inner, None if detached else data)
+        version, ias, dalg, attrs, salg, sig = si
+        self.assertEqual(oid_text(der[der_children(der, dalg[2], dalg[3])[0][2]:
+                                      der_children(der, dalg[2], dalg[3])[0][3]]), OID_SM3)
+        self.assertEqual(oid_text(der[der_children(der, salg[2], salg[3])[0][2]:
+                                      der_children(der, salg[2], salg[3])[0][3]]), OID_SM2_1)
+        self.assertEqual(attrs[0], 0xA0)
+        found = {}
+        for _, _, avs, ave in der_children(der, attrs[2], attrs[3]):
+            (_, _, ovs, ove), (_, _, svs, sve) = der_children(der, avs, ave)
+            value = der_children(der, svs, sve)[0]
+            found[oid_text(der[ovs:ove])] = der[value[2]:value[3]]
+        self.assertEqual(found["1.2.840.113549.1.9.4"], hashlib.new("sm3", data).digest())   # messageDigest
+        self.assertEqual(oid_text(found["1.2.840.113549.1.9.3"]), OID_GMT_DATA)               # contentType
+        self.assertIn("1.2.840.113549.1.9.5", found)                                          # signingTime
+        signed = b"\x31" + der[attrs[1] + 1:attrs[3]]   # the SET OF the [0] IMPLICIT stands for
+        self.assertTrue(sm2_verifies(self.sign_der, signed, der[sig[2]:sig[3]]))
+        self.assertFalse(sm2_verifies(self.sign_der, signed[:-1] + b"\0", der[sig[2]:sig[3]]))
+        with tempfile.NamedTemporaryFile() as f:
+            f.write(der)
+            f.flush()
+            self.assertEqual(subprocess.run(["openssl", "asn1parse", "-inform", "DER", "-in", f.name],
+                                            capture_output=True).returncode, 0, "openssl parses it")
+
+    def test_cms_attached_and_detached_are_gmt_0010_signed_data(self):
+        data = "投标文件 bid 2026".encode()
+        for fmt in ("cms", "cms-detached"):
+            st, _, body = self.sign([{"data": b64(data)}], fmt=fmt)
+            self.assertEqual(st, 200, body)
+            self.check_cms(base64.b64decode(body["signatures"][0]), data, fmt == "cms-detached")
+
+    def test_authenticate_signs_origin_and_challenge_with_sm2(self):
+        t, c = self.cert()
+        challenge = os.urandom(32)
+        st, _, body = self.post(t, "authenticate", {"certificate": c["id"], "challenge": b64(challenge)})
+        self.assertEqual(st, 200, body)
+        self.assertEqual((body["format"], body["algorithm"]), ("keybridge-auth-1", "SM2-SM3"))
+        msg = hashlib.sha256(PAGE_PIN.encode()).digest() + hashlib.sha256(challenge).digest()
+        self.assertTrue(sm2_verifies(self.sign_der, msg, base64.b64decode(body["signature"])))
+        verifier = os.path.join(kbtest.SRC, "docs", "examples", "verify-keybridge-auth.py")
+        r = subprocess.run([sys.executable, verifier, "--origin", PAGE_PIN, "--challenge", b64(challenge)],
+                           input=json.dumps(body), capture_output=True, text=True,
+                           env=dict(os.environ, **child_env()))
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("GM User", r.stdout)
+
+    def test_a_certificate_that_is_not_the_keys_is_caught(self):
+        st, _, body = self.sign([{"data": "aGk="}], serial="GM2026110002")
+        self.assertEqual((st, body["error"]["code"]), (409, "CERTIFICATE_MISMATCH"), body)
+
+    def test_a_device_pulled_while_signing_ends_the_authorization(self):
+        st, _, body = self.sign([{"data": "aGk="}])
+        self.assertEqual(st, 200, body)
+        self.set_control("fail = SKF_ECCSignData 1 SAR_DEVICE_REMOVED\n")
+        st, _, body = self.sign([{"data": "aGk="}], pin=None)
+        self.assertEqual((st, body["error"]["code"]), (409, "TOKEN_NOT_PRESENT"), body)
+        self.set_control("")
+        self.pin.clear()
+        self.pin.answer("cancel")
+        t, c = self.cert()
+        st, _, body = self.d.request("POST", f"/v1/tokens/{t['id']}/sign", origin=PAGE_PIN,
+                                     body={"certificate": c["id"], "algorithm": "SM2-SM3", "items": [{"data": "aGk="}]})
+        self.assertEqual((st, body["error"]["code"]), (409, "PIN_CANCELLED"), "the PIN is asked again")
+        self.assertEqual(len(self.pin.dialogs()), 1)
+
+    def test_a_removed_token_is_not_present(self):
+        t, c = self.cert()
+        set_present(self.root, "gmkey", False)
+        try:
+            deadline = time.time() + 10
+            while time.time() < deadline:
+                st, _, body = self.post(t, "sign", {"certificate": c["id"], "algorithm": "SM2-SM3",
+                                                    "items": [{"data": "aGk="}]})
+                if st != 200:
+                    break
+                time.sleep(0.05)
+            self.assertEqual((st, body["error"]["code"]), (409, "TOKEN_NOT_PRESENT"), body)
+        finally:
+            set_present(self.root, "gmkey", True)
+        self.token()
+
+
+def sm2_curve():
+    """a, b, xG, yG of the SM2 curve, from openssl's own description."""
+    text = subprocess.run(["openssl", "ecparam", "-name", "SM2", "-param_enc", "explicit", "-text", "-noout"],
+                          capture_output=True, check=True, text=True).stdout
+    fields, name = {}, None
+    for line in text.splitlines():
+        if not line.startswith(" "):
+            name = line.split(":")[0].strip()
+            fields[name] = ""
+        elif name:
+            fields[name] += line.strip().replace(":", "")
+    a, b = bytes.fromhex(fields["A"])[-32:], bytes.fromhex(fields["B"])[-32:]
+    g = bytes.fromhex(fields["Generator (uncompressed)"])[-64:]
+    return a.rjust(32, b"\0") + b.rjust(32, b"\0") + g
+
+
+if __name__ == "__main__":
+    if not LIB:
+        sys.exit("KB_SKFSOFT_SO is not set")
+    reexec_with_preload()
+    unittest.main(verbosity=2)
