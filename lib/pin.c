@@ -292,6 +292,14 @@ static bool remember(kb_service *svc, const kb_token *t, bool portal_pin) {
         return on;
 }
 
+/* Some tokens mark a PIN the administrator set as one to change (SKF's
+ * default-PIN flag, CKF_USER_PIN_TO_BE_CHANGED). */
+static bool token_says_must_change(const kb_token_op *op) {
+        kb_pin_status st = KB_PIN_OK;
+        int retries = -1;
+        return op->source->ops->pin_state(op->source, op->token, &st, &retries) >= 0 && st == KB_PIN_MUST_CHANGE;
+}
+
 static int unblock_on_token(kb_service *svc, kb_call *call, kb_token_op *op, bool confirm,
                             const kb_secret *code, kb_secret **new_pin, bool *ret_must_change) {
         kb_pin_prompt prompt = { .origin = call->origin, .operation = "pin.unblock", .token = op->token };
@@ -305,7 +313,7 @@ static int unblock_on_token(kb_service *svc, kb_call *call, kb_token_op *op, boo
         if (r >= 0)
                 r = apply_unblock(svc, call, op, code, *new_pin, now);
         if (r >= 0)
-                *ret_must_change = remember(svc, op->token, portal_pin);
+                *ret_must_change = remember(svc, op->token, portal_pin) || token_says_must_change(op);
         return r;
 }
 

@@ -15,6 +15,13 @@ void kb_skf_logout_device(skf_source *p, skf_device *d) {
         if (d->dev)
                 (void) p->f.SKF_DisConnectDev(d->dev);
         d->happ = d->dev = NULL;
+        d->logged_in = false;
+}
+
+/* SKF takes PINs as C strings: a PIN with a NUL in it would be cut short
+ * and checked as another PIN, so it is refused before the token sees it. */
+static bool c_string(const kb_secret *pin) {
+        return memchr(pin->data, '\0', pin->len) == NULL;
 }
 
 /* Open the device's application for a login, or say why not. */
@@ -33,19 +40,73 @@ static int open_app(skf_source *p, skf_device *d) {
         return 0;
 }
 
-int kb_skf_pin_state(kb_source *s, const kb_token *t, kb_pin_status *ret_status, int *ret_retries) {
-        skf_source *p = (skf_source *) s;
+static int pin_info(skf_source *p, const kb_token *t, SKF_ULONG type, kb_pin_status *ret_status,
+                    int *ret_retries) {
         SKF_ULONG max = 0, left = 0;
         SKF_BOOL is_default = 0;
         pthread_mutex_lock(&p->call_lock);
         skf_device *d = kb_skf_device(p, t->id);
         int r = d ? open_app(p, d) : -KB_E_TOKEN_NOT_PRESENT;
         if (r >= 0) {
-                SKF_ULONG sar = p->f.SKF_GetPINInfo(d->happ, SKF_USER_TYPE, &max, &left, &is_default);
+                SKF_ULONG sar = p->f.SKF_GetPINInfo(d->happ, type, &max, &left, &is_default);
+                /* The default flag asks the user to change their PIN; the
+                 * administrator's is not ours to ask about. */
                 if (sar == SAR_OK)
-                        *ret_status = kb_skf_pin_status(max, left, is_default != 0, ret_retries);
+                        *ret_status = kb_skf_pin_status(max, left, type == SKF_USER_TYPE && is_default,
+                                                        ret_retries);
                 else
                         r = -kb_skf_sar_error(sar);
+        }
+        pthread_mutex_unlock(&p->call_lock);
+        return r;
+}
+
+int kb_skf_pin_state(kb_source *s, const kb_token *t, kb_pin_status *ret_status, int *ret_retries) {
+        return pin_info((skf_source *) s, t, SKF_USER_TYPE, ret_status, ret_retries);
+}
+
+int kb_skf_so_pin_state(kb_source *s, const kb_token *t, kb_pin_status *ret_status, int *ret_retries) {
+        return pin_info((skf_source *) s, t, SKF_ADMIN_TYPE, ret_status, ret_retries);
+}
+
+/* SKF_ChangePIN checks the old PIN itself, on the application we logged
+ * in to with it. */
+int kb_skf_set_pin(kb_source *s, const kb_token *t, const kb_secret *old_pin, const kb_secret *new_pin) {
+        skf_source *p = (skf_source *) s;
+        SKF_ULONG retries = 0;
+        if (!c_string(old_pin) || !c_string(new_pin))
+                return -KB_E_PIN_POLICY;
+        pthread_mutex_lock(&p->call_lock);
+        skf_device *d = kb_skf_device(p, t->id);
+        int r = !d ? -KB_E_TOKEN_NOT_PRESENT : !d->logged_in ? -KB_E_INTERNAL : 0;
+        if (r >= 0) {
+                SKF_ULONG sar = p->f.SKF_ChangePIN(d->happ, SKF_USER_TYPE, (SKF_CHAR *) old_pin->data,
+                                                   (SKF_CHAR *) new_pin->data, &retries);
+                r = sar == SAR_OK ? 0 : -kb_skf_sar_error(sar);
+        }
+        pthread_mutex_unlock(&p->call_lock);
+        return r;
+}
+
+/* SKF_UnblockPIN with the administrator's PIN sets the user PIN and its
+ * full counter; the token marks it a default PIN (mustChange). */
+int kb_skf_init_pin(kb_source *s, const kb_token *t, const kb_secret *so_pin, const kb_secret *new_pin) {
+        skf_source *p = (skf_source *) s;
+        SKF_ULONG retries = 0;
+        if (!c_string(so_pin))
+                return -KB_E_PIN_INCORRECT;
+        if (!c_string(new_pin))
+                return -KB_E_PIN_POLICY;
+        pthread_mutex_lock(&p->call_lock);
+        skf_device *d = kb_skf_device(p, t->id);
+        if (d)
+                kb_skf_logout_device(p, d);     /* our user login ends: the PIN changes */
+        int r = d ? open_app(p, d) : -KB_E_TOKEN_NOT_PRESENT;
+        if (r >= 0) {
+                SKF_ULONG sar = p->f.SKF_UnblockPIN(d->happ, (SKF_CHAR *) so_pin->data, (SKF_CHAR *) new_pin->data,
+                                                    &retries);
+                r = sar == SAR_OK ? 0 : -kb_skf_sar_error(sar);
+                kb_skf_logout_device(p, d);     /* the administrator's state ends with it */
         }
         pthread_mutex_unlock(&p->call_lock);
         return r;
@@ -55,7 +116,7 @@ bool kb_skf_logged_in(kb_source *s, const kb_token *t) {
         skf_source *p = (skf_source *) s;
         pthread_mutex_lock(&p->call_lock);
         skf_device *d = kb_skf_device(p, t->id);
-        bool in = d && d->happ && d->dev;
+        bool in = d && d->logged_in;
         pthread_mutex_unlock(&p->call_lock);
         return in;
 }
@@ -68,8 +129,11 @@ int kb_skf_login(kb_source *s, const kb_token *t, const kb_secret *pin) {
         if (d)
                 kb_skf_logout_device(p, d);     /* so that the PIN is really checked */
         int r = d ? open_app(p, d) : -KB_E_TOKEN_NOT_PRESENT;
+        if (r >= 0 && !c_string(pin))
+                r = -KB_E_PIN_POLICY;
         if (r >= 0) {
                 SKF_ULONG sar = p->f.SKF_VerifyPIN(d->happ, SKF_USER_TYPE, (SKF_CHAR *) pin->data, &retries);
+                d->logged_in = sar == SAR_OK;
                 if (sar != SAR_OK) {
                         kb_skf_logout_device(p, d);
                         r = -kb_skf_sar_error(sar);

@@ -180,6 +180,7 @@ static void replace_devices(skf_source *p, skf_device *now, size_t n) {
                 if (j < n) {
                         now[j].dev = old->dev;
                         now[j].happ = old->happ;
+                        now[j].logged_in = old->logged_in;
                 } else {
                         kb_skf_logout_device(p, old);
                 }

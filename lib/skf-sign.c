@@ -18,7 +18,7 @@ static int open_container(skf_source *p, const kb_token *t, const kb_cert *c, SK
         skf_device *d = kb_skf_device(p, t->id);
         if (!d)
                 return -KB_E_TOKEN_NOT_PRESENT;
-        if (!d->happ)
+        if (!d->logged_in)
                 return -KB_E_UNAUTHORIZED;
         if (!c->key_id || c->key_id_len == 0 || c->key_id_len >= sizeof(name))
                 return -KB_E_NOT_FOUND;

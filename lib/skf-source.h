@@ -19,7 +19,8 @@ typedef struct skf_device {
         char token_id[KB_TOKEN_ID_LEN + 1];
         char name[64];          /* as SKF_EnumDev lists it */
         char app[64];           /* the application holding the certificates */
-        SKF_HANDLE dev, happ;   /* open while we are logged in */
+        SKF_HANDLE dev, happ;   /* open while we are logged in, or reading the PIN state */
+        bool logged_in;         /* the user PIN verified on happ */
 } skf_device;
 
 typedef struct skf_source {
@@ -44,6 +45,9 @@ int kb_skf_pin_state(kb_source *s, const kb_token *t, kb_pin_status *ret_status,
 bool kb_skf_logged_in(kb_source *s, const kb_token *t);
 int kb_skf_login(kb_source *s, const kb_token *t, const kb_secret *pin);
 void kb_skf_logout(kb_source *s, const char *token_id);
+int kb_skf_so_pin_state(kb_source *s, const kb_token *t, kb_pin_status *ret_status, int *ret_retries);
+int kb_skf_set_pin(kb_source *s, const kb_token *t, const kb_secret *old_pin, const kb_secret *new_pin);
+int kb_skf_init_pin(kb_source *s, const kb_token *t, const kb_secret *so_pin, const kb_secret *new_pin);
 size_t kb_skf_sessions(kb_source *s, char (*ret_ids)[KB_TOKEN_ID_LEN + 1], size_t max);
 int kb_skf_sm2_sign(kb_source *s, const kb_token *t, const kb_cert *c, const unsigned char e[32],
                     unsigned char **ret, size_t *ret_len);

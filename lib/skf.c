@@ -61,6 +61,9 @@ static const kb_source_ops skf_ops = {
         .logout = kb_skf_logout,
         .sessions = kb_skf_sessions,
         .sm2_sign = kb_skf_sm2_sign,
+        .set_pin = kb_skf_set_pin,
+        .so_pin_state = kb_skf_so_pin_state,
+        .init_pin = kb_skf_init_pin,
 };
 
 static void load(skf_source *p) {

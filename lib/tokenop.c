@@ -158,6 +158,8 @@ static int authorize(kb_service *svc, kb_call *call, const char *operation, kb_t
                 return after_wrong_pin(svc, call, op, now);
         if (r < 0) {
                 kb_authz_revoke_token(svc->authz, op->token->id);
+                if (r == -KB_E_PIN_LOCKED)
+                        kb_cache_kick(svc->cache);      /* the try that locked it: token.changed now */
                 return r;
         }
         return kb_authz_grant(svc->authz, op->token->id, who(call), now);

@@ -2,8 +2,11 @@
 """Operations on an SM2 token of the SKF backend, through the real daemon
 and the project's software SKF token: SM2-SM3 signatures (raw and GM/T 0010
 SignedData) and authenticate, each checked with the openssl CLI and the
-GM/T distinguishing ID."""
+GM/T distinguishing ID; PIN change, a user PIN that locks and is unblocked
+with the administrator's PIN to the CA's initial PIN with mustChange set,
+and an administrator PIN that locks."""
 import base64
+import ctypes
 import hashlib
 import json
 import os
@@ -18,7 +21,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "skfsoft"))
 import kbtest  # noqa: E402
-from skf import Skf, child_env, make_device, reexec_with_preload, set_present  # noqa: E402
+from skf import SAR_NAME, ULONG, USER, Skf, SkfError, child_env, make_device, reexec_with_preload, set_present  # noqa: E402
 from skftest import (SM2CA, der_children, der_tlv, oid_text, provision, sm2_verifies,  # noqa: E402
                      cert_pubkey_pem)
 from test_sign import PINENTRY, Pinentry  # noqa: E402
@@ -34,9 +37,11 @@ def b64(b):
     return base64.b64encode(b).decode()
 
 
-class SkfOps(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
+class Fixture:
+    """The tokens and the daemon, made once for the module: the SKF library
+    loaded in this process reads its directory once."""
+
+    def start(cls):
         cls.tmp = tempfile.mkdtemp(prefix="kb-skf-ops-")
         cls.root = os.path.join(cls.tmp, "skf")
         os.makedirs(cls.root)
@@ -54,6 +59,9 @@ class SkfOps(unittest.TestCase):
                                    check=True).stdout
         make_device(cls.root, "wrongkey", "GM2026110002", "mismatched")
         provision(cls.skf, cls.ca, "wrongkey", sign_cert_pub=other_pub)
+        for name, serial in (("pinkey", "GM2026110003"), ("lockkey", "GM2026110004"), ("adminkey", "GM2026110005")):
+            make_device(cls.root, name, serial, name)
+            provision(cls.skf, cls.ca, name)
         cls.pin = Pinentry(cls.tmp)
         sysconf = os.path.join(cls.tmp, "keybridge.conf")
         with open(sysconf, "w") as f:
@@ -68,14 +76,33 @@ class SkfOps(unittest.TestCase):
                                                          "--poll-interval-ms", "200", "--pin-cooldown", "0"])
         cls.d.start()
 
-    @classmethod
-    def tearDownClass(cls):
+    def stop(cls):
         cls.d.stop()
         cls.d.cleanup()
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
+
+F = Fixture()
+
+
+def setUpModule():
+    F.start()
+
+
+def tearDownModule():
+    F.stop()
+
+
+class SkfBase(unittest.TestCase):
+    def __getattr__(self, name):
+        return getattr(F, name)
+
     def setUp(self):
         self.set_control("")
+
+    def assertError(self, st, body, status, code, **fields):
+        got = {k: body.get("error", {}).get(k) for k in fields}
+        self.assertEqual((st, body.get("error", {}).get("code"), got), (status, code, fields), body)
 
     def set_control(self, text):
         with open(self.control, "w") as f:
@@ -100,11 +127,14 @@ class SkfOps(unittest.TestCase):
             body = dict(body, pin=pin)
         return self.d.request("POST", f"/v1/tokens/{t['id']}/{what}", body=body, origin=PAGE_PIN)
 
-    def sign(self, items, fmt="raw", serial="GM2026110001", **extra):
+    def sign(self, items, fmt="raw", serial="GM2026110001", pin=PIN, **extra):
         t, c = self.cert(serial=serial)
         return self.post(t, "sign", dict({"certificate": c["id"], "algorithm": "SM2-SM3", "items": items,
-                                          "format": fmt}, **extra))
+                                          "format": fmt}, **extra), pin=pin)
 
+
+
+class SkfSign(SkfBase):
     def test_raw_signatures_verify_with_openssl_and_the_gmt_id(self):
         data = [b"bid document 1", "中标通知书".encode(), os.urandom(3000)]
         st, _, body = self.sign([{"data": b64(d)} for d in data])
@@ -248,6 +278,96 @@ class SkfOps(unittest.TestCase):
         finally:
             set_present(self.root, "gmkey", True)
         self.token()
+
+
+class SkfPins(SkfBase):
+    """PINs of SKF tokens through pin/change and pin/unblock."""
+
+    def test_a_page_changes_the_pin_and_the_new_one_signs(self):
+        t = self.token("GM2026110003")
+        st, _, body = self.post(t, "pin/change", {"oldPin": PIN, "newPin": "55667788"}, pin=None)
+        self.assertEqual((st, body), (200, {"changed": True}))
+        try:
+            st, _, body = self.sign([{"data": "aGk="}], serial="GM2026110003", pin="55667788")
+            self.assertEqual(st, 200, body)
+            # the token's own word, from another process
+            self.assertEqual(self.verify_pin("pinkey", PIN), "SAR_PIN_INCORRECT")
+            self.assertEqual(self.verify_pin("pinkey", "55667788"), "SAR_OK")
+        finally:
+            st, _, body = self.post(t, "pin/change", {"oldPin": "55667788", "newPin": PIN}, pin=None)
+        self.assertEqual(st, 200, body)
+        st, _, body = self.post(t, "pin/change", {"oldPin": PIN, "newPin": "123"}, pin=None)
+        self.assertError(st, body, 400, "PIN_POLICY", minLength=6, maxLength=16)
+
+    def pin_when(self, serial, done, timeout=10):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            pin = self.token(serial)["pin"]
+            if done(pin):
+                break
+            time.sleep(0.05)
+        return pin
+
+    def verify_pin(self, device, pin):
+        app = self.skf.open(self.skf.connect(device), "Application", "GMCA")
+        try:
+            self.skf.VerifyPIN(app, USER, pin.encode(), ctypes.byref(ULONG()))
+            return "SAR_OK"
+        except SkfError as e:
+            return SAR_NAME.get(e.rv)
+        finally:
+            self.skf.CloseApplication(app)
+
+    def lock_user_pin(self, serial):
+        for left in (5, 4, 3, 2, 1):
+            st, _, body = self.sign([{"data": "aGk="}], serial=serial, pin="00000000")
+            self.assertError(st, body, 401, "PIN_INCORRECT", retriesLeft=left)
+        st, _, body = self.sign([{"data": "aGk="}], serial=serial, pin="00000000")
+        self.assertEqual((st, body["error"]["code"]), (409, "PIN_FINAL_TRY"), body)
+        st, _, body = self.sign([{"data": "aGk="}], serial=serial, pin="00000000", confirmFinalTry=True)
+        self.assertEqual((st, body["error"]["code"]), (423, "PIN_LOCKED"), "the try that locks says so")
+        st, _, body = self.sign([{"data": "aGk="}], serial=serial, pin=PIN)
+        self.assertEqual((st, body["error"]["code"]), (423, "PIN_LOCKED"), body)
+
+    def test_a_locked_pin_unblocks_to_the_cas_initial_pin_which_must_be_changed(self):
+        self.lock_user_pin("GM2026110004")
+        t = self.token("GM2026110004")
+        pin = self.pin_when("GM2026110004", lambda p: p["status"] == "locked")
+        self.assertEqual((pin["status"], pin["retriesLeft"]), ("locked", 0), pin)
+        st, _, body = self.post(t, "pin/unblock", {"unblockCode": "00000000", "newPin": "123456"}, pin=None)
+        self.assertError(st, body, 401, "PIN_INCORRECT", soPinStatus="countLow", soRetriesLeft=9)
+        st, _, body = self.post(t, "pin/unblock", {"unblockCode": "12345678", "newPin": "123456"}, pin=None)
+        self.assertEqual((st, body), (200, {"unblocked": True, "mustChange": True}))
+        pin = self.pin_when("GM2026110004", lambda p: p["status"] != "locked")
+        self.assertEqual((pin["status"], pin["retriesLeft"]), ("mustChange", 6), pin)
+        st, _, body = self.sign([{"data": "aGk="}], serial="GM2026110004", pin="123456")
+        self.assertError(st, body, 400, "PIN_POLICY", reason="mustChange")
+        st, _, body = self.post(t, "pin/change", {"oldPin": "123456", "newPin": PIN}, pin=None)
+        self.assertEqual(st, 200, body)
+        st, _, body = self.sign([{"data": b64(b"after unblock")}], serial="GM2026110004")
+        self.assertEqual(st, 200, body)
+        self.assertEqual(self.pin_when("GM2026110004", lambda p: p["status"] == "ok")["status"], "ok")
+
+    def test_the_administrator_pin_locks_too(self):
+        t = self.token("GM2026110005")
+        for left in range(9, 0, -1):
+            st, _, body = self.post(t, "pin/unblock", {"unblockCode": "00000000", "newPin": "123456"}, pin=None)
+            self.assertEqual((st, body["error"]["soRetriesLeft"]), (401, left), body)
+        st, _, body = self.post(t, "pin/unblock", {"unblockCode": "00000000", "newPin": "123456"}, pin=None)
+        self.assertEqual((st, body["error"]["code"]), (409, "PIN_FINAL_TRY"), body)
+        st, _, body = self.post(t, "pin/unblock", {"unblockCode": "00000000", "newPin": "123456",
+                                                   "confirmFinalTry": True}, pin=None)
+        self.assertIn(body["error"]["code"], ("PIN_INCORRECT", "PIN_LOCKED"), body)
+        st, _, body = self.post(t, "pin/unblock", {"unblockCode": "12345678", "newPin": "123456"}, pin=None)
+        self.assertEqual((st, body["error"]["code"], body["error"]["soPinStatus"]),
+                         (423, "PIN_LOCKED", "locked"), body)
+        st, _, body = self.sign([{"data": "aGk="}], serial="GM2026110005")
+        self.assertEqual(st, 200, "the user PIN still works")
+
+    def test_no_pin_reaches_the_log(self):
+        log = self.d.log_text()
+        for secret in (PIN, "55667788", "12345678", "00000000"):
+            self.assertNotIn(secret, log)
 
 
 def sm2_curve():
