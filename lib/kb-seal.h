@@ -36,3 +36,10 @@ bool kb_seal_bytes_match(const char *media_type, const unsigned char *data, size
 int kb_seal_envelope(const kb_seal *s, unsigned char **ret, size_t *ret_len);
 /* Parse an envelope; -KB_E_INTERNAL for one that is not ours or damaged. */
 int kb_seal_from_envelope(const unsigned char *buf, size_t len, kb_seal **ret);
+/* A stored envelope's seal, or NULL for a damaged one (not our envelope,
+ * bytes not of their media type), which readers pass over. */
+kb_seal *kb_seal_from_stored(const unsigned char *buf, size_t len);
+/* Is a newer than b (NULL: nothing yet)? Higher generation; equal
+ * generations (two writers that should not exist) ordered by the bytes, so
+ * every read picks the same one. */
+bool kb_seal_newer(const kb_seal *a, const kb_seal *b);

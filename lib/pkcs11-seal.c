@@ -92,28 +92,11 @@ static int read_value(kb_p11_source *p, CK_SESSION_HANDLE h, CK_OBJECT_HANDLE ob
 static int read_seal(kb_p11_source *p, CK_SESSION_HANDLE h, CK_OBJECT_HANDLE obj, kb_seal **ret) {
         _cleanup_free_ unsigned char *buf = NULL;
         size_t len = 0;
-        kb_seal *s = NULL;
         int r = read_value(p, h, obj, &buf, &len);
         if (r < 0)
                 return r;
-        *ret = NULL;
-        if (kb_seal_from_envelope(buf, len, &s) < 0)
-                return 0;
-        if (kb_seal_media_type(s->media_type) && kb_seal_bytes_match(s->media_type, s->data, s->len))
-                *ret = s;
-        else
-                kb_seal_free(s);
+        *ret = kb_seal_from_stored(buf, len);
         return 0;
-}
-
-/* Newer: higher generation; equal generations (two writers that should not
- * exist) ordered by the bytes, so every read picks the same one. */
-static bool newer(const kb_seal *a, const kb_seal *b) {
-        if (!b || a->generation != b->generation)
-                return !b || a->generation > b->generation;
-        if (a->len != b->len)
-                return a->len > b->len;
-        return memcmp(a->data, b->data, a->len) > 0;
 }
 
 /* The newest intact seal among objs (NULL if none). */
@@ -129,7 +112,7 @@ static int newest(kb_p11_source *p, CK_SESSION_HANDLE h, const CK_OBJECT_HANDLE 
                 }
                 if (!s)
                         continue;
-                if (newer(s, best)) {
+                if (kb_seal_newer(s, best)) {
                         kb_seal_free(best);
                         best = s;
                 } else

@@ -139,3 +139,21 @@ int kb_seal_from_envelope(const unsigned char *buf, size_t len, kb_seal **ret) {
         *ret = s;
         return 0;
 }
+
+kb_seal *kb_seal_from_stored(const unsigned char *buf, size_t len) {
+        kb_seal *s = NULL;
+        if (kb_seal_from_envelope(buf, len, &s) < 0)
+                return NULL;
+        if (kb_seal_media_type(s->media_type) && kb_seal_bytes_match(s->media_type, s->data, s->len))
+                return s;
+        kb_seal_free(s);
+        return NULL;
+}
+
+bool kb_seal_newer(const kb_seal *a, const kb_seal *b) {
+        if (!b || a->generation != b->generation)
+                return !b || a->generation > b->generation;
+        if (a->len != b->len)
+                return a->len > b->len;
+        return memcmp(a->data, b->data, a->len) > 0;
+}

@@ -25,7 +25,7 @@ static bool c_string(const kb_secret *pin) {
 }
 
 /* Open the device's application for a login, or say why not. */
-static int open_app(skf_source *p, skf_device *d) {
+int kb_skf_open_app(skf_source *p, skf_device *d) {
         if (d->happ)
                 return 0;
         if (!d->app[0])
@@ -46,7 +46,7 @@ static int pin_info(skf_source *p, const kb_token *t, SKF_ULONG type, kb_pin_sta
         SKF_BOOL is_default = 0;
         pthread_mutex_lock(&p->call_lock);
         skf_device *d = kb_skf_device(p, t->id);
-        int r = d ? open_app(p, d) : -KB_E_TOKEN_NOT_PRESENT;
+        int r = d ? kb_skf_open_app(p, d) : -KB_E_TOKEN_NOT_PRESENT;
         if (r >= 0) {
                 SKF_ULONG sar = p->f.SKF_GetPINInfo(d->happ, type, &max, &left, &is_default);
                 /* The default flag asks the user to change their PIN; the
@@ -101,7 +101,7 @@ int kb_skf_init_pin(kb_source *s, const kb_token *t, const kb_secret *so_pin, co
         skf_device *d = kb_skf_device(p, t->id);
         if (d)
                 kb_skf_logout_device(p, d);     /* our user login ends: the PIN changes */
-        int r = d ? open_app(p, d) : -KB_E_TOKEN_NOT_PRESENT;
+        int r = d ? kb_skf_open_app(p, d) : -KB_E_TOKEN_NOT_PRESENT;
         if (r >= 0) {
                 SKF_ULONG sar = p->f.SKF_UnblockPIN(d->happ, (SKF_CHAR *) so_pin->data, (SKF_CHAR *) new_pin->data,
                                                     &retries);
@@ -128,7 +128,7 @@ int kb_skf_login(kb_source *s, const kb_token *t, const kb_secret *pin) {
         skf_device *d = kb_skf_device(p, t->id);
         if (d)
                 kb_skf_logout_device(p, d);     /* so that the PIN is really checked */
-        int r = d ? open_app(p, d) : -KB_E_TOKEN_NOT_PRESENT;
+        int r = d ? kb_skf_open_app(p, d) : -KB_E_TOKEN_NOT_PRESENT;
         if (r >= 0 && !c_string(pin))
                 r = -KB_E_PIN_POLICY;
         if (r >= 0) {

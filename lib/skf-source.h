@@ -37,6 +37,8 @@ typedef struct skf_source {
 /* The device a token of the last scan is; NULL when not present then.
  * Called with call_lock held. */
 skf_device *kb_skf_device(skf_source *p, const char *token_id);
+/* Open d's application (no login) unless it is open. call_lock held. */
+int kb_skf_open_app(skf_source *p, skf_device *d);
 /* End our login on d (closes its handles). call_lock held. */
 void kb_skf_logout_device(skf_source *p, skf_device *d);
 
@@ -49,6 +51,8 @@ int kb_skf_so_pin_state(kb_source *s, const kb_token *t, kb_pin_status *ret_stat
 int kb_skf_set_pin(kb_source *s, const kb_token *t, const kb_secret *old_pin, const kb_secret *new_pin);
 int kb_skf_init_pin(kb_source *s, const kb_token *t, const kb_secret *so_pin, const kb_secret *new_pin);
 size_t kb_skf_sessions(kb_source *s, char (*ret_ids)[KB_TOKEN_ID_LEN + 1], size_t max);
+int kb_skf_seal_read(kb_source *s, const kb_token *t, const kb_cert *c, bool hidden_too, struct kb_seal **ret);
+int kb_skf_seal_write(kb_source *s, const kb_token *t, const kb_cert *c, const struct kb_seal *seal);
 int kb_skf_sm2_sign(kb_source *s, const kb_token *t, const kb_cert *c, const unsigned char e[32],
                     unsigned char **ret, size_t *ret_len);
 /* PIN state from SKF_GetPINInfo's three values. */

@@ -64,6 +64,8 @@ static const kb_source_ops skf_ops = {
         .set_pin = kb_skf_set_pin,
         .so_pin_state = kb_skf_so_pin_state,
         .init_pin = kb_skf_init_pin,
+        .seal_read = kb_skf_seal_read,
+        .seal_write = kb_skf_seal_write,
 };
 
 static void load(skf_source *p) {

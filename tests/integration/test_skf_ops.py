@@ -4,7 +4,8 @@ and the project's software SKF token: SM2-SM3 signatures (raw and GM/T 0010
 SignedData) and authenticate, each checked with the openssl CLI and the
 GM/T distinguishing ID; PIN change, a user PIN that locks and is unblocked
 with the administrator's PIN to the CA's initial PIN with mustChange set,
-and an administrator PIN that locks."""
+and an administrator PIN that locks; the electronic seal as an SKF file,
+replaced atomically."""
 import base64
 import ctypes
 import hashlib
@@ -24,6 +25,7 @@ import kbtest  # noqa: E402
 from skf import SAR_NAME, ULONG, USER, Skf, SkfError, child_env, make_device, reexec_with_preload, set_present  # noqa: E402
 from skftest import (SM2CA, der_children, der_tlv, oid_text, provision, sm2_verifies,  # noqa: E402
                      cert_pubkey_pem)
+from test_seal import GIF, png  # noqa: E402
 from test_sign import PINENTRY, Pinentry  # noqa: E402
 
 LIB = os.environ.get("KB_SKFSOFT_SO")
@@ -59,7 +61,8 @@ class Fixture:
                                    check=True).stdout
         make_device(cls.root, "wrongkey", "GM2026110002", "mismatched")
         provision(cls.skf, cls.ca, "wrongkey", sign_cert_pub=other_pub)
-        for name, serial in (("pinkey", "GM2026110003"), ("lockkey", "GM2026110004"), ("adminkey", "GM2026110005")):
+        for name, serial in (("pinkey", "GM2026110003"), ("lockkey", "GM2026110004"), ("adminkey", "GM2026110005"),
+                             ("sealkey", "GM2026110006")):
             make_device(cls.root, name, serial, name)
             provision(cls.skf, cls.ca, name)
         cls.pin = Pinentry(cls.tmp)
@@ -368,6 +371,94 @@ class SkfPins(SkfBase):
         log = self.d.log_text()
         for secret in (PIN, "55667788", "12345678", "00000000"):
             self.assertNotIn(secret, log)
+
+
+class FileAttribute(ctypes.Structure):
+    _pack_ = 1
+    _fields_ = [("FileName", ctypes.c_char * 32), ("FileSize", ULONG), ("ReadRights", ULONG),
+                ("WriteRights", ULONG)]
+
+
+class SkfSeal(SkfBase):
+    """The seal as a file of the certificate's application."""
+    SERIAL = "GM2026110006"
+
+    def seal_path(self):
+        return f"/v1/tokens/{self.token(self.SERIAL)['id']}/seal"
+
+    def put(self, image, media_type="image/png"):
+        _, c = self.cert(serial=self.SERIAL)
+        return self.d.request("POST", self.seal_path(), origin=PAGE_PIN,
+                              body={"certificate": c["id"], "mediaType": media_type, "image": b64(image), "pin": PIN})
+
+    def get(self):
+        _, c = self.cert(serial=self.SERIAL)
+        return self.d.get(f"{self.seal_path()}?certificate={c['id']}", origin=PAGE_PIN)
+
+    def files(self):
+        """The seal files as another program sees them: names and read rights."""
+        app = self.skf.open(self.skf.connect("sealkey"), "Application", "GMCA")
+        try:
+            out = {}
+            for name in self.skf.names("EnumFiles", app):
+                attr = FileAttribute()
+                self.skf.GetFileInfo(app, name.encode(), ctypes.byref(attr))
+                out[name] = attr.ReadRights
+            return out
+        finally:
+            self.skf.CloseApplication(app)
+
+    def assert_seal(self, image, media_type="image/png"):
+        st, _, body = self.get()
+        self.assertEqual(st, 200, body)
+        self.assertEqual((base64.b64decode(body["image"]), body["mediaType"]), (image, media_type))
+
+    def test_a_seal_is_written_read_without_a_pin_and_replaced(self):
+        first, second = png(40, 40), png(300, 200, shade=7)    # the second takes several chunks
+        st, _, body = self.put(first)
+        self.assertEqual(st, 200, body)
+        self.assert_seal(first)
+        st, _, body = self.put(second)
+        self.assertEqual(st, 200, body)
+        self.assert_seal(second)
+        _, c = self.cert(serial=self.SERIAL)
+        files = self.files()
+        self.assertEqual(len(files), 1, f"the old file is gone: {files}")
+        name, rights = next(iter(files.items()))
+        self.assertTrue(name.startswith("ks" + c["fingerprintSha256"][:20] + "."), name)
+        self.assertEqual(rights, 0xFF, "anyone reads a seal")
+
+    def test_a_write_that_fails_leaves_the_old_seal_and_no_file(self):
+        st, _, body = self.put(GIF, "image/gif")
+        self.assertEqual(st, 200, body)
+        before = self.files()
+        for fn, code, status, error in (("SKF_WriteFile", "SAR_NO_ROOM", 507, "TOKEN_FULL"),
+                                        ("SKF_CreateFile", "SAR_NO_ROOM", 507, "TOKEN_FULL"),
+                                        ("SKF_WriteFile", "SAR_DEVICE_REMOVED", 409, "TOKEN_NOT_PRESENT"),
+                                        ("SKF_ReadFile", "SAR_DEVICE_REMOVED", 409, "TOKEN_NOT_PRESENT")):
+            with self.subTest(fn=fn, code=code):
+                self.set_control(f"fail = {fn} 1+ {code}\n")
+                st, _, body = self.put(png(8, 8))
+                self.assertEqual((st, body.get("error", {}).get("code")), (status, error), body)
+                self.set_control("")
+                self.assertEqual(self.files(), before)
+                self.assert_seal(GIF, "image/gif")
+
+    def test_a_damaged_newer_file_is_passed_over_and_cleaned_up(self):
+        st, _, body = self.put(GIF, "image/gif")
+        self.assertEqual(st, 200, body)
+        (name, _), = self.files().items()
+        newer = name[:-8] + "%08x" % (int(name[-8:], 16) + 1)
+        app = self.skf.open(self.skf.connect("sealkey"), "Application", "GMCA")
+        self.skf.VerifyPIN(app, USER, PIN.encode(), ctypes.byref(ULONG()))
+        self.skf.CreateFile(app, newer.encode(), 16, 0xFF, 0x10)
+        self.skf.WriteFile(app, newer.encode(), 0, (ctypes.c_uint8 * 16)(*b"half a write ..."), 16)
+        self.skf.CloseApplication(app)
+        self.assert_seal(GIF, "image/gif")
+        st, _, body = self.put(png(4, 4))
+        self.assertEqual(st, 200, body)
+        self.assertEqual(len(self.files()), 1, self.files())
+        self.assert_seal(png(4, 4))
 
 
 def sm2_curve():
