@@ -1,7 +1,8 @@
 #!/bin/sh
 # The README's first command: install what is missing, build, create a demo
 # SoftHSM2 token (RSA-2048 and EC P-256 keys; certificates valid, expiring in
-# 20 days and expired; Chinese subjects), then run keybridged in the
+# 20 days and expired; Chinese subjects) and a demo SM2 token of the software
+# SKF library (signature and encryption certificates), then run keybridged in the
 # foreground on it and serve the demo portal page with its small server side
 # (tests/demo_portal.py: login challenges, signature checks, a demo CA for
 # renewal, the unblock code for a PIN reset). Ctrl-C stops both.
@@ -30,6 +31,15 @@ if [ ! -d "$demo/tokens/tokens" ]; then
                 exit 1
         fi
 fi
+skf_lib=$top/build/tests/skfsoft/libkb-skfsoft.so
+if [ ! -d "$demo/skf/devices" ]; then
+        echo "creating the demo SM2 token in $demo/skf ..." >&2
+        if ! python3 tests/skfsoft/make-demo-token.py "$skf_lib" "$demo/skf" >"$demo/make-sm2.log" 2>&1; then
+                cat "$demo/make-sm2.log" >&2
+                exit 1
+        fi
+fi
+export KB_SKFSOFT_DIR="$demo/skf/devices"
 export SOFTHSM2_CONF="$demo/tokens/softhsm2.conf"
 module=/usr/lib/softhsm/libsofthsm2.so
 [ -e "$module" ] || module=/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so
@@ -39,11 +49,11 @@ page="http://127.0.0.1:$page_port"
 
 rm -f "$demo/run/api-token" # a stale one from an earlier run would be refused
 python3 tests/demo_portal.py --bind 127.0.0.1 --port "$page_port" --root web-api \
-        --ca "$demo/tokens/ca" >"$demo/page.log" 2>&1 &
+        --ca "$demo/tokens/ca" --trust "$demo/skf/ca/ca.pem" >"$demo/page.log" 2>&1 &
 page_pid=$!
 # shellcheck disable=SC2086 # tls_flag is empty or one word
 build/daemon/keybridged --foreground $tls_flag \
-        --listen "127.0.0.1:$port" --module "$module" \
+        --listen "127.0.0.1:$port" --module "$module" --skf-library "$skf_lib" \
         --state-dir "$demo/state" --runtime-dir "$demo/run" \
         --allow-origin "$page" --allow-origin "http://localhost:$page_port" &
 daemon_pid=$!
@@ -77,7 +87,7 @@ cat <<EOT
 keybridge demo is running (Ctrl-C stops it).
 
   Demo portal page:  $page/demo/?daemon=$scheme://127.0.0.1:$port
-  Daemon:            $scheme://127.0.0.1:$port/v1/   (token PIN 123456, SO PIN 12345678)
+  Daemon:            $scheme://127.0.0.1:$port/v1/   (PIN 123456, SO/admin PIN 12345678, both tokens)
 
 Query it as a browser page would (the demo page's origin is allowed):
   curl -s ${cacert}-H 'Origin: $page' $scheme://127.0.0.1:$port/v1/tokens

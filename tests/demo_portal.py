@@ -35,7 +35,7 @@ SRC = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VERIFIER = os.path.join(SRC, "docs", "examples", "verify-keybridge-auth.py")
 MAX_BODY = 1 << 20
 CHALLENGE_TTL = 120
-HASHES = {"SHA256": "-sha256", "SHA384": "-sha384", "SHA512": "-sha512"}
+HASHES = {"SHA256": "-sha256", "SHA384": "-sha384", "SHA512": "-sha512", "SM3": "-sm3"}
 KEY_USAGE_NAMES = {
     "Digital Signature": "digitalSignature", "Non Repudiation": "nonRepudiation",
     "Key Encipherment": "keyEncipherment", "Data Encipherment": "dataEncipherment",
@@ -100,9 +100,15 @@ class Workdir:
 class Portal:
     """The portal's server-side logic, independent of HTTP."""
 
-    def __init__(self, ca_dir, so_pin, initial_pin, origins):
+    def __init__(self, ca_dir, so_pin, initial_pin, origins, trust=()):
         self.ca_cert = os.path.join(ca_dir, "ca.pem")
         self.ca_key = os.path.join(ca_dir, "ca.key")
+        # the CAs whose users may log in: the demo CA and any other (the SM2 token's)
+        self.trusted = os.path.join(ca_dir, "trusted.pem")
+        with open(self.trusted, "w") as out:
+            for path in (self.ca_cert, *trust):
+                with open(path) as f:
+                    out.write(f.read())
         self.so_pin, self.initial_pin = so_pin, initial_pin
         self.origins = origins
         self.challenges = {}
@@ -128,7 +134,7 @@ class Portal:
         if not isinstance(response, dict):
             raise bad("response is required")
         try:
-            subject = self.verifier.verify(response, entry[1], entry[0], self.ca_cert)
+            subject = self.verifier.verify(response, entry[1], entry[0], self.trusted)
         except (ValueError, KeyError, TypeError) as e:
             raise DemoError(401, "LOGIN_REFUSED", str(e))
         return {"subject": subject}
@@ -148,7 +154,9 @@ class Portal:
                 ok, detail = self._verify_cms(w, cert_path, data if fmt == "cms-detached" else None, signature)
             else:
                 raise bad("format must be raw, cms or cms-detached")
-            chain = openssl("verify", "-CAfile", self.ca_cert, cert_path)
+            chain = openssl("verify", "-CAfile", self.trusted, cert_path)
+            if chain.returncode:    # an SM2 CA signs with the GM/T ID
+                chain = openssl("verify", "-vfyopt", "distid:1234567812345678", "-CAfile", self.trusted, cert_path)
             subject = openssl("x509", "-in", cert_path, "-noout", "-subject", "-nameopt", "utf8")
         return {"signatureValid": ok, "certificateValid": chain.returncode == 0,
                 "subject": subject.stdout.decode().strip(),
@@ -156,7 +164,7 @@ class Portal:
 
     def _verify_raw(self, w, cert_path, algorithm, data, signature):
         hash_name = algorithm.rsplit("-", 1)[-1]
-        if hash_name not in HASHES or not algorithm.startswith(("RSA-PKCS1-", "RSA-PSS-", "ECDSA-")):
+        if hash_name not in HASHES or not algorithm.startswith(("RSA-PKCS1-", "RSA-PSS-", "ECDSA-", "SM2-")):
             raise bad("unknown algorithm")
         pub = openssl("x509", "-in", cert_path, "-noout", "-pubkey")
         if pub.returncode:
@@ -165,6 +173,8 @@ class Portal:
                 "-signature", w.file("sig", signature)]
         if algorithm.startswith("RSA-PSS-"):
             args += ["-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:-1"]
+        if algorithm == "SM2-SM3":
+            args += ["-sigopt", "distid:1234567812345678"]   # the daemon's default; the page sends no sm2Id
         r = openssl(*args, w.file("data", data))
         return r.returncode == 0, (r.stdout + r.stderr).decode().strip()
 
@@ -291,9 +301,10 @@ def main():
     ap.add_argument("--ca", required=True, help="the demo CA directory (ca.pem, ca.key)")
     ap.add_argument("--so-pin", default="12345678", help="the unblock code released for PIN reset")
     ap.add_argument("--initial-pin", default="123456", help="the CA's initial PIN set by a PIN reset")
+    ap.add_argument("--trust", action="append", default=[], help="another CA certificate whose users may log in")
     a = ap.parse_args()
     origins = {f"http://{a.bind}:{a.port}", f"http://localhost:{a.port}"}
-    Handler.portal = Portal(a.ca, a.so_pin, a.initial_pin, origins)
+    Handler.portal = Portal(a.ca, a.so_pin, a.initial_pin, origins, a.trust)
     handler = lambda *args, **kw: Handler(*args, directory=a.root, **kw)  # noqa: E731
     server = http.server.ThreadingHTTPServer((a.bind, a.port), handler)
     server.daemon_threads = True

@@ -27,6 +27,7 @@ class SM2CA:
                         "-days", "30", "-out", self.cert], check=True, capture_output=True)
 
     def issue(self, pub, cn, usage, days=365):
+        """A certificate for the PEM public key pub; cn may be Chinese."""
         pub_path, ext, out = (os.path.join(self.tmp, n) for n in ("pub.pem", "ext", "cert.der"))
         with open(pub_path, "wb") as f:
             f.write(pub)
@@ -43,9 +44,10 @@ def buf(b):
     return (ctypes.c_uint8 * len(b)).from_buffer_copy(b)
 
 
-def provision(skf, ca, device, pin=b"11223344", container=b"sign-2026", sign_cert_pub=None):
+def provision(skf, ca, device, pin=b"11223344", container=b"sign-2026", sign_cert_pub=None, initial=b"123456",
+              cn="GM User"):
     """An application GMCA (admin PIN 12345678, user PIN changed from the
-    CA's initial 123456 to pin), a container with a signature key pair and
+    CA's initial PIN to pin), a container with a signature key pair and
     its certificate, and an encryption key pair delivered in an
     ENVELOPEDKEYBLOB with its certificate. sign_cert_pub: certify this
     public key instead of the container's (a certificate that does not
@@ -53,20 +55,20 @@ def provision(skf, ca, device, pin=b"11223344", container=b"sign-2026", sign_cer
     dev = skf.connect(device)
     skf.dev_auth(dev)
     app, c, pub = HANDLE(), HANDLE(), PubBlob()
-    skf.CreateApplication(dev, b"GMCA", b"12345678", 10, b"123456", 6, 0x10, ctypes.byref(app))
-    skf.VerifyPIN(app, USER, b"123456", ctypes.byref(ULONG()))
-    if pin != b"123456":
-        skf.ChangePIN(app, USER, b"123456", pin, ctypes.byref(ULONG()))
+    skf.CreateApplication(dev, b"GMCA", b"12345678", 10, initial, 6, 0x10, ctypes.byref(app))
+    skf.VerifyPIN(app, USER, initial, ctypes.byref(ULONG()))
+    if pin != initial:
+        skf.ChangePIN(app, USER, initial, pin, ctypes.byref(ULONG()))
     skf.CreateContainer(app, container, ctypes.byref(c))
     skf.GenECCKeyPair(c, SGD_SM2_1, ctypes.byref(pub))
-    sign_der = ca.issue(sign_cert_pub or pub_pem(pub), "GM User", "digitalSignature,nonRepudiation")
+    sign_der = ca.issue(sign_cert_pub or pub_pem(pub), cn, "digitalSignature,nonRepudiation")
     skf.ImportCertificate(c, True, buf(sign_der), len(sign_der))
     enc_key = subprocess.run(["openssl", "genpkey", "-algorithm", "SM2"], capture_output=True, check=True).stdout
     blob, _ = enveloped_key(pub, enc_key)
     skf.ImportECCKeyPair(c, ctypes.byref(blob))
     enc_pub = subprocess.run(["openssl", "pkey", "-pubout"], input=enc_key, capture_output=True,
                              check=True).stdout
-    enc_der = ca.issue(enc_pub, "GM User", "keyEncipherment,dataEncipherment")
+    enc_der = ca.issue(enc_pub, cn, "keyEncipherment,dataEncipherment")
     skf.ImportCertificate(c, False, buf(enc_der), len(enc_der))
     skf.CloseContainer(c)
     skf.CloseApplication(app)

@@ -247,6 +247,26 @@ class SkfSign(SkfBase):
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertIn("GM User", r.stdout)
 
+    def test_the_demo_portal_checks_sm2_signatures_and_logins(self):
+        sys.path.insert(0, os.path.join(HERE, ".."))
+        import demo_portal
+        portal = demo_portal.Portal(self.ca.tmp, "12345678", "123456", {PAGE_PIN})
+        pem = subprocess.run(["openssl", "x509", "-inform", "DER"], input=self.sign_der, capture_output=True,
+                             check=True).stdout.decode()
+        st, _, body = self.sign([{"data": b64(b"demo")}])
+        self.assertEqual(st, 200, body)
+        got = portal.verify({"certificate": pem, "data": b64(b"demo"), "signature": body["signatures"][0],
+                             "algorithm": "SM2-SM3", "format": "raw"}, PAGE_PIN)
+        self.assertEqual((got["signatureValid"], got["certificateValid"]), (True, True), got)
+        got = portal.verify({"certificate": pem, "data": b64(b"other"), "signature": body["signatures"][0],
+                             "algorithm": "SM2-SM3", "format": "raw"}, PAGE_PIN)
+        self.assertFalse(got["signatureValid"], got)
+        t, c = self.cert()
+        ch = portal.challenge({}, PAGE_PIN)
+        st, _, response = self.post(t, "authenticate", {"certificate": c["id"], "challenge": ch["challenge"]})
+        self.assertEqual(st, 200, response)
+        self.assertIn("GM User", portal.login({"id": ch["id"], "response": response}, PAGE_PIN)["subject"])
+
     def test_a_certificate_that_is_not_the_keys_is_caught(self):
         st, _, body = self.sign([{"data": "aGk="}], serial="GM2026110002")
         self.assertEqual((st, body["error"]["code"]), (409, "CERTIFICATE_MISMATCH"), body)
