@@ -12,6 +12,7 @@
 #include "config.h"
 #include "kb-build-config.h"
 #include "kb-cleanup.h"
+#include "kb-skf-profile.h"
 
 #define MAX_LINE 4096
 #define MAX_LIST 64
@@ -68,6 +69,7 @@ void kb_config_clear(kb_config *c) {
         strv_clear(&c->listen);
         strv_clear(&c->modules);
         strv_clear(&c->skf_libraries);
+        strv_clear(&c->skf_profiles);
         strv_clear(&c->allow_origins);
         strv_clear(&c->page_pin_origins);
         free(c->state_dir);
@@ -172,6 +174,7 @@ int kb_listen_parse(const char *s, int *ret_family, char *ret_host, size_t hostl
 typedef enum kind {
         K_LIST,         /* replaced by a later source */
         K_ORIGIN,       /* accumulates */
+        K_SKF_PROFILE,  /* accumulates */
         K_PAGE_PIN,     /* accumulates, administrator's file only */
         K_ADMIN_BOOL,   /* administrator's file only */
         K_BOOL,
@@ -189,6 +192,7 @@ static const struct def {
         { "listen",              K_LIST },
         { "module",              K_LIST },
         { "skf-library",         K_LIST },
+        { "skf-profile",         K_SKF_PROFILE },
         { "allow-origin",        K_ORIGIN },
         { "tls",                 K_BOOL },
         { "origin-approval",     K_BOOL },
@@ -324,6 +328,10 @@ int kb_config_set(kb_config *c, kb_config_source src, const char *key, const cha
                 if (!kb_origin_is_valid(value))
                         return fail(err, errlen, "allow-origin: '%s' is not an origin like https://portal.example.cn[:port]", value);
                 return strv_add(&c->allow_origins, value) < 0 ? fail(err, errlen, "allow-origin: too many values") : 0;
+        case K_SKF_PROFILE:
+                if (kb_skf_profile_check(value, err, errlen) < 0)
+                        return -EINVAL;
+                return strv_add(&c->skf_profiles, value) < 0 ? fail(err, errlen, "skf-profile: too many values") : 0;
         case K_PAGE_PIN:
                 /* A page that sees PINs is the administrator's decision alone. */
                 if (src != KB_CONFIG_SYSTEM)
@@ -412,6 +420,7 @@ static const struct option long_options[] = {
         { "listen",              required_argument, NULL, 0 },
         { "module",              required_argument, NULL, 0 },
         { "skf-library",         required_argument, NULL, 0 },
+        { "skf-profile",         required_argument, NULL, 0 },
         { "allow-origin",        required_argument, NULL, 0 },
         { "no-tls",              no_argument,       NULL, 0 },
         { "origin-approval",     required_argument, NULL, 0 },
@@ -529,6 +538,8 @@ void kb_config_usage(const char *argv0) {
                "                             (default 127.0.0.1:27182 and [::1]:27182)\n"
                "  --module PATH              PKCS#11 module, repeatable (default: p11-kit's modules)\n"
                "  --skf-library PATH         SKF (GM/T 0016) library, repeatable\n"
+               "  --skf-profile 'LIBRARY KEY=VALUE...'  a library's vendor quirks: sm2-sign-alg=N,\n"
+               "                             error=SAR:ERROR_CODE, ulong=32|64; repeatable\n"
                "  --allow-origin ORIGIN      allowed web origin, exact, repeatable\n"
                "  --no-tls                   serve plain HTTP/WS instead of HTTPS/WSS\n"
                "  --origin-approval yes|no   let unknown origins ask you to approve them (yes)\n"

@@ -34,6 +34,7 @@ typedef struct kb_config {
         bool listen_is_default;      /* [::1] may be skipped when absent */
         kb_strv modules;
         kb_strv skf_libraries;
+        kb_strv skf_profiles;        /* "LIBRARY KEY=VALUE…" vendor quirks (kb-skf-profile.h) */
         kb_strv allow_origins;
         kb_strv page_pin_origins;    /* administrator only: may send "pin" */
         bool pin_must_change_after_unblock; /* administrator only: a PIN the portal

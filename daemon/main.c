@@ -83,7 +83,8 @@ static int load_sources(kb_daemon *d, kb_source ***ret, size_t *ret_n) {
         size_t n_p11 = 0, n_skf = 0;
         int r = kb_pkcs11_open_sources(d->config.modules.v, d->config.modules.n, &p11, &n_p11);
         if (r >= 0)
-                r = kb_skf_open_sources(d->config.skf_libraries.v, d->config.skf_libraries.n, &skf, &n_skf);
+                r = kb_skf_open_sources(d->config.skf_libraries.v, d->config.skf_libraries.n,
+                                        d->config.skf_profiles.v, d->config.skf_profiles.n, &skf, &n_skf);
         kb_source **all = r >= 0 ? realloc(p11, (n_p11 + n_skf + 1) * sizeof(*all)) : NULL;
         if (!all) {
                 for (size_t i = 0; i < n_p11; i++)

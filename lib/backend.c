@@ -82,6 +82,7 @@ void kb_source_free(kb_source *s) {
         if (!s)
                 return;
         char *name = s->name, *path = s->path, *desc = s->description, *detail = s->load_detail;
+        char *profile = s->profile;
         if (s->ops && s->ops->free)
                 s->ops->free(s);
         else
@@ -90,4 +91,5 @@ void kb_source_free(kb_source *s) {
         free(path);
         free(desc);
         free(detail);
+        free(profile);
 }

@@ -165,6 +165,7 @@ struct kb_source {
         char *description;      /* library description, NULL until loaded */
         int load_error;         /* 0, or kb_error why the library did not load */
         char *load_detail;      /* the loader's words, when load_error != 0 */
+        char *profile;          /* the vendor quirks applied (SKF), NULL for none */
         /* Orders private-key operations on this source's tokens; scans do
          * not take it. Held for writing by everything that changes a token or
          * our sessions (login, logout, PIN, seal, renewal, the first use of a

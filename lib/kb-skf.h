@@ -11,9 +11,11 @@
 #include "kb-backend.h"
 #include "kb-skf-api.h"
 
-/* Open the libraries at paths. A library that fails to load still yields a
- * source, with load_error set. */
-int kb_skf_open_sources(char *const *paths, size_t n_paths, kb_source ***ret_sources, size_t *ret_n);
+/* Open the libraries at paths, each with the vendor quirks of the profile
+ * lines naming it (kb-skf-profile.h). A library that fails to load still
+ * yields a source, with load_error set. */
+int kb_skf_open_sources(char *const *paths, size_t n_paths, char *const *profiles, size_t n_profiles,
+                        kb_source ***ret_sources, size_t *ret_n);
 
 /* SAR_* codes, mapped in one place: the API error and the code's name. */
 int kb_skf_sar_error(SKF_ULONG sar);

@@ -130,10 +130,11 @@ static json_t *problems_json(const kb_scan *s) {
 
 static json_t *module_json(const kb_source *src, const kb_scan *scan) {
         const char *status = src->load_error ? "failed" : scan ? "ok" : "scanning";
-        json_t *o = json_pack("{s:s, s:s, s:s?, s:s, s:i, s:o}",
+        json_t *o = json_pack("{s:s, s:s, s:s?, s:s?, s:s, s:i, s:o}",
                               "name", src->name,
                               "path", src->path,
                               "description", src->description,
+                              "profile", src->profile,
                               "status", status,
                               "tokens", scan ? (int) scan->n_tokens : 0,
                               "problems", problems_json(scan));

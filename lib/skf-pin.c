@@ -35,7 +35,7 @@ int kb_skf_open_app(skf_source *p, skf_device *d) {
                 sar = p->f.SKF_OpenApplication(d->dev, d->app, &d->happ);
         if (sar != SAR_OK) {
                 kb_skf_logout_device(p, d);
-                return -kb_skf_sar_error(sar);
+                return -kb_skf_error(p, sar);
         }
         return 0;
 }
@@ -55,7 +55,7 @@ static int pin_info(skf_source *p, const kb_token *t, SKF_ULONG type, kb_pin_sta
                         *ret_status = kb_skf_pin_status(max, left, type == SKF_USER_TYPE && is_default,
                                                         ret_retries);
                 else
-                        r = -kb_skf_sar_error(sar);
+                        r = -kb_skf_error(p, sar);
         }
         pthread_mutex_unlock(&p->call_lock);
         return r;
@@ -82,7 +82,7 @@ int kb_skf_set_pin(kb_source *s, const kb_token *t, const kb_secret *old_pin, co
         if (r >= 0) {
                 SKF_ULONG sar = p->f.SKF_ChangePIN(d->happ, SKF_USER_TYPE, (SKF_CHAR *) old_pin->data,
                                                    (SKF_CHAR *) new_pin->data, &retries);
-                r = sar == SAR_OK ? 0 : -kb_skf_sar_error(sar);
+                r = sar == SAR_OK ? 0 : -kb_skf_error(p, sar);
         }
         pthread_mutex_unlock(&p->call_lock);
         return r;
@@ -105,7 +105,7 @@ int kb_skf_init_pin(kb_source *s, const kb_token *t, const kb_secret *so_pin, co
         if (r >= 0) {
                 SKF_ULONG sar = p->f.SKF_UnblockPIN(d->happ, (SKF_CHAR *) so_pin->data, (SKF_CHAR *) new_pin->data,
                                                     &retries);
-                r = sar == SAR_OK ? 0 : -kb_skf_sar_error(sar);
+                r = sar == SAR_OK ? 0 : -kb_skf_error(p, sar);
                 kb_skf_logout_device(p, d);     /* the administrator's state ends with it */
         }
         pthread_mutex_unlock(&p->call_lock);
@@ -136,7 +136,7 @@ int kb_skf_login(kb_source *s, const kb_token *t, const kb_secret *pin) {
                 d->logged_in = sar == SAR_OK;
                 if (sar != SAR_OK) {
                         kb_skf_logout_device(p, d);
-                        r = -kb_skf_sar_error(sar);
+                        r = -kb_skf_error(p, sar);
                 }
         }
         pthread_mutex_unlock(&p->call_lock);

@@ -189,10 +189,10 @@ static void replace_devices(skf_source *p, skf_device *now, size_t n) {
         p->n_devices = n;
 }
 
-static void add_problem(kb_scan *scan, const char *module, const char *device, SKF_ULONG sar) {
+static void add_problem(kb_scan *scan, const skf_source *p, const char *device, SKF_ULONG sar) {
         char where[512];
-        snprintf(where, sizeof(where), "%.200s device %.200s", module, device);
-        kb_scan_add_problem(scan, where, kb_skf_sar_error(sar), kb_skf_sar_name(sar));
+        snprintf(where, sizeof(where), "%.200s device %.200s", p->base.name, device);
+        kb_scan_add_problem(scan, where, kb_skf_error(p, sar), kb_skf_sar_name(sar));
 }
 
 static void scan_devices(skf_source *p, const char *names, kb_scan *scan) {
@@ -204,7 +204,7 @@ static void scan_devices(skf_source *p, const char *names, kb_scan *scan) {
                 if (sar == SAR_DEVICE_REMOVED)
                         continue;       /* pulled while we looked */
                 if (sar != SAR_OK) {
-                        add_problem(scan, p->base.name, name, sar);
+                        add_problem(scan, p, name, sar);
                         continue;
                 }
                 if (kb_scan_add_token(scan, t) < 0) {
@@ -230,7 +230,7 @@ int kb_skf_scan(kb_source *s, const kb_scan *prev, kb_scan **ret) {
         pthread_mutex_lock(&p->call_lock);
         SKF_ULONG sar = name_list(p->f.SKF_EnumDev(1, names, &size), names, size);
         if (sar != SAR_OK)
-                kb_scan_add_problem(scan, p->base.name, kb_skf_sar_error(sar), kb_skf_sar_name(sar));
+                kb_scan_add_problem(scan, p->base.name, kb_skf_error(p, sar), kb_skf_sar_name(sar));
         else
                 scan_devices(p, names, scan);
         pthread_mutex_unlock(&p->call_lock);

@@ -153,7 +153,7 @@ int kb_skf_seal_read(kb_source *s, const kb_token *t, const kb_cert *c, bool hid
                 SKF_ULONG sar = list_seals(p, app, c, &files);
                 if (sar == SAR_OK)
                         sar = newest(p, app, &files, hidden_too, &seal);
-                r = sar == SAR_OK ? 0 : -kb_skf_sar_error(sar);
+                r = sar == SAR_OK ? 0 : -kb_skf_error(p, sar);
         }
         pthread_mutex_unlock(&p->call_lock);
         if (r >= 0 && !seal)
@@ -254,7 +254,7 @@ int kb_skf_seal_write(kb_source *s, const kb_token *t, const kb_cert *c, const k
         int r = app_of(p, t, true, &app);
         if (r >= 0) {
                 SKF_ULONG sar = replace(p, app, c, seal);
-                r = sar == SAR_OK ? 0 : -kb_skf_sar_error(sar);
+                r = sar == SAR_OK ? 0 : -kb_skf_error(p, sar);
         }
         pthread_mutex_unlock(&p->call_lock);
         return r;

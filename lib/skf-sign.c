@@ -25,7 +25,7 @@ static int open_container(skf_source *p, const kb_token *t, const kb_cert *c, SK
         memcpy(name, c->key_id, c->key_id_len);
         name[c->key_id_len] = '\0';
         SKF_ULONG sar = p->f.SKF_OpenContainer(d->happ, name, ret);
-        return sar == SAR_OK ? 0 : -kb_skf_sar_error(sar);
+        return sar == SAR_OK ? 0 : -kb_skf_error(p, sar);
 }
 
 int kb_skf_sm2_sign(kb_source *s, const kb_token *t, const kb_cert *c, const unsigned char e[32],
@@ -40,7 +40,7 @@ int kb_skf_sm2_sign(kb_source *s, const kb_token *t, const kb_cert *c, const uns
         if (r >= 0) {
                 SKF_ULONG sar = p->f.SKF_ECCSignData(hc, (SKF_BYTE *) e, 32, &sig);
                 (void) p->f.SKF_CloseContainer(hc);
-                r = sar == SAR_OK ? 0 : -kb_skf_sar_error(sar);
+                r = sar == SAR_OK ? 0 : -kb_skf_error(p, sar);
         }
         pthread_mutex_unlock(&p->call_lock);
         if (r >= 0 && kb_skf_sig_to_der(&sig, ret, ret_len) < 0)

@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 
+#include "kb-skf-profile.h"
 #include "kb-skf.h"
 
 typedef struct skf_fns {
@@ -32,7 +33,14 @@ typedef struct skf_source {
         pthread_mutex_t call_lock;
         skf_device devices[SKF_MAX_DEVICES];
         size_t n_devices;
+        kb_skf_profile profile; /* the vendor's quirks, from configuration */
 } skf_source;
+
+/* A SAR code as an API error: the library's profile first, then GM/T 0016. */
+static inline int kb_skf_error(const skf_source *p, SKF_ULONG sar) {
+        int e = kb_skf_profile_error(&p->profile, sar);
+        return e > 0 ? e : kb_skf_sar_error(sar);
+}
 
 /* The device a token of the last scan is; NULL when not present then.
  * Called with call_lock held. */

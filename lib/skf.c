@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* SKF sources: loading a vendor library, device events, freeing. */
 #include <dlfcn.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,7 +28,7 @@ static int skf_wait_event(kb_source *s) {
                 return 1;
         if (sar == SAR_NOTSUPPORTYETERR)
                 return 0;
-        return -kb_skf_sar_error(sar);
+        return -kb_skf_error(p, sar);
 }
 
 static void skf_stop_wait(kb_source *s) {
@@ -69,6 +70,13 @@ static const kb_source_ops skf_ops = {
 };
 
 static void load(skf_source *p) {
+        /* Every prototype and blob here has 32-bit ULONG and BOOL: calling a
+         * library built otherwise would pass garbage, so it is not loaded. */
+        if (p->profile.ulong_bits != 32) {
+                kb_source_set_failure(&p->base, KB_E_UNSUPPORTED_ALGORITHM,
+                                      "the profile says ULONG is 64 bits; this build calls SKF with 32-bit ULONG");
+                return;
+        }
         p->dl = dlopen(p->base.path, RTLD_NOW | RTLD_LOCAL);
         if (!p->dl) {
                 kb_source_set_failure(&p->base, KB_E_INTERNAL, dlerror());
@@ -88,7 +96,18 @@ static void load(skf_source *p) {
         p->base.description = strdup("SKF (GM/T 0016)");
 }
 
-static skf_source *source_new(const char *path) {
+/* The applied profile as text, for /v1/info; NULL for GM/T 0016 as written. */
+static char *profile_text(const kb_skf_profile *pr) {
+        char buf[1024];
+        size_t n = (size_t) snprintf(buf, sizeof(buf), "sm2-sign-alg=0x%08" PRIx32 " ulong=%u", pr->sm2_sign_alg,
+                                     pr->ulong_bits);
+        for (size_t i = 0; i < pr->n_errors && n < sizeof(buf); i++)
+                n += (size_t) snprintf(buf + n, sizeof(buf) - n, " error=0x%08" PRIx32 ":%s", pr->errors[i].sar,
+                                       kb_error_code(pr->errors[i].error));
+        return strdup(buf);
+}
+
+static skf_source *source_new(const char *path, char *const *profiles, size_t n_profiles) {
         skf_source *p = calloc(1, sizeof(*p));
         if (!p)
                 return NULL;
@@ -98,6 +117,12 @@ static skf_source *source_new(const char *path) {
         const char *slash = strrchr(path, '/');
         p->base.name = strdup(slash ? slash + 1 : path);
         p->base.path = strdup(path);
+        kb_skf_profile_init(&p->profile);
+        kb_skf_profile_apply(&p->profile, path, profiles, n_profiles);
+        kb_skf_profile def;
+        kb_skf_profile_init(&def);
+        if (memcmp(&def, &p->profile, sizeof(def)) != 0)
+                p->base.profile = profile_text(&p->profile);
         if (!p->base.name || !p->base.path) {
                 kb_source_free(&p->base);
                 return NULL;
@@ -106,13 +131,14 @@ static skf_source *source_new(const char *path) {
         return p;
 }
 
-int kb_skf_open_sources(char *const *paths, size_t n_paths, kb_source ***ret_sources, size_t *ret_n) {
+int kb_skf_open_sources(char *const *paths, size_t n_paths, char *const *profiles, size_t n_profiles,
+                        kb_source ***ret_sources, size_t *ret_n) {
         kb_source **arr = calloc(n_paths ? n_paths : 1, sizeof(*arr));
         size_t n = 0;
         if (!arr)
                 return -KB_E_INTERNAL;
         for (size_t i = 0; i < n_paths; i++) {
-                skf_source *p = source_new(paths[i]);
+                skf_source *p = source_new(paths[i], profiles, n_profiles);
                 if (!p) {
                         while (n > 0)
                                 kb_source_free(arr[--n]);

@@ -43,7 +43,9 @@ class SkfTokens(unittest.TestCase):
         env = dict(child_env(), KB_SKFSOFT_DIR=cls.root, SOFTHSM2_CONF=os.path.join(hsm, "softhsm2.conf"))
         cls.d = kbtest.Daemon(tls=False, env=env,
                               extra=["--skf-library", LIB, "--skf-library", "/nonexistent/libskf.so",
-                                     "--skf-library", NOT_SKF, "--poll-interval-ms", "200"])
+                                     "--skf-library", NOT_SKF, "--skf-library", "/opt/vendor/libwide.so",
+                                     "--skf-profile", "/opt/vendor/libwide.so ulong=64",
+                                     "--poll-interval-ms", "200"])
         cls.d.start()
 
     @classmethod
@@ -93,13 +95,23 @@ class SkfTokens(unittest.TestCase):
         st, _, info = self.d.get("/v1/info")
         self.assertEqual(st, 200, info)
         skf = info["backends"][1]
-        self.assertEqual(skf["libraries"], [LIB, "/nonexistent/libskf.so", NOT_SKF])
+        self.assertEqual(skf["libraries"], [LIB, "/nonexistent/libskf.so", NOT_SKF, "/opt/vendor/libwide.so"])
         mods = {m["path"]: m for m in skf["modules"]}
         self.assertEqual((mods[LIB]["status"], mods[LIB]["tokens"]), ("ok", 1), mods[LIB])
         self.assertEqual(mods["/nonexistent/libskf.so"]["status"], "failed")
         self.assertIn("No such file", mods["/nonexistent/libskf.so"]["error"]["detail"])
         self.assertIn("not an SKF library", mods[NOT_SKF]["error"]["detail"])
+        wide = mods["/opt/vendor/libwide.so"]
+        self.assertEqual((wide["status"], wide["profile"]), ("failed", "sm2-sign-alg=0x00020100 ulong=64"), wide)
+        self.assertIn("ULONG is 64 bits", wide["error"]["detail"])
+        self.assertIsNone(mods[LIB]["profile"])
         self.assertEqual(info["backends"][0]["modules"][0]["tokens"], 0)   # no SKF token among PKCS#11's
+
+    def test_a_profile_line_that_does_not_parse_stops_the_daemon(self):
+        r = subprocess.run([kbtest.DAEMON, "--foreground", "--no-tls", "--skf-profile", "libx.so colour=red"],
+                           capture_output=True, text=True, timeout=20)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("'colour=red' is not", r.stderr)
 
     def test_the_pin_state_follows_the_token(self):
         self.skf_token()

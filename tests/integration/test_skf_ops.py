@@ -31,6 +31,8 @@ from test_sign import PINENTRY, Pinentry  # noqa: E402
 LIB = os.environ.get("KB_SKFSOFT_SO")
 PAGE_PIN = "https://pagepin.example.cn"
 PIN = "11223344"
+# a vendor's own SAR code for a wrong PIN, and the SGD_SM2_1 some vendors use
+PROFILE = "libkb-skfsoft.so error=0x0A00F001:PIN_INCORRECT sm2-sign-alg=0x00020200"
 OID_GMT_DATA, OID_GMT_SIGNED = "1.2.156.10197.6.1.4.2.1", "1.2.156.10197.6.1.4.2.2"
 OID_SM3, OID_SM2_1 = "1.2.156.10197.1.401", "1.2.156.10197.1.301.1"
 
@@ -62,7 +64,7 @@ class Fixture:
         make_device(cls.root, "wrongkey", "GM2026110002", "mismatched")
         provision(cls.skf, cls.ca, "wrongkey", sign_cert_pub=other_pub)
         for name, serial in (("pinkey", "GM2026110003"), ("lockkey", "GM2026110004"), ("adminkey", "GM2026110005"),
-                             ("sealkey", "GM2026110006")):
+                             ("sealkey", "GM2026110006"), ("vendorkey", "GM2026110007")):
             make_device(cls.root, name, serial, name)
             provision(cls.skf, cls.ca, name)
         cls.pin = Pinentry(cls.tmp)
@@ -75,7 +77,8 @@ class Fixture:
             f.write(f"directories.tokendir = {hsm}/tokens\nobjectstore.backend = file\n")
         env = dict(child_env(), **cls.pin.env, KB_SKFSOFT_DIR=cls.root, KB_SKFSOFT_CONTROL=cls.control,
                    KEYBRIDGE_SYSTEM_CONFIG=sysconf, SOFTHSM2_CONF=os.path.join(hsm, "softhsm2.conf"))
-        cls.d = kbtest.Daemon(tls=False, env=env, extra=["--skf-library", LIB, "--pinentry", PINENTRY,
+        cls.d = kbtest.Daemon(tls=False, env=env, extra=["--skf-library", LIB, "--skf-profile", PROFILE,
+                                                         "--pinentry", PINENTRY,
                                                          "--poll-interval-ms", "200", "--pin-cooldown", "0"])
         cls.d.start()
 
@@ -386,6 +389,20 @@ class SkfPins(SkfBase):
                          (423, "PIN_LOCKED", "locked"), body)
         st, _, body = self.sign([{"data": "aGk="}], serial="GM2026110005")
         self.assertEqual(st, 200, "the user PIN still works")
+
+    def test_the_configured_profile_reads_a_vendor_error_code(self):
+        st, _, info = self.d.get("/v1/info")
+        mod = info["backends"][1]["modules"][0]
+        self.assertEqual(mod["profile"], "sm2-sign-alg=0x00020200 ulong=32 error=0x0a00f001:PIN_INCORRECT", mod)
+        self.set_control("fail = SKF_VerifyPIN 1 0x0A00F001\n")
+        st, _, body = self.sign([{"data": "aGk="}], serial="GM2026110007")
+        self.assertEqual((st, body["error"]["code"]), (401, "PIN_INCORRECT"), "the vendor's code, mapped")
+        self.set_control("fail = SKF_VerifyPIN 1 0x0A00F002\n")
+        st, _, body = self.sign([{"data": "aGk="}], serial="GM2026110007")
+        self.assertEqual((st, body["error"]["code"]), (500, "INTERNAL"), "a code nobody mapped")
+        self.set_control("")
+        st, _, body = self.sign([{"data": "aGk="}], serial="GM2026110007")
+        self.assertEqual(st, 200, body)
 
     def test_no_pin_reaches_the_log(self):
         log = self.d.log_text()
