@@ -50,8 +50,7 @@ class SkfTokens(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.d.stop()
-        cls.d.cleanup()
+        cls.d.cleanup()     # fails the run when the daemon does not exit 0 (a sanitizer report)
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def skf_token(self, timeout=10, present=True):

@@ -83,8 +83,7 @@ class Fixture:
         cls.d.start()
 
     def stop(cls):
-        cls.d.stop()
-        cls.d.cleanup()
+        cls.d.cleanup()     # fails the run when the daemon does not exit 0 (a sanitizer report)
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
 

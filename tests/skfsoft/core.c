@@ -219,6 +219,16 @@ ss_login *ss_login_of(const ss_handle *h) {
         return &e->login;
 }
 
+/* The library may be unloaded (dlclose) by a process that goes on, or
+ * checked for leaks at exit: the security states go with it. */
+__attribute__((destructor)) static void free_logins(void) {
+        while (logins) {
+                login_entry *next = logins->next;
+                free(logins);
+                logins = next;
+        }
+}
+
 void ss_logins_forget(const char *dev) {
         size_t n = strlen(dev);
         for (login_entry *e = logins; e; e = e->next)
