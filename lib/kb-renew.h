@@ -25,8 +25,9 @@
  *                certificate and key), then the journal
  * Recovery (whenever a scan sees a token with a journal): begun with the new
  * certificate on the token goes forward, without it rolls back; written and
- * old-removed go forward; rolling-back goes on (an unwrapped encryption key
- * needs a login to go, so that step may wait for one).
+ * old-removed go forward; done (the move into history was cut short) goes
+ * to history; rolling-back goes on (an unwrapped encryption key needs a
+ * login to go, so that step may wait for one).
  */
 #pragma once
 

@@ -77,6 +77,9 @@ static int run(kb_service *svc, kb_source *src, const kb_token *t, kb_install *j
         int r = 0;
         if (j->phase == KB_INSTALL_ROLLING_BACK)
                 return roll_back(svc, src, t, j);
+        /* Finished, but the move into history was cut short: only that is left. */
+        if (j->phase == KB_INSTALL_DONE)
+                return kb_journal_close(svc->renewals, j);
         if (j->phase == KB_INSTALL_BEGUN && enc) {
                 r = kb_enc_install(call, src, t, j, enc);
                 if (r < 0)

@@ -5,6 +5,7 @@ openssl CA issues the certificate the way a CA would, the daemon installs it.
 Every bad install gets its code and changes nothing on the token."""
 import base64
 import glob
+import json
 import os
 import subprocess
 import sys
@@ -22,6 +23,8 @@ LABEL = "kb-renew"
 
 
 class RenewalBase(unittest.TestCase):
+    extra_args = ()     # more keybridged options (the last of a repeated one counts)
+
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="kb-renew-")
@@ -32,7 +35,7 @@ class RenewalBase(unittest.TestCase):
         env = dict(cls.pin.env, **cls.ctl.environ(module=kbtest.SOFTHSM))
         cls.d = kbtest.Daemon(cls.tokens, tls=False, modules=[module_path()], env=env,
                               extra=["--pinentry", PINENTRY, "--pin-cooldown", "0", "--pin-idle-timeout", "60",
-                                     "--dialogs-per-minute", "1000"]).start()
+                                     "--dialogs-per-minute", "1000", *cls.extra_args]).start()
         cls.token_id = cls.d.get("/v1/tokens")[2]["tokens"][0]["id"]
 
     @classmethod
@@ -219,6 +222,72 @@ class RenewalTest(RenewalBase):
         self.assertNotIn(serial_of(old_pem), certs)
         self.assertEqual(certs[serial_of(new_pem)], [req["keyId"]])
         self.assertNotIn(old["id"], [c["id"] for c in self.token()["certificates"]])
+
+
+class JournalRecoveryTest(RenewalBase):
+    """Installs a crash cut short, recovered when the daemon starts again.
+    No timed rescans: recovery runs at start-up and before an install, so
+    what a test sees on disk is what the crash and that recovery left."""
+    extra_args = ("--poll-interval-ms", "600000")
+
+    def renewal_of(self, cn):
+        """A re-key request for cn and its certificate from the CA."""
+        old = self.cert(cn)
+        req = self.request(cn)
+        return old, req, self.ca.issue(req["csr"])
+
+    def install_of(self, old, req, pem):
+        return self.install({"requestId": req["requestId"], "replaces": old["id"], "certificate": pem})
+
+    def path(self, sub, name):
+        return os.path.join(self.d.state, "renewal", sub, name)
+
+    def install_history(self):
+        return [f for f in self.state_files("history") if not f.endswith(".request.json")]
+
+    def journal_phase(self):
+        with open(self.path("journal", f"{self.token_id}.json")) as f:
+            return json.load(f)["phase"]
+
+    def wait_journal(self, phases=(), timeout=15):
+        """Until the token has no journal, or one at one of phases."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                if self.journal_phase() in phases:
+                    return
+            except FileNotFoundError:
+                return
+            time.sleep(0.05)
+        self.fail(f"the journal stayed at {self.journal_phase()}")
+
+    def test_1_a_journal_left_at_done_goes_to_history(self):
+        """The crash came after the journal's last save (phase done) and
+        before its move into history: recovery makes the move and touches
+        nothing on the token."""
+        old, req, pem = self.renewal_of("张三")
+        history_before = self.install_history()
+        st, _, body = self.install_of(old, req, pem)
+        self.assertEqual((st, body.get("finished")), (200, True), body)
+        [done] = [f for f in self.install_history() if f not in history_before]
+        with open(done) as f:
+            record = json.load(f)
+        self.assertEqual(record["phase"], "done")
+
+        self.d.stop()
+        os.rename(done, self.path("journal", f"{self.token_id}.json"))   # as the crash left it
+        before = self.objects()
+        self.d.start()
+        self.wait_journal()
+        self.assertEqual(self.state_files("journal"), [])
+        [moved] = [f for f in self.install_history() if f not in history_before]
+        with open(moved) as f:
+            self.assertEqual(json.load(f), record)
+        self.assertEqual(self.objects(), before, "recovery of a finished install changed the token")
+        # and the daemon counts the install as finished
+        st, _, again = self.install_of(old, req, pem)
+        self.assertEqual((st, again.get("alreadyInstalled"), again.get("finished")), (200, True, True), again)
+        self.assertEqual(self.objects(), before)
 
 
 class RenewalOverWebSocket(RenewalBase):
