@@ -115,8 +115,8 @@ int kb_backup_save(kb_renewals *r, const char *token, const unsigned char *der, 
 /* Hex of a key id into buf (2 * len + 1). */
 void kb_key_id_hex(const kb_key_id *id, char *buf, size_t size);
 
-/* Fail call with error, naming field and (when not NULL) a reason in the
- * error's details; returns error. call may be NULL (recovery). */
+/* Fail call with error, naming field and a reason in the error's details
+ * (each when not NULL); returns error. call may be NULL (recovery). */
 int kb_renew_refuse(kb_call *call, int error, const char *field, const char *reason);
 /* A certificate given as PEM text or as base64 DER (renew-install.c). */
 int kb_renew_parse_cert(kb_call *call, const char *field, json_t *v, kb_cert **ret);

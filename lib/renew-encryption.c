@@ -20,7 +20,8 @@
 int kb_renew_refuse(kb_call *call, int error, const char *field, const char *reason) {
         if (!call)
                 return error;
-        snprintf(call->error_field, sizeof(call->error_field), "%s", field);
+        if (field)
+                snprintf(call->error_field, sizeof(call->error_field), "%s", field);
         if (reason) {
                 json_decref(call->error_details);
                 call->error_details = json_pack("{s:s}", "reason", reason);

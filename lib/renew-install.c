@@ -112,15 +112,20 @@ int kb_install_run(kb_service *svc, kb_source *source, const kb_token *t, kb_ins
 
 /* ---- recovery ---- */
 
-static bool recover_token(kb_service *svc, kb_source *src, const kb_token *t) {
+/* Take the token's unfinished install on from its journal: 0 when it is
+ * over or a step waits for a login, -KB_E_* when the journal cannot be read
+ * or a step failed. *changed: the journal moved on (or went). */
+static int recover_token(kb_service *svc, kb_source *src, const kb_token *t, bool *changed) {
         kb_install j;
-        if (kb_journal_load(svc->renewals, t->id, &j) < 0)
-                return false;
+        *changed = false;
+        int r = kb_journal_load(svc->renewals, t->id, &j);
+        if (r < 0)
+                return r == -KB_E_NOT_FOUND ? 0 : r;
         kb_install_phase before = j.phase;
-        (void) run(svc, src, t, &j, NULL, NULL); /* a failed step is tried again at the next scan */
-        bool changed = j.phase != before || !kb_journal_exists(svc->renewals, t->id);
+        r = run(svc, src, t, &j, NULL, NULL);
+        *changed = j.phase != before || !kb_journal_exists(svc->renewals, t->id);
         kb_install_clear(&j);
-        return changed;
+        return r < 0 ? r : 0;
 }
 
 void kb_renew_recover_scan(kb_service *svc, kb_source *source, const kb_scan *scan) {
@@ -131,7 +136,9 @@ void kb_renew_recover_scan(kb_service *svc, kb_source *source, const kb_scan *sc
                 const kb_token *t = scan->tokens[i];
                 if (!kb_journal_exists(svc->renewals, t->id) || pthread_rwlock_trywrlock(&source->op_lock) != 0)
                         continue;
-                changed |= recover_token(svc, source, t);
+                bool moved = false;
+                (void) recover_token(svc, source, t, &moved); /* a failed step is tried again at the next scan */
+                changed |= moved;
                 pthread_rwlock_unlock(&source->op_lock);
         }
         if (changed)
@@ -346,6 +353,21 @@ static int already_installed(kb_token_op *op, const install_req *rq, bool *ret) 
         return r;
 }
 
+/* An earlier install on the token is finished or rolled back first. One
+ * that recovery cannot take on now keeps its journal, the only record of
+ * what it left half done, which a new install must not replace. */
+static int recover_first(kb_service *svc, kb_call *call, kb_token_op *op) {
+        bool changed;
+        if (!kb_journal_exists(svc->renewals, op->token->id))
+                return 0;
+        int r = recover_token(svc, op->source, op->token, &changed);
+        if (!kb_journal_exists(svc->renewals, op->token->id))
+                return 0;
+        if (r == -KB_E_TOKEN_NOT_PRESENT)
+                return r;
+        return kb_renew_refuse(call, -KB_E_TOKEN_BUSY, NULL, "install-unfinished");
+}
+
 /* The install under the token lock, PIN checked. */
 static int install_locked(kb_service *svc, kb_call *call, kb_token_op *op, install_req *rq, json_t **ret) {
         kb_install j = { 0 };
@@ -353,8 +375,9 @@ static int install_locked(kb_service *svc, kb_call *call, kb_token_op *op, insta
         bool already = false;
         int r = 0;
 
-        if (kb_journal_exists(svc->renewals, op->token->id))
-                (void) recover_token(svc, op->source, op->token);
+        r = recover_first(svc, call, op);
+        if (r < 0)
+                return r;
         kb_call_progress(call, "verify", 10);
         r = find_key(call, op, rq, &key);
         if (r >= 0)
@@ -437,7 +460,8 @@ static int finish_installed(kb_service *svc, kb_call *call, kb_token_op *op, con
         if (key.len > sizeof(key.v) || kb_param_string(call, "replaces", true, &old) < 0)
                 return -KB_E_INTERNAL;
         memcpy(key.v, op->cert->key_id, key.len);
-        (void) recover_token(svc, op->source, op->token);
+        bool changed;
+        (void) recover_token(svc, op->source, op->token, &changed);
         bool finished = !kb_journal_exists(svc->renewals, op->token->id);
         answer a = { .replaced = old, .finished = finished, .already = true, .token = op->token };
         *ret = result(svc, rq, op->cert->label, &key, &a);

@@ -290,6 +290,38 @@ class JournalRecoveryTest(RenewalBase):
         self.assertEqual(self.objects(), before)
 
 
+    def test_2_an_install_waits_for_an_unfinished_one(self):
+        """A journal whose recovery fails now is the only record of a
+        half-done install: another install on the token is refused and
+        leaves it as it is, until the token lets recovery finish."""
+        a_old, a, a_pem = self.renewal_of("张三")
+        b_old = self.cert("李四")
+        b = self.request("李四", newKey=False)
+        b_pem = self.ca.issue(b["csr"], key_usage="critical, keyAgreement")
+        self.ctl.fail("C_DestroyObject", "1+", "CKR_DEVICE_ERROR")
+        st, _, body = self.install_of(a_old, a, a_pem)
+        self.assertEqual((st, body.get("finished")), (200, False), body)
+        [journal] = self.state_files("journal")
+        with open(journal, "rb") as f:
+            unfinished = f.read()
+        before = self.objects()
+
+        st, _, body = self.install_of(b_old, b, b_pem)
+        err = body.get("error", {})
+        self.assertEqual((st, err.get("code"), err.get("reason")), (409, "TOKEN_BUSY", "install-unfinished"), body)
+        with open(journal, "rb") as f:
+            self.assertEqual(f.read(), unfinished, "the unfinished install's journal was replaced")
+        self.assertEqual(self.objects(), before)
+
+        self.ctl.clear()        # the token works again: the install finishes the first one, then goes
+        st, _, body = self.install_of(b_old, b, b_pem)
+        self.assertEqual((st, body.get("finished")), (200, True), body)
+        self.assertEqual(self.state_files("journal"), [])
+        certs, keys = self.objects()
+        self.assertEqual((certs.get(serial_of(a_pem)), certs.get(serial_of(b_pem))), ([a["keyId"]], ["02"]))
+        for old in (a_old, b_old):
+            self.assertNotIn(old["serialNumber"].lstrip("0"), certs)
+
 class RenewalOverWebSocket(RenewalBase):
     """renewal.request and renewal.install as JSON-RPC calls, with their
     operation.progress notifications to the connection that asked."""
