@@ -143,9 +143,10 @@ int kb_enc_rollback(kb_source *src, const kb_token *t, const kb_install *j);
 
 /* Run a new install from its journal's first phase to done, journaling each
  * step (renew-install.c); enc, when not NULL, is the request's double
- * certificate (planned into j by kb_enc_plan). op_lock held. Returns 0
- * when done; -KB_E_* when a step failed: the journal says where it stands.
- * Destroying the old key needs the user logged in; without a login that last
- * step waits (the journal stays at old-removed). */
+ * certificate (planned into j by kb_enc_plan). op_lock held. Past the commit
+ * point the pending requests for the new key are retired (as in recovery).
+ * Returns 0 when done; -KB_E_* when a step failed: the journal says where it
+ * stands. Destroying the old key needs the user logged in; without a login
+ * that last step waits (the journal stays at old-removed). */
 int kb_install_run(kb_service *svc, kb_source *source, const kb_token *t, kb_install *j, kb_call *call,
                    const kb_enc_req *enc);

@@ -77,9 +77,6 @@ static int run(kb_service *svc, kb_source *src, const kb_token *t, kb_install *j
         int r = 0;
         if (j->phase == KB_INSTALL_ROLLING_BACK)
                 return roll_back(svc, src, t, j);
-        /* Finished, but the move into history was cut short: only that is left. */
-        if (j->phase == KB_INSTALL_DONE)
-                return kb_journal_close(svc->renewals, j);
         if (j->phase == KB_INSTALL_BEGUN && enc) {
                 r = kb_enc_install(call, src, t, j, enc);
                 if (r < 0)
@@ -91,6 +88,13 @@ static int run(kb_service *svc, kb_source *src, const kb_token *t, kb_install *j
                 if (r != 0)
                         return r;
         }
+        /* Past the commit point the request is installed. Every run from here
+         * retires it (again is a no-op), so that a crash anywhere up to the
+         * journal's close leaves it to recovery, not pending for good. */
+        kb_pending_retire_key(svc->renewals, j->token, &j->new_key);
+        /* Finished, but the move into history was cut short: only that is left. */
+        if (j->phase == KB_INSTALL_DONE)
+                return kb_journal_close(svc->renewals, j);
         if (j->phase == KB_INSTALL_WRITTEN) {
                 kb_call_progress(call, "remove-old-certificate", 70);
                 r = remove_old(svc, src, t, j);
@@ -407,7 +411,6 @@ static int install_locked(kb_service *svc, kb_call *call, kb_token_op *op, insta
                 kb_install_clear(&j);
                 return kb_token_gone(svc, op->source, op->token->id, r);
         }
-        kb_pending_retire_key(svc->renewals, op->token->id, &key);
         size_t stored = store_chain(op, rq);
         answer a = { .replaced = op->cert->id, .finished = r == 0, .chain_stored = stored,
                      .enc_key = j.enc_der ? &j.enc_key : NULL };

@@ -7,9 +7,11 @@ import base64
 import glob
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -276,6 +278,9 @@ class JournalRecoveryTest(RenewalBase):
 
         self.d.stop()
         os.rename(done, self.path("journal", f"{self.token_id}.json"))   # as the crash left it
+        # and the request pending, as a daemon that retired it after the close left it
+        os.rename(self.path("history", f"{req['requestId']}.request.json"),
+                  self.path("pending", f"{req['requestId']}.json"))
         before = self.objects()
         self.d.start()
         self.wait_journal()
@@ -284,6 +289,7 @@ class JournalRecoveryTest(RenewalBase):
         with open(moved) as f:
             self.assertEqual(json.load(f), record)
         self.assertEqual(self.objects(), before, "recovery of a finished install changed the token")
+        self.assert_request_retired(req)
         # and the daemon counts the install as finished
         st, _, again = self.install_of(old, req, pem)
         self.assertEqual((st, again.get("alreadyInstalled"), again.get("finished")), (200, True, True), again)
@@ -321,6 +327,89 @@ class JournalRecoveryTest(RenewalBase):
         self.assertEqual((certs.get(serial_of(a_pem)), certs.get(serial_of(b_pem))), ([a["keyId"]], ["02"]))
         for old in (a_old, b_old):
             self.assertNotIn(old["serialNumber"].lstrip("0"), certs)
+
+    def calls_logged(self, calls):
+        try:
+            with open(calls) as f:
+                return [line.strip() for line in f]
+        except FileNotFoundError:
+            return []
+
+    def wait_logged(self, calls, line, timeout=30):
+        deadline = time.time() + timeout
+        while line not in self.calls_logged(calls) and time.time() < deadline:
+            time.sleep(0.02)
+        self.assertIn(line, self.calls_logged(calls), "the install never got there")
+
+    def kill_during_install(self, old, req, pem, *rules):
+        """Install in a thread and SIGKILL the daemon inside a PKCS#11 call:
+        each fault rule (function, nth, HOLD or HANG) is set once the
+        previous one's call is held; the last one hangs."""
+        calls = os.path.join(self.tmp, "calls.log")
+        self.ctl.log(calls)
+        size = -1
+        while size != len(self.calls_logged(calls)):    # scans still running would count too
+            size = len(self.calls_logged(calls))
+            time.sleep(0.3)
+
+        def install():
+            try:
+                self.install_of(old, req, pem)
+            except OSError:
+                pass        # the connection dies with the daemon
+        thread = threading.Thread(target=install, daemon=True)
+        for i, (fn, nth, rv) in enumerate(rules):
+            self.ctl.fail(fn, nth, rv)
+            if i == 0:
+                thread.start()
+            self.wait_logged(calls, f"{fn} {rv}")
+        self.d.proc.send_signal(signal.SIGKILL)
+        self.d.proc.wait()
+        thread.join(15)
+        self.ctl.clear()
+        os.unlink(calls)
+
+    def assert_request_retired(self, req):
+        rid = req["requestId"]
+        self.assertFalse(os.path.exists(self.path("pending", f"{rid}.json")), "the request is still pending")
+        self.assertTrue(os.path.exists(self.path("history", f"{rid}.request.json")))
+        self.assert_error(self.post(f"{rid}/cancel", {}), 404, "NOT_FOUND", "requestId")
+
+    def finish_after_recovery(self, old, old_key, req, pem):
+        """Recovered up to the old key, which waits for a login: the
+        repeated install logs in and finishes it."""
+        self.wait_journal(("old-removed",))
+        self.assert_request_retired(req)
+        st, _, body = self.install_of(old, req, pem)
+        self.assertEqual((st, body.get("alreadyInstalled"), body.get("finished")), (200, True, True), body)
+        self.assertEqual(self.state_files("journal"), [])
+        certs, keys = self.objects()
+        self.assertEqual(certs.get(serial_of(pem)), [req["keyId"]])
+        self.assertNotIn(old["serialNumber"].lstrip("0"), certs)
+        self.assertNotIn(old_key, keys)
+
+    def test_3_recovery_going_forward_retires_the_request(self):
+        """Killed with the new certificate written but not yet journaled:
+        recovery goes forward, and the request this install answers is
+        installed, as after an install that was not cut short."""
+        old, req, pem = self.renewal_of("张三")
+        [old_key] = self.objects()[0][old["serialNumber"].lstrip("0")]
+        self.kill_during_install(old, req, pem, ("C_CreateObject", 1, "HOLD"), ("C_GetAttributeValue", 1, "HANG"))
+        self.assertEqual(self.journal_phase(), "begun")
+        self.assertEqual(self.objects()[0].get(serial_of(pem)), [req["keyId"]], "the kill came before the write")
+        self.assertTrue(os.path.exists(self.path("pending", f"{req['requestId']}.json")))
+        self.d.start()
+        self.finish_after_recovery(old, old_key, req, pem)
+
+    def test_4_recovery_after_the_commit_retires_the_request(self):
+        """Killed while removing the old certificate: the install is past the
+        commit point, and after recovery its request is installed."""
+        old, req, pem = self.renewal_of("张三")
+        [old_key] = self.objects()[0][old["serialNumber"].lstrip("0")]
+        self.kill_during_install(old, req, pem, ("C_DestroyObject", 1, "HANG"))
+        self.assertEqual(self.journal_phase(), "written")
+        self.d.start()
+        self.finish_after_recovery(old, old_key, req, pem)
 
 class RenewalOverWebSocket(RenewalBase):
     """renewal.request and renewal.install as JSON-RPC calls, with their
