@@ -55,6 +55,7 @@ typedef struct kb_daemon {
         struct kb_job *job_queue, **job_tail;
         unsigned n_jobs;                /* queued or running */
         unsigned n_queued, n_idle, n_threads;
+        unsigned n_finishing;   /* workers whose job has answered, not yet back (jobs.c) */
         bool jobs_stopping;
         pthread_t main_thread;          /* woken (SIGUSR1) when a job ends */
         /* The main thread ticks every second (some authorization lives), so

@@ -225,6 +225,7 @@ static void run_job(void *arg) {
         request *rq = arg;
         kb_daemon *d = rq->server->daemon;
         rq->job_ret = kb_service_call(&d->service, rq->method, &rq->call, &rq->result);
+        kb_jobs_finishing(d);
         pthread_mutex_lock(&d->jobs_lock);
         rq->job_done = true;
         /* Last touch of rq: once resumed, the event loop may answer and free

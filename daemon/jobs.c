@@ -39,6 +39,17 @@ static kb_job *next_job(kb_daemon *d) {
         return d->job_queue ? pop(d) : NULL;
 }
 
+/* Set on a worker between kb_jobs_finishing and the end of its job. */
+static _Thread_local bool finishing;
+
+void kb_jobs_finishing(kb_daemon *d) {
+        pthread_mutex_lock(&d->jobs_lock);
+        if (!finishing)
+                d->n_finishing++;
+        finishing = true;
+        pthread_mutex_unlock(&d->jobs_lock);
+}
+
 static void *worker(void *arg) {
         kb_daemon *d = arg;
         kb_job *j;
@@ -49,6 +60,11 @@ static void *worker(void *arg) {
                 j->run(j->arg);
                 free(j);
                 pthread_mutex_lock(&d->jobs_lock);
+                /* From finishing to idle in one step under the lock: a
+                 * submit in between counts this worker either way. */
+                if (finishing)
+                        d->n_finishing--;
+                finishing = false;
                 d->n_jobs--;
                 pthread_cond_broadcast(&d->jobs_idle);
         }
@@ -82,8 +98,9 @@ int kb_jobs_submit(kb_daemon *d, kb_job_fn run, void *arg) {
         if (d->n_jobs >= KB_MAX_JOBS || d->jobs_stopping)
                 r = -KB_E_TOKEN_BUSY;
         /* Enough idle workers for every queued job: wake one; else start one
-         * (a worker woken but not yet running still counts as idle). */
-        else if (d->n_queued + 1 > d->n_idle)
+         * (a worker woken but not yet running still counts as idle, and so
+         * does one whose job has answered and is on its way back). */
+        else if (d->n_queued + 1 > d->n_idle + d->n_finishing)
                 r = start_worker(d);
         if (r < 0) {
                 pthread_mutex_unlock(&d->jobs_lock);

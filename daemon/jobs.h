@@ -18,6 +18,11 @@ typedef void (*kb_job_fn)(void *arg);
 /* Run run(arg) on a worker. 0; TOKEN_BUSY at the limit or when stopping;
  * INTERNAL when no thread could be started (nothing was queued then). */
 int kb_jobs_submit(kb_daemon *d, kb_job_fn run, void *arg);
+/* Called by a job on its worker once its answer is about to go out: the
+ * worker counts as free from here, so that the client's next request,
+ * which may come before the worker is back waiting, finds it instead of
+ * starting another thread. */
+void kb_jobs_finishing(kb_daemon *d);
 /* A job's last step: a job may have granted an authorization, whose idle
  * timeout the main thread must watch, so wake it (SIGUSR1) unless it already
  * ticks every second. */

@@ -121,6 +121,7 @@ static void run_job(void *arg) {
         json_decref(TAKE_PTR(j->params));
         if (it) {
                 *it = (inbox_item) { .kind = IN_JOB_DONE, .job = j };
+                kb_jobs_finishing(d);
                 kb_ws_post(j->ws, it);
         } /* else: leaks the job rather than answering from this thread */
         kb_jobs_ended(d);
