@@ -141,10 +141,11 @@ typedef struct kb_token_op {
  * private key. On failure fills call->error_* and returns -KB_E_*. */
 int kb_token_op_begin(kb_service *svc, kb_call *call, const char *operation, unsigned usage, kb_key_type key,
                       kb_token_op *op);
-/* The same with the certificate id in params.<cert_field> (renewal.install
- * names the certificate it replaces "replaces"). */
-int kb_token_op_begin_as(kb_service *svc, kb_call *call, const char *cert_field, const char *operation,
-                         unsigned usage, kb_key_type key, kb_token_op *op);
+/* The same for renewal (request, cancel, install): the certificate's key
+ * must be one the backend can renew (RSA and EC on PKCS#11 tokens), else
+ * UNSUPPORTED_ALGORITHM (field "algorithm") before the PIN. */
+int kb_token_op_begin_renewal(kb_service *svc, kb_call *call, const char *cert_field, const char *operation,
+                              kb_token_op *op);
 
 /* The same for an operation that only signs with the certificate's key
  * (sign, authenticate): when call->origin is authorized on the token and

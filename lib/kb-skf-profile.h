@@ -5,7 +5,8 @@
  * or file name. Keys:
  *
  *   sm2-sign-alg=0x00020200   the library's SGD_SM2_1 (GM/T 0006 says
- *                             0x00020100; some libraries take 0x00020200)
+ *                             0x00020100; some libraries take 0x00020200),
+ *                             for key generation (SKF renewal, not built yet)
  *   error=0x0A00F001:PIN_LOCKED  a vendor's own SAR code and the API error
  *                             it means (repeatable)
  *   ulong=32                  the width of ULONG and BOOL; GM/T 0016 and

@@ -497,8 +497,8 @@ int kb_method_renewal_install(kb_service *svc, kb_call *call, json_t **ret) {
         }
         bool finishing = state == VIEW_UNFINISHED;
         if (r >= 0)
-                r = kb_token_op_begin_as(svc, call, finishing ? "installed" : "replaces", "renewal.install",
-                                         KB_USAGE_BOTH, KB_KEY_UNKNOWN, &op);
+                r = kb_token_op_begin_renewal(svc, call, finishing ? "installed" : "replaces", "renewal.install",
+                                              &op);
         if (r >= 0) {
                 token_touched = true;
                 bool same = strcmp(op.cert->fingerprint_sha256, rq.cert->fingerprint_sha256) == 0;

@@ -222,7 +222,7 @@ int kb_method_renewal_request(kb_service *svc, kb_call *call, json_t **ret) {
                 return -KB_E_INTERNAL;
         int r = json_object_get(call->params, "newKey") ? kb_param_bool(call, "newKey", &p.new_key) : 0;
         if (r >= 0)
-                r = kb_token_op_begin(svc, call, "renewal.request", KB_USAGE_BOTH, KB_KEY_UNKNOWN, &op);
+                r = kb_token_op_begin_renewal(svc, call, "certificate", "renewal.request", &op);
         if (r < 0)
                 return r;
         if (op.cert->key_id_len == 0 || op.cert->key_id_len > sizeof(p.key_id.v)) {
@@ -287,7 +287,7 @@ int kb_method_renewal_cancel(kb_service *svc, kb_call *call, json_t **ret) {
                 return r < 0 ? r : 0;
         }
         json_object_set_new(call->params, "certificate", json_string(p.certificate));
-        r = kb_token_op_begin(svc, call, "renewal.cancel", KB_USAGE_BOTH, KB_KEY_UNKNOWN, &op);
+        r = kb_token_op_begin_renewal(svc, call, "certificate", "renewal.cancel", &op);
         if (r < 0)
                 return r;
         if (key_in_use(op.token, &p.key_id))

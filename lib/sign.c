@@ -223,8 +223,10 @@ static int sign_all(kb_service *svc, kb_call *call, kb_token_op *op, const reque
                 json_t *sig = NULL;
                 int r = rq->alg->key == KB_KEY_SM2 ? sign_item_sm2(op, rq, &rq->items[i], &sig)
                                                    : sign_item(op, rq, &rq->items[i], &sig);
-                if (r < 0 && rq->alg->key == KB_KEY_SM2)
+                if (r < 0 && rq->alg->key == KB_KEY_SM2) {
+                        ERR_clear_error();
                         return kb_token_gone(svc, op->source, op->token->id, r);
+                }
                 if (r < 0) {
                         ERR_clear_error();
                         return kb_token_op_key_error(svc, op);
@@ -287,6 +289,8 @@ static int auth_sign(kb_service *svc, kb_token_op *op, unsigned char msg[64], co
         *ret_alg = alg;
         if (type == KB_KEY_SM2) {
                 int r = sign_item_sm2(op, &rq, &it, ret);
+                if (r < 0)
+                        ERR_clear_error();
                 return r < 0 ? kb_token_gone(svc, op->source, op->token->id, r) : r;
         }
         if (type != KB_KEY_EC && type != KB_KEY_RSA)

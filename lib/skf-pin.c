@@ -18,6 +18,24 @@ void kb_skf_logout_device(skf_source *p, skf_device *d) {
         d->logged_in = false;
 }
 
+int kb_skf_login_device(skf_source *p, const kb_token *t, skf_device **ret) {
+        skf_device *d = kb_skf_device(p, t->id);
+        if (!d)
+                return -KB_E_TOKEN_NOT_PRESENT;
+        if (!d->logged_in || !d->happ)
+                return -KB_E_INTERNAL;
+        *ret = d;
+        return 0;
+}
+
+int kb_skf_login_error(skf_source *p, skf_device *d, SKF_ULONG sar) {
+        if (sar == SAR_OK)
+                return 0;
+        if (sar == SAR_USER_NOT_LOGGED_IN)
+                kb_skf_logout_device(p, d);
+        return -kb_skf_error(p, sar);
+}
+
 /* SKF takes PINs as C strings: a PIN with a NUL in it would be cut short
  * and checked as another PIN, so it is refused before the token sees it. */
 static bool c_string(const kb_secret *pin) {
@@ -77,13 +95,11 @@ int kb_skf_set_pin(kb_source *s, const kb_token *t, const kb_secret *old_pin, co
         if (!c_string(old_pin) || !c_string(new_pin))
                 return -KB_E_PIN_POLICY;
         pthread_mutex_lock(&p->call_lock);
-        skf_device *d = kb_skf_device(p, t->id);
-        int r = !d ? -KB_E_TOKEN_NOT_PRESENT : !d->logged_in ? -KB_E_INTERNAL : 0;
-        if (r >= 0) {
-                SKF_ULONG sar = p->f.SKF_ChangePIN(d->happ, SKF_USER_TYPE, (SKF_CHAR *) old_pin->data,
-                                                   (SKF_CHAR *) new_pin->data, &retries);
-                r = sar == SAR_OK ? 0 : -kb_skf_error(p, sar);
-        }
+        skf_device *d = NULL;
+        int r = kb_skf_login_device(p, t, &d);
+        if (r >= 0)
+                r = kb_skf_login_error(p, d, p->f.SKF_ChangePIN(d->happ, SKF_USER_TYPE, (SKF_CHAR *) old_pin->data,
+                                                                (SKF_CHAR *) new_pin->data, &retries));
         pthread_mutex_unlock(&p->call_lock);
         return r;
 }

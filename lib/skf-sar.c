@@ -33,7 +33,7 @@ static const sar_entry table[] = {
         E(SAR_PIN_LOCKED, PIN_LOCKED),
         E(SAR_PIN_INVALID, PIN_POLICY),
         E(SAR_PIN_LEN_RANGE, PIN_POLICY),
-        E(SAR_USER_NOT_LOGGED_IN, UNAUTHORIZED),
+        E(SAR_USER_NOT_LOGGED_IN, INTERNAL),    /* our login was lost: ended, the next request logs in */
         E(SAR_APPLICATION_NOT_EXISTS, NOT_FOUND),
         E(SAR_FILE_NOT_EXIST, NOT_FOUND),
         E(SAR_NO_ROOM, TOKEN_FULL),

@@ -32,7 +32,7 @@
 #define MAX_SEALS 16
 #define MAX_FILE_LIST 4096
 #define CHUNK 1024      /* bytes per SKF_ReadFile / SKF_WriteFile: small tokens take no more */
-#define MAX_ENVELOPE (KB_SEAL_DEFAULT_MAX_BYTES * 4UL + 64)
+#define MAX_ENVELOPE (64UL * 1024 * 1024 + 64)   /* --max-seal-bytes at most, and the envelope */
 
 typedef char seal_name[NAME_LEN + 1];
 
@@ -127,19 +127,8 @@ static SKF_ULONG newest(skf_source *p, SKF_HANDLE app, const seal_files *files, 
         return SAR_OK;
 }
 
-/* The device's application handle: ours if logged in, else opened for
- * reading public files. call_lock held. */
-static int app_of(skf_source *p, const kb_token *t, bool need_login, SKF_HANDLE *ret) {
-        skf_device *d = kb_skf_device(p, t->id);
-        if (!d)
-                return -KB_E_TOKEN_NOT_PRESENT;
-        if (need_login && !d->logged_in)
-                return -KB_E_INTERNAL;
-        if (!p->f.SKF_EnumFiles || !p->f.SKF_GetFileInfo || !p->f.SKF_ReadFile)
-                return -KB_E_UNSUPPORTED_ALGORITHM;
-        int r = kb_skf_open_app(p, d);
-        *ret = d->happ;
-        return r;
+static bool can_read_files(const skf_source *p) {
+        return p->f.SKF_EnumFiles && p->f.SKF_GetFileInfo && p->f.SKF_ReadFile;
 }
 
 int kb_skf_seal_read(kb_source *s, const kb_token *t, const kb_cert *c, bool hidden_too, kb_seal **ret) {
@@ -147,9 +136,13 @@ int kb_skf_seal_read(kb_source *s, const kb_token *t, const kb_cert *c, bool hid
         seal_files files;
         kb_seal *seal = NULL;
         SKF_HANDLE app = NULL;
+        if (!can_read_files(p))
+                return -KB_E_UNSUPPORTED_ALGORITHM;
         pthread_mutex_lock(&p->call_lock);
-        int r = app_of(p, t, false, &app);
+        skf_device *d = kb_skf_device(p, t->id);
+        int r = d ? kb_skf_open_app(p, d) : -KB_E_TOKEN_NOT_PRESENT;     /* public files: no login */
         if (r >= 0) {
+                app = d->happ;
                 SKF_ULONG sar = list_seals(p, app, c, &files);
                 if (sar == SAR_OK)
                         sar = newest(p, app, &files, hidden_too, &seal);
@@ -248,13 +241,14 @@ static SKF_ULONG replace(skf_source *p, SKF_HANDLE app, const kb_cert *c, const 
 int kb_skf_seal_write(kb_source *s, const kb_token *t, const kb_cert *c, const kb_seal *seal) {
         skf_source *p = (skf_source *) s;
         SKF_HANDLE app = NULL;
-        if (!p->f.SKF_CreateFile || !p->f.SKF_WriteFile || !p->f.SKF_DeleteFile)
+        if (!can_read_files(p) || !p->f.SKF_CreateFile || !p->f.SKF_WriteFile || !p->f.SKF_DeleteFile)
                 return -KB_E_UNSUPPORTED_ALGORITHM;
         pthread_mutex_lock(&p->call_lock);
-        int r = app_of(p, t, true, &app);
+        skf_device *d = NULL;
+        int r = kb_skf_login_device(p, t, &d);
         if (r >= 0) {
-                SKF_ULONG sar = replace(p, app, c, seal);
-                r = sar == SAR_OK ? 0 : -kb_skf_error(p, sar);
+                app = d->happ;
+                r = kb_skf_login_error(p, d, replace(p, app, c, seal));
         }
         pthread_mutex_unlock(&p->call_lock);
         return r;

@@ -13,19 +13,13 @@
 
 /* The certificate's container, by name (its key id), on the device's
  * logged-in application. call_lock held. */
-static int open_container(skf_source *p, const kb_token *t, const kb_cert *c, SKF_HANDLE *ret) {
+static int open_container(skf_source *p, skf_device *d, const kb_cert *c, SKF_HANDLE *ret) {
         char name[CONTAINER_NAME_MAX + 1];
-        skf_device *d = kb_skf_device(p, t->id);
-        if (!d)
-                return -KB_E_TOKEN_NOT_PRESENT;
-        if (!d->logged_in)
-                return -KB_E_UNAUTHORIZED;
         if (!c->key_id || c->key_id_len == 0 || c->key_id_len >= sizeof(name))
                 return -KB_E_NOT_FOUND;
         memcpy(name, c->key_id, c->key_id_len);
         name[c->key_id_len] = '\0';
-        SKF_ULONG sar = p->f.SKF_OpenContainer(d->happ, name, ret);
-        return sar == SAR_OK ? 0 : -kb_skf_error(p, sar);
+        return kb_skf_login_error(p, d, p->f.SKF_OpenContainer(d->happ, name, ret));
 }
 
 int kb_skf_sm2_sign(kb_source *s, const kb_token *t, const kb_cert *c, const unsigned char e[32],
@@ -36,11 +30,14 @@ int kb_skf_sm2_sign(kb_source *s, const kb_token *t, const kb_cert *c, const uns
         if (!p->f.SKF_ECCSignData)
                 return -KB_E_UNSUPPORTED_ALGORITHM;
         pthread_mutex_lock(&p->call_lock);
-        int r = open_container(p, t, c, &hc);
+        skf_device *d = NULL;
+        int r = kb_skf_login_device(p, t, &d);
+        if (r >= 0)
+                r = open_container(p, d, c, &hc);
         if (r >= 0) {
                 SKF_ULONG sar = p->f.SKF_ECCSignData(hc, (SKF_BYTE *) e, 32, &sig);
                 (void) p->f.SKF_CloseContainer(hc);
-                r = sar == SAR_OK ? 0 : -kb_skf_error(p, sar);
+                r = kb_skf_login_error(p, d, sar);
         }
         pthread_mutex_unlock(&p->call_lock);
         if (r >= 0 && kb_skf_sig_to_der(&sig, ret, ret_len) < 0)

@@ -45,6 +45,13 @@ static inline int kb_skf_error(const skf_source *p, SKF_ULONG sar) {
 /* The device a token of the last scan is; NULL when not present then.
  * Called with call_lock held. */
 skf_device *kb_skf_device(skf_source *p, const char *token_id);
+/* The token's device with our user login on it: TOKEN_NOT_PRESENT, or
+ * INTERNAL when we are not logged in (the PIN flow comes before). call_lock held. */
+int kb_skf_login_device(skf_source *p, const kb_token *t, skf_device **ret);
+/* A SAR from a call made under our login, as an API error. The token may
+ * have dropped the login (another program's SKF_ClearSecureState): then ours
+ * ends too, so the next request asks for the PIN again. call_lock held. */
+int kb_skf_login_error(skf_source *p, skf_device *d, SKF_ULONG sar);
 /* Open d's application (no login) unless it is open. call_lock held. */
 int kb_skf_open_app(skf_source *p, skf_device *d);
 /* End our login on d (closes its handles). call_lock held. */

@@ -165,7 +165,22 @@ static int authorize(kb_service *svc, kb_call *call, const char *operation, kb_t
         return kb_authz_grant(svc->authz, op->token->id, who(call), now);
 }
 
-static int check_certificate(kb_call *call, const kb_token_op *op, unsigned usage, kb_key_type key) {
+typedef enum begin_flags {
+        BEGIN_SHARE = 1 << 0,   /* sign only: the read lock when authorized */
+        BEGIN_RENEWAL = 1 << 1, /* the backend's renewal calls, on an OpenSSL key */
+} begin_flags;
+
+/* Renewal generates, finds and writes keys and certificates through the
+ * backend's renewal calls, and signs CSRs with an EVP_PKEY on the token:
+ * SKF tokens and SM2 keys have neither yet. */
+static bool renewal_usable(const kb_token_op *op) {
+        const kb_source_ops *ops = op->source->ops;
+        return op->cert->key_type != KB_KEY_SM2 && ops->key_generate && ops->key_load && ops->key_find &&
+               ops->key_destroy && ops->cert_count && ops->cert_write && ops->cert_remove;
+}
+
+static int check_certificate(kb_call *call, const kb_token_op *op, unsigned usage, kb_key_type key,
+                             unsigned flags) {
         /* The key's usage must fit the operation, and the key must be there. */
         if (!(op->cert->usage & usage) || !op->cert->has_private_key)
                 return kb_bad_field(call, "certificate");
@@ -175,6 +190,8 @@ static int check_certificate(kb_call *call, const kb_token_op *op, unsigned usag
         kb_key_type type = op->cert->key_type;
         bool usable = (type == KB_KEY_SM2 && ops->sm2_sign) ||
                       ((type == KB_KEY_RSA || type == KB_KEY_EC) && ops->private_key);
+        if ((flags & BEGIN_RENEWAL) && !renewal_usable(op))
+                usable = false;
         if (!usable || (key != KB_KEY_UNKNOWN && type != key)) {
                 snprintf(call->error_field, sizeof(call->error_field), "algorithm");
                 return -KB_E_UNSUPPORTED_ALGORITHM;
@@ -209,14 +226,14 @@ static bool begin_shared(kb_service *svc, kb_call *call, kb_token_op *op) {
 }
 
 static int begin(kb_service *svc, kb_call *call, const char *cert_field, const char *operation, unsigned usage,
-                 kb_key_type key, bool may_share, kb_token_op *op) {
+                 kb_key_type key, unsigned flags, kb_token_op *op) {
         *op = (kb_token_op) { .view = kb_cache_view(svc->cache) };
         if (!op->view)
                 return -KB_E_INTERNAL;
         int r = view_token_cert(svc, call, op->view, cert_field, &op->source, &op->token, &op->cert);
         if (r >= 0)
-                r = check_certificate(call, op, usage, key);
-        if (r >= 0 && may_share && begin_shared(svc, call, op))
+                r = check_certificate(call, op, usage, key, flags);
+        if (r >= 0 && (flags & BEGIN_SHARE) && begin_shared(svc, call, op))
                 return 0;
         if (r >= 0)
                 r = kb_token_lock(op->source);
@@ -233,19 +250,19 @@ static int begin(kb_service *svc, kb_call *call, const char *cert_field, const c
         return r;
 }
 
-int kb_token_op_begin_as(kb_service *svc, kb_call *call, const char *cert_field, const char *operation,
-                         unsigned usage, kb_key_type key, kb_token_op *op) {
-        return begin(svc, call, cert_field, operation, usage, key, false, op);
+int kb_token_op_begin_renewal(kb_service *svc, kb_call *call, const char *cert_field, const char *operation,
+                              kb_token_op *op) {
+        return begin(svc, call, cert_field, operation, KB_USAGE_BOTH, KB_KEY_UNKNOWN, BEGIN_RENEWAL, op);
 }
 
 int kb_token_op_begin(kb_service *svc, kb_call *call, const char *operation, unsigned usage, kb_key_type key,
                       kb_token_op *op) {
-        return begin(svc, call, "certificate", operation, usage, key, false, op);
+        return begin(svc, call, "certificate", operation, usage, key, 0, op);
 }
 
 int kb_token_op_begin_signing(kb_service *svc, kb_call *call, const char *operation, kb_key_type key,
                               kb_token_op *op) {
-        return begin(svc, call, "certificate", operation, KB_USAGE_SIGN, key, true, op);
+        return begin(svc, call, "certificate", operation, KB_USAGE_SIGN, key, BEGIN_SHARE, op);
 }
 
 /* Under the read lock the logout a removal calls for must wait for the

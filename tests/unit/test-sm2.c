@@ -54,6 +54,18 @@ START_TEST(test_another_id_matches_openssl) {
 }
 END_TEST
 
+/* ENTL is the ID's length in bits, two bytes: IDs of other lengths too. */
+START_TEST(test_ids_of_other_lengths_match_openssl) {
+        char id[KB_SM2_MAX_ID_LEN + 1];
+        static const size_t lengths[] = { 1, 31, 40, 255 };
+        for (size_t i = 0; i < sizeof(lengths) / sizeof(lengths[0]); i++) {
+                memset(id, 'a' + (int) i, lengths[i]);
+                id[lengths[i]] = '\0';
+                check_id(id, KB_SM2_DEFAULT_ID);
+        }
+}
+END_TEST
+
 START_TEST(test_non_sm2_keys_and_long_ids_are_refused) {
         unsigned char z[KB_SM2_DIGEST_LEN], id[KB_SM2_MAX_ID_LEN + 1] = { 0 };
         EVP_PKEY *p256 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
@@ -72,6 +84,7 @@ int main(void) {
         TCase *tc = tcase_create("sm2");
         tcase_add_test(tc, test_the_default_id_matches_openssl);
         tcase_add_test(tc, test_another_id_matches_openssl);
+        tcase_add_test(tc, test_ids_of_other_lengths_match_openssl);
         tcase_add_test(tc, test_non_sm2_keys_and_long_ids_are_refused);
         suite_add_tcase(s, tc);
         return kb_check_run(s);
