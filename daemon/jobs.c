@@ -41,8 +41,11 @@ static kb_job *next_job(kb_daemon *d) {
 
 /* Set on a worker between kb_jobs_finishing and the end of its job. */
 static _Thread_local bool finishing;
+static _Thread_local bool on_worker;
 
 void kb_jobs_finishing(kb_daemon *d) {
+        if (!on_worker)
+                return; /* only a worker goes back to waiting: counted nowhere else */
         pthread_mutex_lock(&d->jobs_lock);
         if (!finishing)
                 d->n_finishing++;
@@ -54,6 +57,7 @@ static void *worker(void *arg) {
         kb_daemon *d = arg;
         kb_job *j;
 
+        on_worker = true;
         pthread_mutex_lock(&d->jobs_lock);
         while ((j = next_job(d))) {
                 pthread_mutex_unlock(&d->jobs_lock);
