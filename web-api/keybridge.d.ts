@@ -124,6 +124,8 @@ export interface SignParams extends PinOptions {
   algorithm: SignAlgorithm | string;
   items: Array<{ data: string; label?: string } | { digest: string; label?: string }>;
   format?: 'raw' | 'cms' | 'cms-detached';
+  /** SM2-SM3 only: the signer's distinguishing ID (default 1234567812345678) */
+  sm2Id?: string;
 }
 export interface SignResult { signatures: string[]; algorithm: string; certificate: string }
 
