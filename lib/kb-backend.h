@@ -8,6 +8,7 @@
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <string.h>
 
 #include "kb-model.h"
 #include "kb-secret.h"
@@ -41,9 +42,18 @@ typedef struct kb_key_id {
         size_t len;
 } kb_key_id;
 
+/* A certificate's key id; -1 when it has none or it does not fit. */
+static inline int kb_key_id_of(const kb_cert *c, kb_key_id *ret) {
+        if (!c->key_id || c->key_id_len == 0 || c->key_id_len > sizeof(ret->v))
+                return -1;
+        memcpy(ret->v, c->key_id, c->key_id_len);
+        ret->len = c->key_id_len;
+        return 0;
+}
+
 /* What key pair to generate (renewal). */
 typedef struct kb_keygen {
-        kb_key_type type;       /* KB_KEY_RSA or KB_KEY_EC */
+        kb_key_type type;       /* KB_KEY_RSA, KB_KEY_EC or KB_KEY_SM2 */
         int bits;               /* RSA modulus bits */
         int curve_nid;          /* EC: NID_X9_62_prime256v1, NID_secp384r1 */
         bool decrypt;           /* the key may also decrypt / derive (a "both" key) */
@@ -55,7 +65,9 @@ typedef struct kb_keygen {
  * certificates): the form of PKCS#11 CKM_RSA_AES_KEY_WRAP, RSA-OAEP (SHA-1)
  * of a fresh AES key followed by that key's AES key wrap with padding
  * (RFC 5649) of the private key's PKCS#8. The token unwraps both layers:
- * neither the AES key nor the private key is ever in our memory. */
+ * neither the AES key nor the private key is ever in our memory.
+ * On SKF (type KB_KEY_SM2) it is a GM/T 0016 ENVELOPEDKEYBLOB sent to the
+ * container's signature key, and unwrapping and id are that container. */
 typedef struct kb_key_unwrap {
         const kb_key_id *unwrapping;    /* the token's RSA key it is wrapped to */
         const unsigned char *wrapped;
@@ -64,6 +76,7 @@ typedef struct kb_key_unwrap {
         kb_key_type type;               /* of the key inside: KB_KEY_RSA */
         const kb_key_id *id;            /* CKA_ID the new key gets */
         const char *label;
+        const EVP_PKEY *pub;            /* the encryption certificate's public key */
 } kb_key_unwrap;
 
 typedef struct kb_source_ops {
@@ -103,9 +116,10 @@ typedef struct kb_source_ops {
          * take the lock for writing and call private_key). */
         int (*shared_key)(kb_source *s, const kb_token *t, const kb_cert *c, EVP_PKEY **ret);
         /* SM2 keys (SKF; optional): sign the digest e = SM3(Z || M) with the
-         * certificate's key (logged in); the signature as DER SM2Signature
-         * in *ret (OPENSSL_free). Z and e are the caller's (kb-sm2.h). */
-        int (*sm2_sign)(kb_source *s, const kb_token *t, const kb_cert *c, const unsigned char e[32],
+         * key pair key (a certificate's: kb_key_id_of) (logged in); the
+         * signature as DER SM2Signature in *ret (OPENSSL_free). Z and e are
+         * the caller's (kb-sm2.h). */
+        int (*sm2_sign)(kb_source *s, const kb_token *t, const kb_key_id *key, const unsigned char e[32],
                         unsigned char **ret, size_t *ret_len);
         /* The PKCS#11 (or SKF) failure behind the last failed key operation,
          * as an API error; KB_E_INTERNAL when nothing more specific is known. */
@@ -131,7 +145,18 @@ typedef struct kb_source_ops {
 
         /* Renewal (renew*.c), op_lock held. Keys need the user logged in;
          * certificate objects are public and are also written without a
-         * login, so that recovery can finish an install on its own. */
+         * login, so that recovery can finish an install on its own.
+         *
+         * With certs_in_containers (SKF) a key id names a container: one
+         * signature key pair and its certificate, and at most one
+         * encryption key pair and its certificate. A certificate goes only
+         * with its container (key_destroy), cert_write into a container
+         * replaces what its slot held, writes need the login, and
+         * cert_remove may be NULL. */
+        bool certs_in_containers;
+        /* The public half of the key pair id (SM2 keys, which have no
+         * EVP_PKEY on the token side: their CSRs are signed through sm2_sign). */
+        int (*key_public)(kb_source *s, const kb_token *t, const kb_key_id *id, EVP_PKEY **ret);
         /* Generate a key pair on the token under a new random CKA_ID. */
         int (*key_generate)(kb_source *s, const kb_token *t, const kb_keygen *spec, kb_key_id *ret_id);
         /* The private key with this CKA_ID as an EVP_PKEY working on the
@@ -145,7 +170,9 @@ typedef struct kb_source_ops {
         /* Unwrap an encryption key onto the token (decrypt and unwrap only,
          * never sign; sensitive, not extractable). UNSUPPORTED_ALGORITHM when
          * the token or the unwrapping key cannot; BAD_REQUEST when the blob
-         * does not unwrap with that key. Nothing is left on a failure. */
+         * does not unwrap with that key; CERTIFICATE_MISMATCH when the key
+         * inside is known not to be spec->pub. Nothing is left on a failure (certs_in_containers:
+         * the container's encryption slot may hold what it imported). */
         int (*key_unwrap)(kb_source *s, const kb_token *t, const kb_key_unwrap *spec);
         /* How many certificate objects hold exactly this DER. */
         int (*cert_count)(kb_source *s, const kb_token *t, const unsigned char *der, size_t len, size_t *ret_n);

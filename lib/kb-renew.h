@@ -31,6 +31,8 @@
  */
 #pragma once
 
+#include <openssl/x509.h>
+
 #include "kb-service.h"
 
 typedef struct kb_renewals kb_renewals;
@@ -121,6 +123,12 @@ int kb_renew_refuse(kb_call *call, int error, const char *field, const char *rea
 /* A certificate given as PEM text or as base64 DER (renew-install.c). */
 int kb_renew_parse_cert(kb_call *call, const char *field, json_t *v, kb_cert **ret);
 
+/* SM2 requests (renew-sm2.c), keys signing through the backend's sm2_sign:
+ * the CSR by the new key pair key (public half pub), the proof by the
+ * current certificate's key, both with the GM/T default ID. */
+int kb_renew_sm2_csr(kb_token_op *op, const kb_key_id *key, EVP_PKEY *pub, X509_REQ **ret);
+int kb_renew_sm2_proof(kb_token_op *op, const unsigned char *csr, size_t len, json_t **ret);
+
 /* Double certificates (renew-encryption.c). */
 typedef struct kb_enc_req {
         kb_cert *cert;                  /* NULL: the install has no encryption member */
@@ -138,8 +146,13 @@ int kb_enc_plan(kb_call *call, kb_token_op *op, kb_enc_req *e, const kb_cert *si
  * ours parts). A key that turns out not to be the certificate's is destroyed
  * again (CERTIFICATE_MISMATCH). */
 int kb_enc_install(kb_call *call, kb_source *src, const kb_token *t, const kb_install *j, const kb_enc_req *e);
-/* Undo the ours parts: 0 done, 1 when the key waits for a login, -KB_E_*. */
+/* Undo the ours parts: 0 done, 1 when the key waits for a login, -KB_E_*.
+ * In containers (SKF) nothing can go: 0. */
 int kb_enc_rollback(kb_source *src, const kb_token *t, const kb_install *j);
+/* In containers (SKF), past the commit point: the encryption certificate
+ * into the new container (its key went in before the commit point). 0
+ * when written or nothing to do, 1 while it waits for a login, -KB_E_*. */
+int kb_enc_after_commit(kb_call *call, kb_source *src, const kb_token *t, const kb_install *j);
 
 /* Run a new install from its journal's first phase to done, journaling each
  * step (renew-install.c); enc, when not NULL, is the request's double

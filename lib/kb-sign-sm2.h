@@ -7,6 +7,22 @@
 #include <stddef.h>
 
 #include "kb-service.h"
+#include "kb-sm2.h"
+
+/* A key pair on a token that signs digests through the backend's sm2_sign,
+ * each signature checked with pub before it is used (also renewal's CSR
+ * and proof). */
+typedef struct kb_sm2_signer {
+        kb_source *source;
+        const kb_token *token;
+        kb_key_id key;
+        const EVP_PKEY *pub;
+} kb_sm2_signer;
+
+/* A kb_sm2_sign_fn over a kb_sm2_signer: CERTIFICATE_MISMATCH when the
+ * token's signature does not verify with pub. */
+int kb_sm2_signer_sign(void *signer, const unsigned char e[KB_SM2_DIGEST_LEN], unsigned char **ret,
+                       size_t *ret_len);
 
 typedef struct kb_sm2_item {
         const unsigned char *bytes;

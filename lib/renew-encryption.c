@@ -58,7 +58,7 @@ int kb_enc_parse(kb_call *call, kb_enc_req *ret) {
                 return kb_renew_refuse(call, -KB_E_BAD_REQUEST, "encryption.certificate", "expired");
         if (!(ret->cert->usage & KB_USAGE_ENCRYPT))
                 return kb_renew_refuse(call, -KB_E_BAD_REQUEST, "encryption.certificate", "not-for-encryption");
-        if (ret->cert->key_type != KB_KEY_RSA)
+        if (ret->cert->key_type != KB_KEY_RSA && ret->cert->key_type != KB_KEY_SM2)
                 return kb_renew_refuse(call, -KB_E_UNSUPPORTED_ALGORITHM, "encryption.certificate", "key-type");
         return 0;
 }
@@ -70,6 +70,30 @@ static EVP_PKEY *public_key(const kb_cert *c) {
         return k;
 }
 
+static int keep_enc_cert(kb_install *j, const kb_enc_req *e) {
+        if (!(j->enc_der = malloc(e->cert->der_len)))
+                return -KB_E_INTERNAL;
+        memcpy(j->enc_der, e->cert->der, j->enc_len = e->cert->der_len);
+        return 0;
+}
+
+/* In containers (SKF) the encryption pair goes into the new signature key
+ * pair's container, an SM2 pair in an ENVELOPEDKEYBLOB sent to that key.
+ * Importing it again replaces it, so it is always imported. */
+static int plan_in_container(kb_call *call, kb_token_op *op, const kb_enc_req *e, const kb_cert *sign,
+                             kb_install *j) {
+        size_t n = 0;
+        if (sign->key_type != KB_KEY_SM2 || e->cert->key_type != KB_KEY_SM2)
+                return kb_renew_refuse(call, -KB_E_UNSUPPORTED_ALGORITHM, "encryption", "key-type");
+        int r = op->source->ops->cert_count(op->source, op->token, e->cert->der, e->cert->der_len, &n);
+        if (r < 0)
+                return r;
+        j->enc_cert_ours = n == 0;
+        j->enc_key = j->new_key;
+        j->enc_key_ours = true;
+        return keep_enc_cert(j, e);
+}
+
 /* What of the pair the token holds already: only the rest is ours to write,
  * and to undo. The key gets a fresh random CKA_ID. */
 int kb_enc_plan(kb_call *call, kb_token_op *op, kb_enc_req *e, const kb_cert *sign, kb_install *j) {
@@ -77,6 +101,10 @@ int kb_enc_plan(kb_call *call, kb_token_op *op, kb_enc_req *e, const kb_cert *si
         size_t n = 0, rsa_len = ((size_t) sign->key_bits + 7) / 8;
         if (!e->cert)
                 return 0;
+        if (src->ops->certs_in_containers)
+                return plan_in_container(call, op, e, sign, j);
+        if (e->cert->key_type != KB_KEY_RSA)
+                return kb_renew_refuse(call, -KB_E_UNSUPPORTED_ALGORITHM, "encryption.certificate", "key-type");
         e->rsa_len = rsa_len;
         /* The envelope is opened by the signing key: RSA-OAEP needs RSA. */
         if (sign->key_type != KB_KEY_RSA)
@@ -101,10 +129,7 @@ int kb_enc_plan(kb_call *call, kb_token_op *op, kb_enc_req *e, const kb_cert *si
         }
         if (r < 0)
                 return r;
-        if (!(j->enc_der = malloc(e->cert->der_len)))
-                return -KB_E_INTERNAL;
-        memcpy(j->enc_der, e->cert->der, j->enc_len = e->cert->der_len);
-        return 0;
+        return keep_enc_cert(j, e);
 }
 
 static bool same_id(const kb_key_id *a, const kb_key_id *b) {
@@ -112,8 +137,10 @@ static bool same_id(const kb_key_id *a, const kb_key_id *b) {
 }
 
 /* The unwrapped key must be the encryption certificate's: the token finds it
- * by that public key, under the id it was given. */
+ * by that public key, under the id it was given (in containers the backend
+ * checks the slot, and a key there cannot go alone). */
 static int unwrap(kb_call *call, kb_source *src, const kb_token *t, const kb_install *j, const kb_enc_req *e) {
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *pub = public_key(e->cert);
         kb_key_unwrap spec = {
                 .unwrapping = &j->new_key,
                 .wrapped = e->wrapped,
@@ -122,17 +149,21 @@ static int unwrap(kb_call *call, kb_source *src, const kb_token *t, const kb_ins
                 .type = e->cert->key_type,
                 .id = &j->enc_key,
                 .label = j->label,
+                .pub = pub,
         };
         kb_key_id found;
+        if (!pub)
+                return -KB_E_INTERNAL;
         int r = src->ops->key_unwrap(src, t, &spec);
         if (r == -KB_E_BAD_REQUEST)
                 return kb_renew_refuse(call, r, "encryption.envelopedKey", "does-not-unwrap");
         if (r == -KB_E_UNSUPPORTED_ALGORITHM)
                 return kb_renew_refuse(call, r, "encryption", "token-cannot-unwrap");
-        if (r < 0)
+        if (r == -KB_E_CERTIFICATE_MISMATCH)
+                return kb_renew_refuse(call, r, "encryption.certificate", NULL);
+        if (r < 0 || src->ops->certs_in_containers)
                 return r;
-        _cleanup_(EVP_PKEY_freep) EVP_PKEY *pub = public_key(e->cert);
-        r = pub ? src->ops->key_find(src, t, pub, &found) : -KB_E_INTERNAL;
+        r = src->ops->key_find(src, t, pub, &found);
         if (r == -KB_E_NOT_FOUND || (r >= 0 && !same_id(&found, &j->enc_key)))
                 r = kb_renew_refuse(call, -KB_E_CERTIFICATE_MISMATCH, "encryption.certificate", NULL);
         if (r < 0)
@@ -148,7 +179,9 @@ int kb_enc_install(kb_call *call, kb_source *src, const kb_token *t, const kb_in
                 kb_call_progress(call, "unwrap-encryption-key", 20);
                 r = unwrap(call, src, t, j, e);
         }
-        if (r >= 0 && j->enc_cert_ours) {
+        /* in containers the certificate waits for the commit point: it
+         * could not go again (kb_enc_after_commit) */
+        if (r >= 0 && j->enc_cert_ours && !src->ops->certs_in_containers) {
                 kb_call_progress(call, "write-encryption-certificate", 30);
                 r = src->ops->cert_write(src, t, j->enc_der, j->enc_len, &j->enc_key, j->label);
         }
@@ -157,8 +190,8 @@ int kb_enc_install(kb_call *call, kb_source *src, const kb_token *t, const kb_in
 
 int kb_enc_rollback(kb_source *src, const kb_token *t, const kb_install *j) {
         int r = 0;
-        if (!j->enc_der)
-                return 0;
+        if (!j->enc_der || src->ops->certs_in_containers)
+                return 0;       /* the imported pair stays in the new container, unseen without its certificate */
         if (j->enc_cert_ours)
                 r = src->ops->cert_remove(src, t, j->enc_der, j->enc_len);
         if (r >= 0 && j->enc_key_ours) {
@@ -167,4 +200,17 @@ int kb_enc_rollback(kb_source *src, const kb_token *t, const kb_install *j) {
                 r = src->ops->key_destroy(src, t, &j->enc_key);
         }
         return r;
+}
+
+int kb_enc_after_commit(kb_call *call, kb_source *src, const kb_token *t, const kb_install *j) {
+        size_t n = 0;
+        if (!src->ops->certs_in_containers || !j->enc_der || !j->enc_cert_ours)
+                return 0;
+        int r = src->ops->cert_count(src, t, j->enc_der, j->enc_len, &n);
+        if (r < 0 || n > 0)
+                return r;
+        if (!src->ops->logged_in(src, t))
+                return 1;       /* SKF writes need the user's login */
+        kb_call_progress(call, "write-encryption-certificate", 60);
+        return src->ops->cert_write(src, t, j->enc_der, j->enc_len, &j->enc_key, j->label);
 }

@@ -26,10 +26,12 @@ static bool committed(const kb_install *j) {
 
 /* Before the commit point, undone: what this install may have put on the
  * token goes (each removal is a no-op when it is not there), then the
- * journal. 1 when rolled back, or while an unwrapped key waits for a login. */
+ * journal. 1 when rolled back, or while an unwrapped key waits for a login.
+ * In containers (SKF) a certificate cannot go alone: the new container
+ * keeps what this install put in it, and the next install writes it again. */
 static int roll_back(kb_service *svc, kb_source *src, const kb_token *t, kb_install *j) {
         int r = j->phase == KB_INSTALL_ROLLING_BACK ? 0 : step(svc, j, KB_INSTALL_ROLLING_BACK);
-        if (r >= 0)
+        if (r >= 0 && !src->ops->certs_in_containers)
                 r = src->ops->cert_remove(src, t, j->new_der, j->new_len);
         if (r >= 0)
                 r = kb_enc_rollback(src, t, j);
@@ -50,13 +52,16 @@ static int write_new(kb_service *svc, kb_source *src, const kb_token *t, kb_inst
         return r < 0 ? r : step(svc, j, KB_INSTALL_WRITTEN);
 }
 
+/* In containers the old certificate goes with its container, at finish. */
 static int remove_old(kb_service *svc, kb_source *src, const kb_token *t, kb_install *j) {
-        int r = src->ops->cert_remove(src, t, j->old_der, j->old_len);
+        int r = src->ops->certs_in_containers ? 0 : src->ops->cert_remove(src, t, j->old_der, j->old_len);
         return r < 0 ? r : step(svc, j, KB_INSTALL_OLD_REMOVED);
 }
 
 /* The old key goes only for a re-key whose old key signed and nothing else
- * uses it; that needs a login, so without one the step waits (1). */
+ * uses it; that needs a login, so without one the step waits (1). In
+ * containers the old certificate goes with it; a container that holds an
+ * encryption pair as well stays whole, old signature certificate and all. */
 static int finish(kb_service *svc, kb_source *src, const kb_token *t, kb_install *j) {
         if (j->destroy_old_key) {
                 if (!src->ops->logged_in(src, t))
@@ -96,6 +101,9 @@ static int run(kb_service *svc, kb_source *src, const kb_token *t, kb_install *j
         if (j->phase == KB_INSTALL_DONE)
                 return kb_journal_close(svc->renewals, j);
         if (j->phase == KB_INSTALL_WRITTEN) {
+                r = kb_enc_after_commit(call, src, t, j);
+                if (r != 0)
+                        return r;
                 kb_call_progress(call, "remove-old-certificate", 70);
                 r = remove_old(svc, src, t, j);
                 if (r < 0)
@@ -276,6 +284,9 @@ static int find_key(kb_call *call, kb_token_op *op, const install_req *rq, kb_ke
                 snprintf(call->error_field, sizeof(call->error_field), "certificate");
                 return -KB_E_CERTIFICATE_MISMATCH;
         }
+        /* A container's certificate cannot be swapped in place (renew.c). */
+        if (r >= 0 && op->source->ops->certs_in_containers && same_key(ret, op->cert->key_id, op->cert->key_id_len))
+                return kb_renew_refuse(call, -KB_E_BAD_REQUEST, "certificate", "new-container-required");
         return r;
 }
 
@@ -348,12 +359,15 @@ static json_t *result(kb_service *svc, const install_req *rq, const char *label,
 
 /* On the token already, and the old certificate gone: a retried install
  * (the first answer was lost) gets the same answer, and nothing changes. */
+/* The new certificate is on the token and the old one gone, or (in
+ * containers) staying with the encryption pair it shares a container with. */
 static int already_installed(kb_token_op *op, const install_req *rq, bool *ret) {
         size_t n_new = 0, n_old = 0;
         int r = op->source->ops->cert_count(op->source, op->token, rq->cert->der, rq->cert->der_len, &n_new);
         if (r >= 0)
                 r = op->source->ops->cert_count(op->source, op->token, op->cert->der, op->cert->der_len, &n_old);
-        *ret = r >= 0 && n_new > 0 && n_old == 0;
+        bool old_stays = op->source->ops->certs_in_containers && keep_old_key(op->token, op->cert);
+        *ret = r >= 0 && n_new > 0 && (n_old == 0 || old_stays);
         return r;
 }
 

@@ -38,7 +38,14 @@ static const struct {
         { "RSA-3072", KB_KEY_RSA, 3072, 0 },
         { "EC-P256", KB_KEY_EC, 256, NID_X9_62_prime256v1 },
         { "EC-P384", KB_KEY_EC, 384, NID_secp384r1 },
+        { "SM2", KB_KEY_SM2, 256, NID_sm2 },
 };
+
+/* SM2 keys live on SKF tokens, the others on PKCS#11 tokens: a renewal
+ * keeps to its token's kind. */
+static bool fits_token(const kb_cert *cur, kb_key_type type) {
+        return (type == KB_KEY_SM2) == (cur->key_type == KB_KEY_SM2);
+}
 
 /* params.keyType, or the current key's type and size. */
 static int key_spec(kb_call *call, const kb_cert *cur, kb_keygen *spec) {
@@ -48,7 +55,8 @@ static int key_spec(kb_call *call, const kb_cert *cur, kb_keygen *spec) {
                 return r;
         for (size_t i = 0; i < KB_ELEMENTSOF(key_types); i++) {
                 bool same = !name && key_types[i].type == cur->key_type && key_types[i].bits == cur->key_bits;
-                if (same || (name && strcmp(name, key_types[i].name) == 0)) {
+                bool named = name && strcmp(name, key_types[i].name) == 0 && fits_token(cur, key_types[i].type);
+                if (same || named) {
                         spec->type = key_types[i].type;
                         spec->bits = key_types[i].bits;
                         spec->curve_nid = key_types[i].nid;
@@ -168,20 +176,26 @@ static json_t *csr_pem(X509_REQ *req) {
         return json_stringn(text, (size_t) len);
 }
 
-/* CSR and proof into *ret (csr, proof); key signs the CSR. */
-static int request_body(kb_service *svc, kb_call *call, kb_token_op *op, EVP_PKEY *key, json_t *ret) {
+/* CSR and proof into *ret (csr, proof); key signs the CSR: an EVP_PKEY on
+ * the token, or for SM2 the key pair id, whose public half key is. */
+static int request_body(kb_service *svc, kb_call *call, kb_token_op *op, EVP_PKEY *key, const kb_key_id *id,
+                        json_t *ret) {
         _cleanup_(X509_REQ_freep) X509_REQ *req = NULL;
         _cleanup_free_ unsigned char *der = NULL;
         json_t *proof = NULL;
+        bool sm2 = op->cert->key_type == KB_KEY_SM2;
         kb_call_progress(call, "sign-request", 75);
-        int r = make_csr(key, op->cert, &req);
+        int r = sm2 ? kb_renew_sm2_csr(op, id, key, &req) : make_csr(key, op->cert, &req);
         int len = r >= 0 ? i2d_X509_REQ(req, &der) : -1;
         if (r >= 0 && len <= 0)
                 r = -KB_E_INTERNAL;
         if (r >= 0) {
                 kb_call_progress(call, "sign-proof", 85);
-                r = make_proof(op->key, op->cert, der, (size_t) len, &proof);
+                r = sm2 ? kb_renew_sm2_proof(op, der, (size_t) len, &proof)
+                        : make_proof(op->key, op->cert, der, (size_t) len, &proof);
         }
+        if (r < 0 && sm2)
+                return kb_token_gone(svc, op->source, op->token->id, r); /* the backend's own error */
         if (r < 0) {
                 ERR_clear_error();
                 int e = op->source->ops->key_error(op->source, key);
@@ -192,7 +206,8 @@ static int request_body(kb_service *svc, kb_call *call, kb_token_op *op, EVP_PKE
         return json_object_get(ret, "csr") ? 0 : -KB_E_INTERNAL;
 }
 
-/* The CSR's key: a new pair beside the current one, or the current key. */
+/* The CSR's key: a new pair beside the current one, or the current key.
+ * An SM2 key signs through the backend: *ret is its public half. */
 static int csr_key(kb_service *svc, kb_call *call, kb_token_op *op, kb_pending *p, EVP_PKEY **ret) {
         /* A new RSA key may unwrap: the encryption key of a double
          * certificate comes wrapped to the signing key. */
@@ -207,7 +222,10 @@ static int csr_key(kb_service *svc, kb_call *call, kb_token_op *op, kb_pending *
         if (r >= 0)
                 r = generate(call, op, &spec, &p->key_id);
         if (r >= 0) {
-                r = op->source->ops->key_load(op->source, op->token, &p->key_id, ret);
+                if (spec.type == KB_KEY_SM2)
+                        r = op->source->ops->key_public(op->source, op->token, &p->key_id, ret);
+                else
+                        r = op->source->ops->key_load(op->source, op->token, &p->key_id, ret);
                 if (r < 0)
                         (void) op->source->ops->key_destroy(op->source, op->token, &p->key_id);
         }
@@ -229,13 +247,19 @@ int kb_method_renewal_request(kb_service *svc, kb_call *call, json_t **ret) {
                 kb_token_op_end(svc, &op);
                 return kb_bad_field(call, "certificate");
         }
+        /* A container's certificate goes only with its key pair: its
+         * renewal is always a new container. */
+        if (!p.new_key && op.source->ops->certs_in_containers) {
+                kb_token_op_end(svc, &op);
+                return kb_renew_refuse(call, -KB_E_BAD_REQUEST, "newKey", "new-container-required");
+        }
         random_hex(p.request_id, KB_RENEW_ID_LEN);
         memcpy(p.token, op.token->id, sizeof(p.token));
         memcpy(p.certificate, op.cert->id, sizeof(p.certificate));
         json_t *out = json_object();
         r = out ? csr_key(svc, call, &op, &p, &key) : -KB_E_INTERNAL;
         if (r >= 0)
-                r = request_body(svc, call, &op, key, out);
+                r = request_body(svc, call, &op, key, &p.key_id, out);
         if (r >= 0)
                 r = kb_pending_save(svc->renewals, &p);
         if (r < 0 && p.new_key && key) /* nothing of a failed request stays on the token */

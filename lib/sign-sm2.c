@@ -14,23 +14,17 @@
 #include "kb-sign-sm2.h"
 #include "kb-sm2.h"
 
-typedef struct signer {
-        kb_token_op *op;
-        EVP_PKEY *pub;
-} signer;
-
-static bool verifies(EVP_PKEY *pub, const unsigned char e[KB_SM2_DIGEST_LEN], const unsigned char *sig,
+static bool verifies(const EVP_PKEY *pub, const unsigned char e[KB_SM2_DIGEST_LEN], const unsigned char *sig,
                      size_t len) {
-        _cleanup_(EVP_PKEY_CTX_freep) EVP_PKEY_CTX *v = EVP_PKEY_CTX_new_from_pkey(NULL, pub, NULL);
+        _cleanup_(EVP_PKEY_CTX_freep) EVP_PKEY_CTX *v = EVP_PKEY_CTX_new_from_pkey(NULL, (EVP_PKEY *) pub, NULL);
         bool ok = v && EVP_PKEY_verify_init(v) > 0 && EVP_PKEY_verify(v, sig, len, e, KB_SM2_DIGEST_LEN) == 1;
         ERR_clear_error();
         return ok;
 }
 
-static int token_sign(void *ctx, const unsigned char e[KB_SM2_DIGEST_LEN], unsigned char **ret, size_t *ret_len) {
-        signer *s = ctx;
-        kb_source *src = s->op->source;
-        int r = src->ops->sm2_sign(src, s->op->token, s->op->cert, e, ret, ret_len);
+int kb_sm2_signer_sign(void *ctx, const unsigned char e[KB_SM2_DIGEST_LEN], unsigned char **ret, size_t *ret_len) {
+        kb_sm2_signer *s = ctx;
+        int r = s->source->ops->sm2_sign(s->source, s->token, &s->key, e, ret, ret_len);
         if (r >= 0 && !verifies(s->pub, e, *ret, *ret_len)) {
                 OPENSSL_free(*ret);
                 *ret = NULL;
@@ -50,12 +44,14 @@ int kb_sign_sm2(kb_token_op *op, const kb_sm2_item *it, json_t **ret) {
         _cleanup_(X509_freep) X509 *x = d2i_X509(NULL, &in, (long) op->cert->der_len);
         if (!x)
                 return -KB_E_INTERNAL;
-        signer s = { .op = op, .pub = X509_get0_pubkey(x) };
+        kb_sm2_signer s = { .source = op->source, .token = op->token, .pub = X509_get0_pubkey(x) };
+        if (kb_key_id_of(op->cert, &s.key) < 0)
+                return -KB_E_NOT_FOUND;
         unsigned char e[KB_SM2_DIGEST_LEN], *sig = NULL;
         size_t len = 0;
         int r;
         if (it->cms)
-                r = kb_sm2_cms_sign(x, it->id, it->id_len, it->bytes, it->len, it->detached, time(NULL), token_sign,
+                r = kb_sm2_cms_sign(x, it->id, it->id_len, it->bytes, it->len, it->detached, time(NULL), kb_sm2_signer_sign,
                                     &s, &sig, &len);
         else {
                 r = 0;
@@ -64,7 +60,7 @@ int kb_sign_sm2(kb_token_op *op, const kb_sm2_item *it, json_t **ret) {
                 else
                         r = kb_sm2_digest(s.pub, it->id, it->id_len, it->bytes, it->len, e);
                 if (r >= 0)
-                        r = token_sign(&s, e, &sig, &len);
+                        r = kb_sm2_signer_sign(&s, e, &sig, &len);
         }
         if (r < 0)
                 return r;

@@ -9,20 +9,16 @@
 #include "kb-skf-blob.h"
 #include "skf-source.h"
 
-#define CONTAINER_NAME_MAX 64   /* GM/T 0016: container names are at most 64 bytes */
-
-/* The certificate's container, by name (its key id), on the device's
+/* The key pair's container, by name (its key id), on the device's
  * logged-in application. call_lock held. */
-static int open_container(skf_source *p, skf_device *d, const kb_cert *c, SKF_HANDLE *ret) {
-        char name[CONTAINER_NAME_MAX + 1];
-        if (!c->key_id || c->key_id_len == 0 || c->key_id_len >= sizeof(name))
+static int open_container(skf_source *p, skf_device *d, const kb_key_id *key, SKF_HANDLE *ret) {
+        char name[SKF_CONTAINER_NAME_MAX + 1];
+        if (kb_skf_container_name(key, name) < 0)
                 return -KB_E_NOT_FOUND;
-        memcpy(name, c->key_id, c->key_id_len);
-        name[c->key_id_len] = '\0';
         return kb_skf_login_error(p, d, p->f.SKF_OpenContainer(d->happ, name, ret));
 }
 
-int kb_skf_sm2_sign(kb_source *s, const kb_token *t, const kb_cert *c, const unsigned char e[32],
+int kb_skf_sm2_sign(kb_source *s, const kb_token *t, const kb_key_id *key, const unsigned char e[32],
                     unsigned char **ret, size_t *ret_len) {
         skf_source *p = (skf_source *) s;
         SKF_ECCSIGNATUREBLOB sig = { 0 };
@@ -33,7 +29,7 @@ int kb_skf_sm2_sign(kb_source *s, const kb_token *t, const kb_cert *c, const uns
         skf_device *d = NULL;
         int r = kb_skf_login_device(p, t, &d);
         if (r >= 0)
-                r = open_container(p, d, c, &hc);
+                r = open_container(p, d, key, &hc);
         if (r >= 0) {
                 SKF_ULONG sar = p->f.SKF_ECCSignData(hc, (SKF_BYTE *) e, 32, &sig);
                 (void) p->f.SKF_CloseContainer(hc);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <pthread.h>
+#include <string.h>
 
 #include "kb-skf-profile.h"
 #include "kb-skf.h"
@@ -14,6 +15,17 @@ typedef struct skf_fns {
 } skf_fns;
 
 #define SKF_MAX_DEVICES 16
+#define SKF_CONTAINER_NAME_MAX 64       /* GM/T 0016: container names are at most 64 bytes */
+
+/* A key id (a container's name) as a C string in name; -1 when it is not
+ * one (empty, too long, or with a NUL in it). */
+static inline int kb_skf_container_name(const kb_key_id *key, char name[SKF_CONTAINER_NAME_MAX + 1]) {
+        if (key->len == 0 || key->len > SKF_CONTAINER_NAME_MAX || memchr(key->v, '\0', key->len))
+                return -1;
+        memcpy(name, key->v, key->len);
+        name[key->len] = '\0';
+        return 0;
+}
 
 /* What the last scan learned about a present device, and our login on it. */
 typedef struct skf_device {
@@ -68,7 +80,16 @@ int kb_skf_init_pin(kb_source *s, const kb_token *t, const kb_secret *so_pin, co
 size_t kb_skf_sessions(kb_source *s, char (*ret_ids)[KB_TOKEN_ID_LEN + 1], size_t max);
 int kb_skf_seal_read(kb_source *s, const kb_token *t, const kb_cert *c, bool hidden_too, struct kb_seal **ret);
 int kb_skf_seal_write(kb_source *s, const kb_token *t, const kb_cert *c, const struct kb_seal *seal);
-int kb_skf_sm2_sign(kb_source *s, const kb_token *t, const kb_cert *c, const unsigned char e[32],
+int kb_skf_sm2_sign(kb_source *s, const kb_token *t, const kb_key_id *key, const unsigned char e[32],
                     unsigned char **ret, size_t *ret_len);
+/* Renewal (skf-renew.c): a key id is a container's name. */
+int kb_skf_key_generate(kb_source *s, const kb_token *t, const kb_keygen *spec, kb_key_id *ret_id);
+int kb_skf_key_public(kb_source *s, const kb_token *t, const kb_key_id *id, EVP_PKEY **ret);
+int kb_skf_key_find(kb_source *s, const kb_token *t, const EVP_PKEY *pub, kb_key_id *ret_id);
+int kb_skf_key_destroy(kb_source *s, const kb_token *t, const kb_key_id *id);
+int kb_skf_key_unwrap(kb_source *s, const kb_token *t, const kb_key_unwrap *spec);
+int kb_skf_cert_count(kb_source *s, const kb_token *t, const unsigned char *der, size_t len, size_t *ret_n);
+int kb_skf_cert_write(kb_source *s, const kb_token *t, const unsigned char *der, size_t len, const kb_key_id *id,
+                      const char *label);
 /* PIN state from SKF_GetPINInfo's three values. */
 kb_pin_status kb_skf_pin_status(SKF_ULONG max, SKF_ULONG left, bool is_default, int *ret_retries);

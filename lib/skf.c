@@ -67,6 +67,14 @@ static const kb_source_ops skf_ops = {
         .init_pin = kb_skf_init_pin,
         .seal_read = kb_skf_seal_read,
         .seal_write = kb_skf_seal_write,
+        .certs_in_containers = true,
+        .key_generate = kb_skf_key_generate,
+        .key_public = kb_skf_key_public,
+        .key_find = kb_skf_key_find,
+        .key_destroy = kb_skf_key_destroy,
+        .key_unwrap = kb_skf_key_unwrap,
+        .cert_count = kb_skf_cert_count,
+        .cert_write = kb_skf_cert_write,
 };
 
 static void load(skf_source *p) {

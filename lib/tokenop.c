@@ -171,12 +171,15 @@ typedef enum begin_flags {
 } begin_flags;
 
 /* Renewal generates, finds and writes keys and certificates through the
- * backend's renewal calls, and signs CSRs with an EVP_PKEY on the token:
- * SKF tokens and SM2 keys have neither yet. */
+ * backend's renewal calls. RSA and EC keys sign the CSR as an EVP_PKEY on
+ * the token; SM2 keys through sm2_sign, with their public half read from
+ * the token; a backend that keeps certificates in containers removes them
+ * with their container (kb-backend.h). */
 static bool renewal_usable(const kb_token_op *op) {
         const kb_source_ops *ops = op->source->ops;
-        return op->cert->key_type != KB_KEY_SM2 && ops->key_generate && ops->key_load && ops->key_find &&
-               ops->key_destroy && ops->cert_count && ops->cert_write && ops->cert_remove;
+        bool keys = op->cert->key_type == KB_KEY_SM2 ? ops->sm2_sign && ops->key_public : ops->key_load != NULL;
+        return keys && ops->key_generate && ops->key_find && ops->key_destroy && ops->cert_count &&
+               ops->cert_write && (ops->cert_remove || ops->certs_in_containers);
 }
 
 static int check_certificate(kb_call *call, const kb_token_op *op, unsigned usage, kb_key_type key,

@@ -2,6 +2,7 @@
 the GM/T ID, a token provisioned the way a CA's issuing software does it,
 and checks of SM2 signatures with the openssl CLI."""
 import ctypes
+import hashlib
 import os
 import subprocess
 import sys
@@ -45,13 +46,13 @@ def buf(b):
 
 
 def provision(skf, ca, device, pin=b"11223344", container=b"sign-2026", sign_cert_pub=None, initial=b"123456",
-              cn="GM User"):
+              cn="GM User", encryption=True):
     """An application GMCA (admin PIN 12345678, user PIN changed from the
     CA's initial PIN to pin), a container with a signature key pair and
-    its certificate, and an encryption key pair delivered in an
-    ENVELOPEDKEYBLOB with its certificate. sign_cert_pub: certify this
+    its certificate, and (with encryption) an encryption key pair delivered
+    in an ENVELOPEDKEYBLOB with its certificate. sign_cert_pub: certify this
     public key instead of the container's (a certificate that does not
-    match the key). Returns (signature cert DER, encryption cert DER)."""
+    match the key). Returns (signature cert DER, encryption cert DER or None)."""
     dev = skf.connect(device)
     skf.dev_auth(dev)
     app, c, pub = HANDLE(), HANDLE(), PubBlob()
@@ -63,17 +64,24 @@ def provision(skf, ca, device, pin=b"11223344", container=b"sign-2026", sign_cer
     skf.GenECCKeyPair(c, SGD_SM2_1, ctypes.byref(pub))
     sign_der = ca.issue(sign_cert_pub or pub_pem(pub), cn, "digitalSignature,nonRepudiation")
     skf.ImportCertificate(c, True, buf(sign_der), len(sign_der))
-    enc_key = subprocess.run(["openssl", "genpkey", "-algorithm", "SM2"], capture_output=True, check=True).stdout
-    blob, _ = enveloped_key(pub, enc_key)
-    skf.ImportECCKeyPair(c, ctypes.byref(blob))
-    enc_pub = subprocess.run(["openssl", "pkey", "-pubout"], input=enc_key, capture_output=True,
-                             check=True).stdout
-    enc_der = ca.issue(enc_pub, cn, "keyEncipherment,dataEncipherment")
-    skf.ImportCertificate(c, False, buf(enc_der), len(enc_der))
+    enc_der = None
+    if encryption:
+        enc_key, enc_pub = sm2_key_pair()
+        blob, _ = enveloped_key(pub, enc_key)
+        skf.ImportECCKeyPair(c, ctypes.byref(blob))
+        enc_der = ca.issue(enc_pub, cn, "keyEncipherment,dataEncipherment")
+        skf.ImportCertificate(c, False, buf(enc_der), len(enc_der))
     skf.CloseContainer(c)
     skf.CloseApplication(app)
     skf.DisConnectDev(dev)
     return sign_der, enc_der
+
+
+def sm2_key_pair():
+    """A fresh SM2 key pair, as the KMC makes an encryption pair: (private PEM, public PEM)."""
+    key = subprocess.run(["openssl", "genpkey", "-algorithm", "SM2"], capture_output=True, check=True).stdout
+    pub = subprocess.run(["openssl", "pkey", "-pubout"], input=key, capture_output=True, check=True).stdout
+    return key, pub
 
 
 def cert_pubkey_pem(der):
@@ -125,3 +133,43 @@ def oid_text(value):
             parts.append(n)
             n = 0
     return ".".join(map(str, parts))
+
+
+OID_GMT_DATA, OID_GMT_SIGNED = "1.2.156.10197.6.1.4.2.1", "1.2.156.10197.6.1.4.2.2"
+OID_SM3, OID_SM2_1 = "1.2.156.10197.1.401", "1.2.156.10197.1.301.1"
+
+
+def gmt_signed_data_problems(der, data, cert_der):
+    """What is wrong with der as GM/T 0010 detached SignedData of data by
+    cert_der's key: [] when it is right (the OIDs, the messageDigest, and
+    the SM2 signature over the signed attributes, checked by openssl)."""
+    try:
+        _, s, e = der_tlv(der)
+        (_, _, ovs, ove), (_, _, vs, _) = der_children(der, s, e)
+        if oid_text(der[ovs:ove]) != OID_GMT_SIGNED:
+            return ["contentType is not GM/T SignedData"]
+        _, sds, sde = der_tlv(der, vs)
+        _, _, content, certs, signers = der_children(der, sds, sde)
+        if len(der_children(der, content[2], content[3])) != 1:
+            return ["the content is not detached"]
+        if der[certs[2]:certs[3]] != cert_der:
+            return ["the certificate is not the signer's"]
+        si = der_children(der, *der_children(der, signers[2], signers[3])[0][2:])
+        _, _, dalg, attrs, salg, sig = si
+        oids = [oid_text(der[x[2]:x[3]]) for x in (der_children(der, dalg[2], dalg[3])[0],
+                                                  der_children(der, salg[2], salg[3])[0])]
+        if oids != [OID_SM3, OID_SM2_1]:
+            return [f"algorithms {oids}"]
+        found = {}
+        for _, _, avs, ave in der_children(der, attrs[2], attrs[3]):
+            (_, _, aovs, aove), (_, _, svs, sve) = der_children(der, avs, ave)
+            value = der_children(der, svs, sve)[0]
+            found[oid_text(der[aovs:aove])] = der[value[2]:value[3]]
+        if found.get("1.2.840.113549.1.9.4") != hashlib.new("sm3", data).digest():
+            return ["messageDigest is not SM3 of the data"]
+        signed = b"\x31" + der[attrs[1] + 1:attrs[3]]
+        if not sm2_verifies(cert_der, signed, der[sig[2]:sig[3]]):
+            return ["the signature does not verify"]
+    except (ValueError, IndexError) as e:
+        return [f"not DER as expected: {e}"]
+    return []

@@ -277,23 +277,6 @@ class SkfSign(SkfBase):
         self.assertEqual(st, 200, response)
         self.assertIn("GM User", portal.login({"id": ch["id"], "response": response}, PAGE_PIN)["subject"])
 
-    def test_renewal_is_refused_before_the_pin(self):
-        t, c = self.cert()
-        self.pin.clear()
-        pem = subprocess.run(["openssl", "x509", "-inform", "DER"], input=self.sign_der, capture_output=True,
-                             check=True).stdout.decode()
-        for what, body in (("renewal/request", {"certificate": c["id"]}),
-                           ("renewal/request", {"certificate": c["id"], "newKey": False}),
-                           ("renewal/install", {"replaces": c["id"], "certificate": pem}),
-                           ("renewal/cancel", {"certificate": c["id"], "requestId": "0" * 32})):
-            with self.subTest(what=what, body=body):
-                st, _, answer = self.d.request("POST", f"/v1/tokens/{t['id']}/{what}", body=body, origin=PAGE_PIN)
-                self.assertIn(st, (400, 404), answer)
-                if what != "renewal/cancel":     # an unknown request id is NOT_FOUND before any token work
-                    self.assertEqual((answer["error"]["code"], answer["error"].get("field")),
-                                     ("UNSUPPORTED_ALGORITHM", "algorithm"), answer)
-        self.assertEqual(self.pin.dialogs(), [], "no PIN was asked")
-
     def test_a_certificate_that_is_not_the_keys_is_caught(self):
         st, _, body = self.sign([{"data": "aGk="}], serial="GM2026110002")
         self.assertEqual((st, body["error"]["code"]), (409, "CERTIFICATE_MISMATCH"), body)

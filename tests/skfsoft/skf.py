@@ -224,14 +224,15 @@ def _der_items(der):
 
 def enveloped_key(sign_pub, enc_key_pem, compact=False):
     """ENVELOPEDKEYBLOB for the SM2 private key in enc_key_pem, sent to the
-    container whose signature public key is sign_pub: a fresh SM4 key, the
-    private key SM4-ECB under it, the SM4 key SM2-encrypted to sign_pub."""
+    container whose signature public key is sign_pub (a PubBlob, or PEM
+    bytes): a fresh SM4 key, the private key SM4-ECB under it, the SM4 key
+    SM2-encrypted to sign_pub."""
     with tempfile.TemporaryDirectory() as t:
         key_path, pub_path = os.path.join(t, "enc.pem"), os.path.join(t, "sign.pem")
         with open(key_path, "wb") as f:
             f.write(enc_key_pem)
         with open(pub_path, "wb") as f:
-            f.write(pub_pem(sign_pub))
+            f.write(sign_pub if isinstance(sign_pub, bytes) else pub_pem(sign_pub))
         text = subprocess.run(["openssl", "pkey", "-in", key_path, "-noout", "-text"], capture_output=True,
                               check=True, text=True).stdout
         priv, pub, part = "", "", None

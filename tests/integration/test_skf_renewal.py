@@ -1,0 +1,338 @@
+#!/usr/bin/env python3
+"""Certificate renewal on SM2 tokens of the SKF backend, through the real
+daemon, the project's software SKF token and an openssl SM2 CA.
+
+The request makes a new container with a new SM2 signature key pair; its
+CSR is signed by that key with SM2-SM3 and the GM/T ID, its proof is GM/T
+0010 SignedData by the current key (both checked with openssl). The
+install writes the new certificate into the new container (the commit
+point), imports a double certificate's encryption pair from its
+ENVELOPEDKEYBLOB before that and its certificate after it, and then
+deletes the old container, unless that one holds an encryption pair of
+its own, which stays. The token is read straight from the software
+token's files, not through the daemon."""
+import base64
+import glob
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "skfsoft"))
+import kbtest  # noqa: E402
+from skf import Skf, child_env, enveloped_key, make_device, reexec_with_preload  # noqa: E402
+from skftest import SM2CA, cert_pubkey_pem, gmt_signed_data_problems, provision, sm2_key_pair, sm2_verifies  # noqa: E402
+
+LIB = os.environ.get("KB_SKFSOFT_SO")
+PAGE_PIN = "https://pagepin.example.cn"
+PIN = "11223344"
+APP = "GMCA"
+GMT_ID = "1234567812345678"
+
+
+def b64(b):
+    return base64.b64encode(b).decode()
+
+
+def pem_to_der(pem):
+    return subprocess.run(["openssl", "x509", "-outform", "DER"], input=pem, capture_output=True,
+                          check=True).stdout
+
+
+def fingerprint(der):
+    return hashlib.sha256(der).hexdigest()
+
+
+def listed(c):
+    """A listed certificate's SHA-256, as fingerprint() gives it."""
+    return c["fingerprintSha256"].replace(":", "").lower()
+
+
+def der_to_pem(der):
+    return subprocess.run(["openssl", "x509", "-inform", "DER"], input=der, capture_output=True,
+                          check=True).stdout.decode()
+
+
+def csr_pubkey(csr_pem):
+    return subprocess.run(["openssl", "req", "-noout", "-pubkey"], input=csr_pem.encode(), capture_output=True,
+                          check=True).stdout
+
+
+class Token:
+    """One software SKF device's containers, read from its files."""
+
+    def __init__(self, root, device):
+        self.dir = os.path.join(root, device, APP, "c")
+
+    def containers(self):
+        return sorted(os.listdir(self.dir))
+
+    def read(self, container, part):
+        try:
+            with open(os.path.join(self.dir, container, part), "rb") as f:
+                return f.read()
+        except FileNotFoundError:
+            return None
+
+    def key_is_certs(self, container, slot):
+        """Does the container's sign or enc key pair belong to its certificate?"""
+        key, cert = self.read(container, f"{slot}.key"), self.read(container, f"{slot}.crt")
+        if key is None or cert is None:
+            return False
+        pub = subprocess.run(["openssl", "pkey", "-pubout"], input=key, capture_output=True, check=True).stdout
+        return pub == cert_pubkey_pem(cert)
+
+    def holding(self, der):
+        """[(container, slot)] holding the certificate der."""
+        return [(c, slot) for c in self.containers() for slot in ("sign", "enc") if self.read(c, f"{slot}.crt") == der]
+
+
+def renewal_daemon(tmp, root, control, extra=()):
+    sysconf = os.path.join(tmp, "keybridge.conf")
+    with open(sysconf, "w") as f:
+        f.write(f"page-pin-origin = {PAGE_PIN}\nallow-origin = {PAGE_PIN}\n")
+    hsm = os.path.join(tmp, "hsm")
+    os.makedirs(os.path.join(hsm, "tokens"), exist_ok=True)
+    with open(os.path.join(hsm, "softhsm2.conf"), "w") as f:
+        f.write(f"directories.tokendir = {hsm}/tokens\nobjectstore.backend = file\n")
+    env = dict(child_env(), KB_SKFSOFT_DIR=root, KB_SKFSOFT_CONTROL=control, KEYBRIDGE_SYSTEM_CONFIG=sysconf,
+               SOFTHSM2_CONF=os.path.join(hsm, "softhsm2.conf"))
+    return kbtest.Daemon(tls=False, env=env, extra=["--skf-library", LIB, "--pin-cooldown", "0", *extra])
+
+
+class CA(SM2CA):
+    """The test CA's side of an SM2 renewal: the signature certificate for
+    a CSR, and a KMC-made encryption pair sent to the CSR's key."""
+
+    def sign_cert(self, csr_pem, cn="GM User"):
+        return self.issue(csr_pubkey(csr_pem), cn, "digitalSignature,nonRepudiation")
+
+    def encryption(self, csr_pem, cn="GM User"):
+        """(certificate DER, ENVELOPEDKEYBLOB bytes, private key PEM) of a
+        new encryption pair, sent to the CSR's key."""
+        key, pub = sm2_key_pair()
+        blob, _ = enveloped_key(csr_pubkey(csr_pem), key)
+        return self.issue(pub, cn, "keyEncipherment,dataEncipherment"), bytes(blob), key
+
+
+class Fixture:
+    def start(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="kb-skf-renewal-")
+        cls.root = os.path.join(cls.tmp, "skf")
+        os.makedirs(cls.root)
+        os.environ["KB_SKFSOFT_DIR"] = cls.root
+        cls.control = os.path.join(cls.tmp, "control")
+        os.environ["KB_SKFSOFT_CONTROL"] = cls.control
+        cls.skf = Skf(LIB)
+        cls.ca = CA(cls.tmp)
+        cls.old = {}
+        for device, serial, double in (("renewkey", "GM2026120001", False), ("dualkey", "GM2026120002", True),
+                                       ("errkey", "GM2026120003", False), ("cancelkey", "GM2026120004", True),
+                                       ("refusekey", "GM2026120005", False)):
+            make_device(cls.root, device, serial, device)
+            cls.old[serial] = provision(cls.skf, cls.ca, device, encryption=double)
+        cls.d = renewal_daemon(cls.tmp, cls.root, cls.control, ["--poll-interval-ms", "200"])
+        cls.d.start()
+
+    def stop(cls):
+        cls.d.cleanup()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+
+F = Fixture()
+
+
+def setUpModule():
+    F.start()
+
+
+def tearDownModule():
+    log = F.d.log_text()
+    F.stop()
+    if PIN in log:
+        raise AssertionError("the PIN is in the daemon's log")
+
+
+class SkfRenewal(unittest.TestCase):
+    def __getattr__(self, name):
+        return getattr(F, name)
+
+    def token(self, serial, timeout=10):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            st, _, body = self.d.get("/v1/tokens")
+            found = [t for t in body.get("tokens", []) if t.get("serial") == serial]
+            if found:
+                return found[0]
+            time.sleep(0.05)
+        self.fail(f"token {serial} never showed")
+
+    def sign_cert(self, serial, der=None):
+        der = der or self.old[serial][0]
+        t = self.token(serial)
+        for c in t["certificates"]:
+            if listed(c) == fingerprint(der):
+                return t, c
+        self.fail(f"{serial}: the certificate is not listed")
+
+    def post(self, t, what, body):
+        return self.d.request("POST", f"/v1/tokens/{t['id']}/{what}", body=dict(body, pin=PIN), origin=PAGE_PIN)
+
+    def request(self, serial, **extra):
+        t, c = self.sign_cert(serial)
+        st, _, body = self.post(t, "renewal/request", dict({"certificate": c["id"]}, **extra))
+        self.assertEqual(st, 200, body)
+        return t, c, body
+
+    def install(self, t, old, req, cert_der, encryption=None):
+        body = {"requestId": req["requestId"], "replaces": old["id"], "certificate": der_to_pem(cert_der)}
+        if encryption:
+            body["encryption"] = {"certificate": b64(encryption[0]), "envelopedKey": b64(encryption[1])}
+        return self.post(t, "renewal/install", body)
+
+    def container_of(self, req):
+        name = bytes.fromhex(req["keyId"]).decode()
+        self.assertTrue(name.startswith("keybridge-"), name)
+        return name
+
+    def test_the_request_is_an_sm2_csr_by_a_new_container_with_a_gmt_proof(self):
+        tok = Token(self.root, "cancelkey")
+        before = tok.containers()
+        t, old, req = self.request("GM2026120004")
+        name = self.container_of(req)
+        self.assertEqual(tok.containers(), sorted(before + [name]))
+        self.assertIsNotNone(tok.read(name, "sign.key"))
+        self.assertIsNone(tok.read(name, "sign.crt"))
+        with tempfile.NamedTemporaryFile("w", suffix=".csr") as f:
+            f.write(req["csr"])
+            f.flush()
+            def verify(ident):
+                out = subprocess.run(["openssl", "req", "-in", f.name, "-noout", "-verify", "-vfyopt",
+                                      f"distid:{ident}"], capture_output=True, text=True)
+                return out.stdout + out.stderr
+            self.assertIn("verify OK", verify(GMT_ID))
+            self.assertNotIn("verify OK", verify("8765432187654321"), "the CSR is signed with the GM/T ID")
+            text = subprocess.run(["openssl", "req", "-in", f.name, "-noout", "-text"], capture_output=True,
+                                  text=True, check=True).stdout
+        self.assertIn("SM2-with-SM3", text)
+        old_subject = subprocess.run(["openssl", "x509", "-inform", "DER", "-noout", "-subject", "-nameopt", "RFC2253"],
+                                     input=self.old["GM2026120004"][0], capture_output=True, check=True).stdout
+        csr_subject = subprocess.run(["openssl", "req", "-noout", "-subject", "-nameopt", "RFC2253"],
+                                     input=req["csr"].encode(), capture_output=True, check=True).stdout
+        self.assertEqual(csr_subject, old_subject)
+        csr_der = subprocess.run(["openssl", "req", "-outform", "DER"], input=req["csr"].encode(),
+                                 capture_output=True, check=True).stdout
+        proof = base64.b64decode(req["proof"])
+        self.assertEqual(gmt_signed_data_problems(proof, csr_der, self.old["GM2026120004"][0]), [])
+        self.assertNotEqual(gmt_signed_data_problems(proof, csr_der + b"x", self.old["GM2026120004"][0]), [])
+        st, _, body = self.post(t, f"renewal/{req['requestId']}/cancel", {})
+        self.assertEqual(st, 200, body)
+        self.assertEqual(tok.containers(), before, "the cancelled request's container went")
+
+    def test_a_double_certificate_replaces_the_old_container(self):
+        serial, tok = "GM2026120001", Token(self.root, "renewkey")
+        (old_name,) = tok.containers()
+        t, old, req = self.request(serial)
+        new_name = self.container_of(req)
+        new_der = self.ca.sign_cert(req["csr"])
+        enc = self.ca.encryption(req["csr"])
+        st, _, body = self.install(t, old, req, new_der, enc)
+        self.assertEqual(st, 200, body)
+        self.assertTrue(body["finished"], body)
+        self.assertEqual(pem_to_der(body["certificate"]["pem"].encode()), new_der)
+        self.assertEqual(pem_to_der(body["encryption"]["certificate"]["pem"].encode()), enc[0])
+        self.assertEqual(tok.containers(), [new_name], f"the old container {old_name} went")
+        self.assertEqual(tok.holding(new_der), [(new_name, "sign")])
+        self.assertEqual(tok.holding(enc[0]), [(new_name, "enc")])
+        self.assertTrue(tok.key_is_certs(new_name, "sign"))
+        self.assertTrue(tok.key_is_certs(new_name, "enc"), "the imported encryption key is the certificate's")
+        self.assertEqual(glob.glob(os.path.join(self.d.state, "renewal", "journal", "*.json")), [])
+        backups = glob.glob(os.path.join(self.d.state, "renewal", "backup", t["id"], "*.pem"))
+        self.assertEqual(len(backups), 1, "the old certificate is kept in the state directory")
+        # the page sees the new pair and signs with it
+        t, c = self.sign_cert(serial, new_der)
+        shown = {listed(x) for x in self.token(serial)["certificates"]}
+        self.assertEqual(shown, {fingerprint(new_der), fingerprint(enc[0])})
+        st, _, sig = self.post(t, "sign", {"certificate": c["id"], "algorithm": "SM2-SM3",
+                                           "items": [{"data": b64(b"after renewal")}], "format": "raw"})
+        self.assertEqual(st, 200, sig)
+        self.assertTrue(sm2_verifies(new_der, b"after renewal", base64.b64decode(sig["signatures"][0])))
+        # the same install again changes nothing and says so
+        st, _, again = self.install(t, {"id": old["id"]}, req, new_der, enc)
+        self.assertEqual((st, again.get("alreadyInstalled")), (200, True), again)
+        self.assertEqual(tok.containers(), [new_name])
+
+    def test_an_old_container_with_an_encryption_pair_stays(self):
+        serial, tok = "GM2026120002", Token(self.root, "dualkey")
+        (old_name,) = tok.containers()
+        old_sign, old_enc = self.old[serial]
+        t, old, req = self.request(serial)
+        new_name = self.container_of(req)
+        new_der = self.ca.sign_cert(req["csr"])
+        st, _, body = self.install(t, old, req, new_der)
+        self.assertEqual(st, 200, body)
+        self.assertTrue(body["finished"], body)
+        self.assertEqual(tok.containers(), sorted([old_name, new_name]))
+        self.assertEqual(tok.holding(old_enc), [(old_name, "enc")])
+        self.assertTrue(tok.key_is_certs(old_name, "enc"), "the old encryption key stays for what was sent to it")
+        self.assertEqual(tok.holding(old_sign), [(old_name, "sign")], "it cannot go without its container")
+        self.assertEqual(tok.holding(new_der), [(new_name, "sign")])
+        st, _, again = self.install(t, old, req, new_der)
+        self.assertEqual((st, again.get("alreadyInstalled")), (200, True), again)
+
+    def assertError(self, st, body, status, code, field):
+        err = body.get("error", {})
+        self.assertEqual((st, err.get("code"), err.get("field")), (status, code, field), body)
+
+    def test_what_a_container_cannot_do_is_refused(self):
+        t, old = self.sign_cert("GM2026120005")
+        st, _, body = self.post(t, "renewal/request", {"certificate": old["id"], "newKey": False})
+        self.assertError(st, body, 400, "BAD_REQUEST", "newKey")
+        st, _, body = self.post(t, "renewal/request", {"certificate": old["id"], "keyType": "RSA-2048"})
+        self.assertError(st, body, 400, "UNSUPPORTED_ALGORITHM", "keyType")
+        # a certificate for the current key: it cannot be swapped in place
+        same = self.ca.issue(cert_pubkey_pem(self.old["GM2026120005"][0]), "GM User", "digitalSignature")
+        st, _, body = self.post(t, "renewal/install", {"replaces": old["id"], "certificate": der_to_pem(same)})
+        self.assertError(st, body, 400, "BAD_REQUEST", "certificate")
+
+    def test_a_bad_envelope_leaves_the_token_as_it_was(self):
+        serial, tok = "GM2026120003", Token(self.root, "errkey")
+        (old_name,) = tok.containers()
+        old_der = self.old[serial][0]
+        t, old, req = self.request(serial)
+        new_name = self.container_of(req)
+        new_der = self.ca.sign_cert(req["csr"])
+        enc_der, blob, enc_key = self.ca.encryption(req["csr"])
+        other_der, other_blob, _ = self.ca.encryption(req["csr"])
+        sent_to_old = bytes(enveloped_key(cert_pubkey_pem(old_der), enc_key)[0])
+        cases = (("sent to the old key", (enc_der, sent_to_old), 400, "BAD_REQUEST", "encryption.envelopedKey"),
+                 ("another key inside", (enc_der, other_blob), 409, "CERTIFICATE_MISMATCH",
+                  "encryption.certificate"),
+                 ("cut short", (enc_der, blob[:-8]), 400, "BAD_REQUEST", "encryption.envelopedKey"))
+        for what, enc, status, code, field in cases:
+            with self.subTest(what):
+                st, _, body = self.install(t, old, req, new_der, enc)
+                self.assertError(st, body, status, code, field)
+                self.assertEqual(tok.holding(old_der), [(old_name, "sign")])
+                self.assertTrue(tok.key_is_certs(old_name, "sign"))
+                self.assertIsNone(tok.read(new_name, "sign.crt"))
+                self.assertIsNone(tok.read(new_name, "enc.crt"))
+                self.assertEqual(glob.glob(os.path.join(self.d.state, "renewal", "journal", "*.json")), [])
+        st, _, body = self.install(t, old, req, new_der, (enc_der, blob))
+        self.assertEqual(st, 200, body)
+        self.assertEqual(tok.containers(), [new_name])
+        self.assertTrue(tok.key_is_certs(new_name, "enc"))
+        self.assertNotEqual(other_der, enc_der)
+
+
+if __name__ == "__main__":
+    if not LIB:
+        sys.exit("KB_SKFSOFT_SO is not set")
+    reexec_with_preload()
+    unittest.main(verbosity=2)
