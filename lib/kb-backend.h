@@ -150,13 +150,16 @@ typedef struct kb_source_ops {
          * With certs_in_containers (SKF) a key id names a container: one
          * signature key pair and its certificate, and at most one
          * encryption key pair and its certificate. A certificate goes only
-         * with its container (key_destroy), cert_write into a container
-         * replaces what its slot held, writes need the login, and
-         * cert_remove may be NULL. */
+         * with its container (key_destroy), cert_write puts it in the slot
+         * of its key pair (CERTIFICATE_MISMATCH when neither is) replacing
+         * what the slot held, writes need the login, and cert_remove may be
+         * NULL. */
         bool certs_in_containers;
         /* The public half of the key pair id (SM2 keys, which have no
-         * EVP_PKEY on the token side: their CSRs are signed through sm2_sign). */
-        int (*key_public)(kb_source *s, const kb_token *t, const kb_key_id *id, EVP_PKEY **ret);
+         * EVP_PKEY on the token side: their CSRs are signed through
+         * sm2_sign); in containers, of the signature pair (sign) or the
+         * encryption pair. NOT_FOUND when there is none. */
+        int (*key_public)(kb_source *s, const kb_token *t, const kb_key_id *id, bool sign, EVP_PKEY **ret);
         /* Generate a key pair on the token under a new random CKA_ID. */
         int (*key_generate)(kb_source *s, const kb_token *t, const kb_keygen *spec, kb_key_id *ret_id);
         /* The private key with this CKA_ID as an EVP_PKEY working on the

@@ -28,6 +28,16 @@
  * old-removed go forward; done (the move into history was cut short) goes
  * to history; rolling-back goes on (an unwrapped encryption key needs a
  * login to go, so that step may wait for one).
+ *
+ * In containers (SKF, kb-backend.h certs_in_containers) the request made a
+ * new container, and nothing in a container can go alone: begun imports
+ * the encryption pair into the new container; written puts the new
+ * certificate in (the commit point); old-removed changes nothing; done
+ * deletes the old container, certificate and key with it (kept whole when
+ * it holds an encryption pair), then writes the encryption certificate. A
+ * rollback leaves the new container as it is, unseen without its
+ * signature certificate; one that finds that certificate there goes
+ * forward instead. An install needs its request (requestId).
  */
 #pragma once
 
@@ -85,7 +95,8 @@ typedef struct kb_install {
         /* Double certificates: the encryption certificate installed with the
          * new one (enc_der NULL: none), the CKA_ID of its key, and which of
          * the two this install puts on the token: only those are undone by a
-         * rollback. Both are written before the commit point. */
+         * rollback. Both are written before the commit point (in containers
+         * the certificate after it). */
         unsigned char *enc_der;
         size_t enc_len;
         kb_key_id enc_key;
@@ -149,9 +160,11 @@ int kb_enc_install(kb_call *call, kb_source *src, const kb_token *t, const kb_in
 /* Undo the ours parts: 0 done, 1 when the key waits for a login, -KB_E_*.
  * In containers (SKF) nothing can go: 0. */
 int kb_enc_rollback(kb_source *src, const kb_token *t, const kb_install *j);
-/* In containers (SKF), past the commit point: the encryption certificate
- * into the new container (its key went in before the commit point). 0
- * when written or nothing to do, 1 while it waits for a login, -KB_E_*. */
+/* In containers (SKF), past the commit point, after the old container
+ * went: the encryption certificate into the new container (its key went
+ * in before the commit point). 0 when written, nothing to do, or the token
+ * will never take it (full, or refuses it: the answer then leaves it out);
+ * 1 while it waits for a login; -KB_E_* to try again. */
 int kb_enc_after_commit(kb_call *call, kb_source *src, const kb_token *t, const kb_install *j);
 
 /* Run a new install from its journal's first phase to done, journaling each

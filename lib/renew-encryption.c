@@ -211,6 +211,12 @@ int kb_enc_after_commit(kb_call *call, kb_source *src, const kb_token *t, const 
                 return r;
         if (!src->ops->logged_in(src, t))
                 return 1;       /* SKF writes need the user's login */
-        kb_call_progress(call, "write-encryption-certificate", 60);
-        return src->ops->cert_write(src, t, j->enc_der, j->enc_len, &j->enc_key, j->label);
+        kb_call_progress(call, "write-encryption-certificate", 90);
+        r = src->ops->cert_write(src, t, j->enc_der, j->enc_len, &j->enc_key, j->label);
+        /* A token that will never take it must not hold the journal open
+         * for good: the signature certificate is in, the key pair too. */
+        if (r == -KB_E_BAD_REQUEST || r == -KB_E_CERTIFICATE_MISMATCH || r == -KB_E_TOKEN_FULL ||
+            r == -KB_E_UNSUPPORTED_ALGORITHM)
+                return 0;
+        return r;
 }

@@ -24,14 +24,29 @@ static bool committed(const kb_install *j) {
         return j->phase == KB_INSTALL_WRITTEN || j->phase == KB_INSTALL_OLD_REMOVED || j->phase == KB_INSTALL_DONE;
 }
 
+/* In containers (SKF) a certificate cannot go alone: a rollback leaves the
+ * new container as this install left it. If the new certificate is in it
+ * after all (the read-back failed, not the write), the install is past
+ * its commit point: 0 with the journal at written, to go forward. */
+static int roll_back_container(kb_service *svc, kb_source *src, const kb_token *t, kb_install *j) {
+        size_t n = 0;
+        int r = src->ops->cert_count(src, t, j->new_der, j->new_len, &n);
+        if (r < 0 || n == 0)
+                return r;       /* not there: nothing to undo; unknown: the journal stays */
+        return step(svc, j, KB_INSTALL_WRITTEN) < 0 ? -KB_E_INTERNAL : 0;
+}
+
 /* Before the commit point, undone: what this install may have put on the
  * token goes (each removal is a no-op when it is not there), then the
- * journal. 1 when rolled back, or while an unwrapped key waits for a login.
- * In containers (SKF) a certificate cannot go alone: the new container
- * keeps what this install put in it, and the next install writes it again. */
+ * journal. 1 when rolled back, or while an unwrapped key waits for a login;
+ * 0 when it went forward instead (containers). */
 static int roll_back(kb_service *svc, kb_source *src, const kb_token *t, kb_install *j) {
         int r = j->phase == KB_INSTALL_ROLLING_BACK ? 0 : step(svc, j, KB_INSTALL_ROLLING_BACK);
-        if (r >= 0 && !src->ops->certs_in_containers)
+        if (r >= 0 && src->ops->certs_in_containers) {
+                r = roll_back_container(svc, src, t, j);
+                if (r < 0 || j->phase == KB_INSTALL_WRITTEN)
+                        return r;
+        } else if (r >= 0)
                 r = src->ops->cert_remove(src, t, j->new_der, j->new_len);
         if (r >= 0)
                 r = kb_enc_rollback(src, t, j);
@@ -62,7 +77,7 @@ static int remove_old(kb_service *svc, kb_source *src, const kb_token *t, kb_ins
  * uses it; that needs a login, so without one the step waits (1). In
  * containers the old certificate goes with it; a container that holds an
  * encryption pair as well stays whole, old signature certificate and all. */
-static int finish(kb_service *svc, kb_source *src, const kb_token *t, kb_install *j) {
+static int finish(kb_service *svc, kb_source *src, const kb_token *t, kb_install *j, kb_call *call) {
         if (j->destroy_old_key) {
                 if (!src->ops->logged_in(src, t))
                         return 1;
@@ -70,6 +85,10 @@ static int finish(kb_service *svc, kb_source *src, const kb_token *t, kb_install
                 if (r < 0)
                         return r;
         }
+        /* after the old container went: the token has the most room then */
+        int r = kb_enc_after_commit(call, src, t, j);
+        if (r != 0)
+                return r;
         j->phase = KB_INSTALL_DONE;
         return kb_journal_close(svc->renewals, j);
 }
@@ -80,8 +99,11 @@ static int run(kb_service *svc, kb_source *src, const kb_token *t, kb_install *j
                const kb_enc_req *enc) {
         bool recovering = !enc;
         int r = 0;
-        if (j->phase == KB_INSTALL_ROLLING_BACK)
-                return roll_back(svc, src, t, j);
+        if (j->phase == KB_INSTALL_ROLLING_BACK) {
+                r = roll_back(svc, src, t, j);
+                if (!committed(j))
+                        return r;
+        }
         if (j->phase == KB_INSTALL_BEGUN && enc) {
                 r = kb_enc_install(call, src, t, j, enc);
                 if (r < 0)
@@ -101,9 +123,6 @@ static int run(kb_service *svc, kb_source *src, const kb_token *t, kb_install *j
         if (j->phase == KB_INSTALL_DONE)
                 return kb_journal_close(svc->renewals, j);
         if (j->phase == KB_INSTALL_WRITTEN) {
-                r = kb_enc_after_commit(call, src, t, j);
-                if (r != 0)
-                        return r;
                 kb_call_progress(call, "remove-old-certificate", 70);
                 r = remove_old(svc, src, t, j);
                 if (r < 0)
@@ -111,7 +130,7 @@ static int run(kb_service *svc, kb_source *src, const kb_token *t, kb_install *j
         }
         if (j->phase == KB_INSTALL_OLD_REMOVED) {
                 kb_call_progress(call, "remove-old-key", 85);
-                r = finish(svc, src, t, j);
+                r = finish(svc, src, t, j, call);
         }
         return r;
 }
@@ -249,6 +268,15 @@ static bool keep_old_key(const kb_token *t, const kb_cert *old) {
         return false;
 }
 
+/* Does the container hold an encryption key pair, its certificate listed
+ * or not? 1 or 0, or -KB_E_* when the token cannot say. */
+static int holds_encryption_pair(kb_token_op *op, const kb_key_id *container) {
+        EVP_PKEY *pub = NULL;
+        int r = op->source->ops->key_public(op->source, op->token, container, false, &pub);
+        EVP_PKEY_free(pub);
+        return r >= 0 ? 1 : r == -KB_E_NOT_FOUND ? 0 : r;
+}
+
 static int journal_new(kb_token_op *op, const install_req *rq, const kb_key_id *key, kb_install *j) {
         *j = (kb_install) { .phase = KB_INSTALL_BEGUN, .new_key = *key, .started = time(NULL) };
         memcpy(j->token, op->token->id, sizeof(j->token));
@@ -259,6 +287,12 @@ static int journal_new(kb_token_op *op, const install_req *rq, const kb_key_id *
         memcpy(j->old_key.v, op->cert->key_id, op->cert->key_id_len);
         j->old_key.len = op->cert->key_id_len;
         j->destroy_old_key = !same_key(key, op->cert->key_id, op->cert->key_id_len) && !keep_old_key(op->token, op->cert);
+        if (j->destroy_old_key && op->source->ops->certs_in_containers) {
+                int r = holds_encryption_pair(op, &j->old_key);
+                if (r < 0)
+                        return r;
+                j->destroy_old_key = r == 0;
+        }
         j->label = strdup(op->cert->label ? op->cert->label : "");
         j->new_der = malloc(rq->cert->der_len);
         j->old_der = malloc(op->cert->der_len);
@@ -272,6 +306,11 @@ static int journal_new(kb_token_op *op, const install_req *rq, const kb_key_id *
 /* The key the new certificate is for must be on the token (and be the
  * request's key when a request is named). */
 static int find_key(kb_call *call, kb_token_op *op, const install_req *rq, kb_key_id *ret) {
+        /* In containers only a request's own new container may take the
+         * certificate: another container's pairs and certificates would be
+         * replaced, before the commit point, beyond any rollback. */
+        if (op->source->ops->certs_in_containers && !rq->request_id)
+                return kb_renew_refuse(call, -KB_E_BAD_REQUEST, "requestId", "request-required");
         const unsigned char *in = rq->cert->der;
         _cleanup_(X509_freep) X509 *x = d2i_X509(NULL, &in, (long) rq->cert->der_len);
         if (!x)
@@ -386,6 +425,14 @@ static int recover_first(kb_service *svc, kb_call *call, kb_token_op *op) {
         return kb_renew_refuse(call, -KB_E_TOKEN_BUSY, NULL, "install-unfinished");
 }
 
+/* Is the install's encryption certificate on the token (in containers it
+ * may have been left out past the commit point: kb_enc_after_commit)? */
+static bool enc_on_token(kb_token_op *op, const kb_install *j) {
+        size_t n = 0;
+        return j->enc_der && op->source->ops->cert_count(op->source, op->token, j->enc_der, j->enc_len, &n) >= 0 &&
+               n > 0;
+}
+
 /* The install under the token lock, PIN checked. */
 static int install_locked(kb_service *svc, kb_call *call, kb_token_op *op, install_req *rq, json_t **ret) {
         kb_install j = { 0 };
@@ -422,12 +469,16 @@ static int install_locked(kb_service *svc, kb_call *call, kb_token_op *op, insta
                 /* Before the commit point: undo, and say why. If the token
                  * cannot be asked now, the journal stays for recovery. */
                 (void) roll_back(svc, op->source, op->token, &j);
+                if (committed(&j))      /* in containers: written after all, so on */
+                        r = kb_install_run(svc, op->source, op->token, &j, call, NULL);
+        }
+        if (!committed(&j)) {
                 kb_install_clear(&j);
                 return kb_token_gone(svc, op->source, op->token->id, r);
         }
         size_t stored = store_chain(op, rq);
         answer a = { .replaced = op->cert->id, .finished = r == 0, .chain_stored = stored,
-                     .enc_key = j.enc_der ? &j.enc_key : NULL };
+                     .enc_key = enc_on_token(op, &j) ? &j.enc_key : NULL };
         *ret = result(svc, rq, j.label, &j.new_key, &a);
         kb_install_clear(&j);
         if (r < 0)

@@ -55,8 +55,7 @@ static int set_signature(X509_REQ *req, const unsigned char *sig, size_t len) {
 int kb_renew_sm2_csr(kb_token_op *op, const kb_key_id *key, EVP_PKEY *pub, X509_REQ **ret) {
         kb_sm2_signer signer = { .source = op->source, .token = op->token, .key = *key, .pub = pub };
         _cleanup_(X509_REQ_freep) X509_REQ *req = unsigned_request(op->cert, pub);
-        _cleanup_free_ unsigned char *info = NULL;
-        unsigned char e[KB_SM2_DIGEST_LEN], *sig = NULL;
+        unsigned char *info = NULL, e[KB_SM2_DIGEST_LEN], *sig = NULL;
         size_t sig_len = 0;
         int len = req ? i2d_re_X509_REQ_tbs(req, &info) : -1;
         int r = len > 0 ? kb_sm2_digest(pub, GMT_ID, GMT_ID_LEN, info, (size_t) len, e) : -KB_E_INTERNAL;
@@ -65,6 +64,7 @@ int kb_renew_sm2_csr(kb_token_op *op, const kb_key_id *key, EVP_PKEY *pub, X509_
         if (r >= 0)
                 r = set_signature(req, sig, sig_len);
         OPENSSL_free(sig);
+        OPENSSL_free(info);
         ERR_clear_error();
         if (r >= 0)
                 *ret = TAKE_PTR(req);

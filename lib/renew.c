@@ -223,13 +223,27 @@ static int csr_key(kb_service *svc, kb_call *call, kb_token_op *op, kb_pending *
                 r = generate(call, op, &spec, &p->key_id);
         if (r >= 0) {
                 if (spec.type == KB_KEY_SM2)
-                        r = op->source->ops->key_public(op->source, op->token, &p->key_id, ret);
+                        r = op->source->ops->key_public(op->source, op->token, &p->key_id, true, ret);
                 else
                         r = op->source->ops->key_load(op->source, op->token, &p->key_id, ret);
                 if (r < 0)
                         (void) op->source->ops->key_destroy(op->source, op->token, &p->key_id);
         }
         return kb_token_gone(svc, op->source, op->token->id, r);
+}
+
+/* Does the call's token keep its certificates in containers (SKF)? False
+ * when it is not known: the operation's own lookup then answers. */
+static bool token_in_containers(kb_service *svc, kb_call *call) {
+        const char *id = json_string_value(json_object_get(call->params, "token"));
+        kb_source *src = NULL;
+        const kb_token *t = NULL;
+        bool yes = false;
+        kb_view *v = id ? kb_cache_view(svc->cache) : NULL;
+        if (v && kb_view_token(svc, v, id, &src, &t) >= 0)
+                yes = src->ops->certs_in_containers;
+        kb_view_free(v);
+        return yes;
 }
 
 int kb_method_renewal_request(kb_service *svc, kb_call *call, json_t **ret) {
@@ -239,6 +253,10 @@ int kb_method_renewal_request(kb_service *svc, kb_call *call, json_t **ret) {
         if (!svc->renewals)
                 return -KB_E_INTERNAL;
         int r = json_object_get(call->params, "newKey") ? kb_param_bool(call, "newKey", &p.new_key) : 0;
+        /* A container's certificate goes only with its key pair: its
+         * renewal is always a new container. Refused before the PIN. */
+        if (r >= 0 && !p.new_key && token_in_containers(svc, call))
+                return kb_renew_refuse(call, -KB_E_BAD_REQUEST, "newKey", "new-container-required");
         if (r >= 0)
                 r = kb_token_op_begin_renewal(svc, call, "certificate", "renewal.request", &op);
         if (r < 0)
@@ -246,12 +264,6 @@ int kb_method_renewal_request(kb_service *svc, kb_call *call, json_t **ret) {
         if (op.cert->key_id_len == 0 || op.cert->key_id_len > sizeof(p.key_id.v)) {
                 kb_token_op_end(svc, &op);
                 return kb_bad_field(call, "certificate");
-        }
-        /* A container's certificate goes only with its key pair: its
-         * renewal is always a new container. */
-        if (!p.new_key && op.source->ops->certs_in_containers) {
-                kb_token_op_end(svc, &op);
-                return kb_renew_refuse(call, -KB_E_BAD_REQUEST, "newKey", "new-container-required");
         }
         random_hex(p.request_id, KB_RENEW_ID_LEN);
         memcpy(p.token, op.token->id, sizeof(p.token));

@@ -40,7 +40,9 @@ static int open_container(skf_source *p, skf_device *d, const char *name, SKF_HA
 static int container_names(skf_source *p, skf_device *d, char names[MAX_NAMES]) {
         SKF_ULONG size = MAX_NAMES;
         SKF_ULONG sar = p->f.SKF_EnumContainer(d->happ, names, &size);
-        if (sar == SAR_OK && (size == 0 || size >= MAX_NAMES || names[size - 1] != 0))
+        if (sar == SAR_OK && size >= MAX_NAMES)
+                return -KB_E_INTERNAL;          /* more than we can read: no answer is better than a wrong one */
+        if (sar == SAR_OK && (size == 0 || names[size - 1] != 0))
                 names[0] = names[1] = 0;        /* empty, or not a list: no containers */
         else if (sar == SAR_OK)
                 names[size] = 0;                /* the list's end, should the library leave it out */
@@ -157,7 +159,7 @@ int kb_skf_key_generate(kb_source *s, const kb_token *t, const kb_keygen *spec, 
         return r;
 }
 
-int kb_skf_key_public(kb_source *s, const kb_token *t, const kb_key_id *id, EVP_PKEY **ret) {
+int kb_skf_key_public(kb_source *s, const kb_token *t, const kb_key_id *id, bool sign, EVP_PKEY **ret) {
         skf_source *p = (skf_source *) s;
         char name[SKF_CONTAINER_NAME_MAX + 1];
         SKF_HANDLE hc = NULL;
@@ -169,7 +171,7 @@ int kb_skf_key_public(kb_source *s, const kb_token *t, const kb_key_id *id, EVP_
         if (r >= 0)
                 r = open_container(p, d, name, &hc);
         if (r >= 0) {
-                r = export_public(p, hc, true, ret);
+                r = export_public(p, hc, sign, ret);
                 (void) p->f.SKF_CloseContainer(hc);
         }
         pthread_mutex_unlock(&p->call_lock);
@@ -300,26 +302,45 @@ int kb_skf_cert_count(kb_source *s, const kb_token *t, const unsigned char *der,
         return r;
 }
 
-/* Into the signature slot unless the certificate is for encryption only. */
-static int slot_of(const unsigned char *der, size_t len, bool *sign) {
-        kb_cert *c = NULL;
-        if (kb_cert_from_der(der, len, NULL, NULL, 0, &c) < 0)
-                return -KB_E_BAD_REQUEST;
-        *sign = (c->usage & KB_USAGE_SIGN) != 0;
-        kb_cert_free(c);
-        return 0;
+static EVP_PKEY *cert_public(const unsigned char *der, size_t len) {
+        const unsigned char *in = der;
+        _cleanup_(X509_freep) X509 *x = d2i_X509(NULL, &in, (long) len);
+        return x ? X509_get_pubkey(x) : NULL;
 }
 
-/* Import, then read back and compare. */
-static int import_cert(skf_source *p, skf_device *d, const char *name, bool sign, const unsigned char *der,
-                       size_t len) {
+/* The slot whose key pair is the certificate's: a certificate's usage
+ * cannot say (one with none, or with both, would fit either). */
+static int slot_of(skf_source *p, SKF_HANDLE hc, const unsigned char *der, size_t len, bool *sign) {
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *pub = cert_public(der, len);
+        if (!pub)
+                return -KB_E_BAD_REQUEST;
+        for (int s = 1; s >= 0; s--) {
+                _cleanup_(EVP_PKEY_freep) EVP_PKEY *held = NULL;
+                int r = export_public(p, hc, s, &held);
+                if (r == -KB_E_NOT_FOUND)
+                        continue;
+                if (r < 0)
+                        return r;
+                if (EVP_PKEY_eq(held, pub) == 1) {
+                        *sign = s;
+                        return 0;
+                }
+        }
+        return -KB_E_CERTIFICATE_MISMATCH;
+}
+
+/* Into the slot of its key pair, then read back and compare. */
+static int import_cert(skf_source *p, skf_device *d, const char *name, const unsigned char *der, size_t len) {
         SKF_HANDLE hc = NULL;
         _cleanup_free_ unsigned char *back = NULL;
         size_t back_len = 0;
+        bool sign = true;
         int r = open_container(p, d, name, &hc);
         if (r < 0)
                 return r;
-        r = kb_skf_login_error(p, d, p->f.SKF_ImportCertificate(hc, sign, (SKF_BYTE *) der, (SKF_ULONG) len));
+        r = slot_of(p, hc, der, len, &sign);
+        if (r >= 0)
+                r = kb_skf_login_error(p, d, p->f.SKF_ImportCertificate(hc, sign, (SKF_BYTE *) der, (SKF_ULONG) len));
         if (r >= 0)
                 r = export_cert(p, hc, sign, &back, &back_len);
         if (r >= 0 && !same_der(back, back_len, der, len))
@@ -332,19 +353,18 @@ int kb_skf_cert_write(kb_source *s, const kb_token *t, const unsigned char *der,
                       const char *label) {
         skf_source *p = (skf_source *) s;
         char name[SKF_CONTAINER_NAME_MAX + 1];
-        bool sign = true;
         (void) label;   /* a container's name is its certificates' label */
         if (!id || !p->f.SKF_ImportCertificate)
                 return -KB_E_UNSUPPORTED_ALGORITHM;     /* issuers: SKF has no place for them */
         if (kb_skf_container_name(id, name) < 0)
                 return -KB_E_NOT_FOUND;
-        if (len > MAX_CERT || slot_of(der, len, &sign) < 0)
+        if (len > MAX_CERT)
                 return -KB_E_BAD_REQUEST;
         pthread_mutex_lock(&p->call_lock);
         skf_device *d = NULL;
         int r = kb_skf_login_device(p, t, &d);
         if (r >= 0)
-                r = import_cert(p, d, name, sign, der, len);
+                r = import_cert(p, d, name, der, len);
         pthread_mutex_unlock(&p->call_lock);
         return r;
 }

@@ -46,13 +46,13 @@ def buf(b):
 
 
 def provision(skf, ca, device, pin=b"11223344", container=b"sign-2026", sign_cert_pub=None, initial=b"123456",
-              cn="GM User", encryption=True):
+              cn="GM User", encryption=True, sign_alg=SGD_SM2_1):
     """An application GMCA (admin PIN 12345678, user PIN changed from the
     CA's initial PIN to pin), a container with a signature key pair and
     its certificate, and (with encryption) an encryption key pair delivered
     in an ENVELOPEDKEYBLOB with its certificate. sign_cert_pub: certify this
     public key instead of the container's (a certificate that does not
-    match the key). Returns (signature cert DER, encryption cert DER or None)."""
+    match the key). sign_alg: the device's SGD_SM2_1. Returns (signature cert DER, encryption cert DER or None)."""
     dev = skf.connect(device)
     skf.dev_auth(dev)
     app, c, pub = HANDLE(), HANDLE(), PubBlob()
@@ -61,7 +61,7 @@ def provision(skf, ca, device, pin=b"11223344", container=b"sign-2026", sign_cer
     if pin != initial:
         skf.ChangePIN(app, USER, initial, pin, ctypes.byref(ULONG()))
     skf.CreateContainer(app, container, ctypes.byref(c))
-    skf.GenECCKeyPair(c, SGD_SM2_1, ctypes.byref(pub))
+    skf.GenECCKeyPair(c, sign_alg, ctypes.byref(pub))
     sign_der = ca.issue(sign_cert_pub or pub_pem(pub), cn, "digitalSignature,nonRepudiation")
     skf.ImportCertificate(c, True, buf(sign_der), len(sign_der))
     enc_der = None

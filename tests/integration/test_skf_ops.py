@@ -33,6 +33,7 @@ PAGE_PIN = "https://pagepin.example.cn"
 PIN = "11223344"
 # a vendor's own SAR code for a wrong PIN, and the SGD_SM2_1 some vendors use
 PROFILE = "libkb-skfsoft.so error=0x0A00F001:PIN_INCORRECT sm2-sign-alg=0x00020200"
+VENDOR_SM2_1 = 0x00020200
 OID_GMT_DATA, OID_GMT_SIGNED = "1.2.156.10197.6.1.4.2.1", "1.2.156.10197.6.1.4.2.2"
 OID_SM3, OID_SM2_1 = "1.2.156.10197.1.401", "1.2.156.10197.1.301.1"
 
@@ -67,6 +68,9 @@ class Fixture:
                              ("sealkey", "GM2026110006"), ("vendorkey", "GM2026110007")):
             make_device(cls.root, name, serial, name)
             provision(cls.skf, cls.ca, name)
+        # a device whose library takes the other SGD_SM2_1, as PROFILE says
+        make_device(cls.root, "algkey", "GM2026110008", "algkey", sm2SignAlgId=VENDOR_SM2_1)
+        provision(cls.skf, cls.ca, "algkey", sign_alg=VENDOR_SM2_1)
         cls.pin = Pinentry(cls.tmp)
         sysconf = os.path.join(cls.tmp, "keybridge.conf")
         with open(sysconf, "w") as f:
@@ -276,6 +280,20 @@ class SkfSign(SkfBase):
         st, _, response = self.post(t, "authenticate", {"certificate": c["id"], "challenge": ch["challenge"]})
         self.assertEqual(st, 200, response)
         self.assertIn("GM User", portal.login({"id": ch["id"], "response": response}, PAGE_PIN)["subject"])
+
+    def test_key_generation_names_the_profiles_sm2_algorithm(self):
+        containers = os.path.join(self.root, "{}", "GMCA", "c")
+        t, c = self.cert(serial="GM2026110008")
+        st, _, req = self.post(t, "renewal/request", {"certificate": c["id"]})
+        self.assertEqual(st, 200, req)
+        st, _, body = self.post(t, f"renewal/{req['requestId']}/cancel", {})
+        self.assertEqual(st, 200, body)
+        # the standard's value, which this device does not take, is not what was sent
+        before = os.listdir(containers.format("gmkey"))
+        t, c = self.cert()
+        st, _, body = self.post(t, "renewal/request", {"certificate": c["id"]})
+        self.assertEqual((st, body["error"]["code"]), (400, "UNSUPPORTED_ALGORITHM"), body)
+        self.assertEqual(os.listdir(containers.format("gmkey")), before, "the failed request left nothing")
 
     def test_a_certificate_that_is_not_the_keys_is_caught(self):
         st, _, body = self.sign([{"data": "aGk="}], serial="GM2026110002")

@@ -14,6 +14,7 @@ token's files, not through the daemon."""
 import base64
 import glob
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -88,6 +89,10 @@ class Token:
         pub = subprocess.run(["openssl", "pkey", "-pubout"], input=key, capture_output=True, check=True).stdout
         return pub == cert_pubkey_pem(cert)
 
+    def user_pin_left(self):
+        with open(os.path.join(os.path.dirname(self.dir), "app.json")) as f:
+            return json.load(f)["user"]["left"]
+
     def holding(self, der):
         """[(container, slot)] holding the certificate der."""
         return [(c, slot) for c in self.containers() for slot in ("sign", "enc") if self.read(c, f"{slot}.crt") == der]
@@ -113,12 +118,12 @@ class CA(SM2CA):
     def sign_cert(self, csr_pem, cn="GM User"):
         return self.issue(csr_pubkey(csr_pem), cn, "digitalSignature,nonRepudiation")
 
-    def encryption(self, csr_pem, cn="GM User"):
+    def encryption(self, csr_pem, cn="GM User", usage="keyEncipherment,dataEncipherment"):
         """(certificate DER, ENVELOPEDKEYBLOB bytes, private key PEM) of a
         new encryption pair, sent to the CSR's key."""
         key, pub = sm2_key_pair()
         blob, _ = enveloped_key(csr_pubkey(csr_pem), key)
-        return self.issue(pub, cn, "keyEncipherment,dataEncipherment"), bytes(blob), key
+        return self.issue(pub, cn, usage), bytes(blob), key
 
 
 class Fixture:
@@ -134,7 +139,8 @@ class Fixture:
         cls.old = {}
         for device, serial, double in (("renewkey", "GM2026120001", False), ("dualkey", "GM2026120002", True),
                                        ("errkey", "GM2026120003", False), ("cancelkey", "GM2026120004", True),
-                                       ("refusekey", "GM2026120005", False)):
+                                       ("refusekey", "GM2026120005", False), ("usagekey", "GM2026120006", False),
+                                       ("orphankey", "GM2026120007", True)):
             make_device(cls.root, device, serial, device)
             cls.old[serial] = provision(cls.skf, cls.ca, device, encryption=double)
         cls.d = renewal_daemon(cls.tmp, cls.root, cls.control, ["--poll-interval-ms", "200"])
@@ -181,8 +187,8 @@ class SkfRenewal(unittest.TestCase):
                 return t, c
         self.fail(f"{serial}: the certificate is not listed")
 
-    def post(self, t, what, body):
-        return self.d.request("POST", f"/v1/tokens/{t['id']}/{what}", body=dict(body, pin=PIN), origin=PAGE_PIN)
+    def post(self, t, what, body, pin=PIN):
+        return self.d.request("POST", f"/v1/tokens/{t['id']}/{what}", body=dict(body, pin=pin), origin=PAGE_PIN)
 
     def request(self, serial, **extra):
         t, c = self.sign_cert(serial)
@@ -291,15 +297,50 @@ class SkfRenewal(unittest.TestCase):
         self.assertEqual((st, err.get("code"), err.get("field")), (status, code, field), body)
 
     def test_what_a_container_cannot_do_is_refused(self):
+        tok = Token(self.root, "refusekey")
+        before = {c: tok.read(c, "sign.crt") for c in tok.containers()}
         t, old = self.sign_cert("GM2026120005")
-        st, _, body = self.post(t, "renewal/request", {"certificate": old["id"], "newKey": False})
+        # before the PIN: a wrong one is not even tried
+        st, _, body = self.post(t, "renewal/request", {"certificate": old["id"], "newKey": False}, pin="000000")
         self.assertError(st, body, 400, "BAD_REQUEST", "newKey")
+        self.assertEqual(tok.user_pin_left(), 6, "no PIN try was spent")
         st, _, body = self.post(t, "renewal/request", {"certificate": old["id"], "keyType": "RSA-2048"})
         self.assertError(st, body, 400, "UNSUPPORTED_ALGORITHM", "keyType")
-        # a certificate for the current key: it cannot be swapped in place
+        st, _, req = self.post(t, "renewal/request", {"certificate": old["id"]})
+        self.assertEqual(st, 200, req)
+        # a certificate for the current key: it is not the request's
         same = self.ca.issue(cert_pubkey_pem(self.old["GM2026120005"][0]), "GM User", "digitalSignature")
-        st, _, body = self.post(t, "renewal/install", {"replaces": old["id"], "certificate": der_to_pem(same)})
-        self.assertError(st, body, 400, "BAD_REQUEST", "certificate")
+        st, _, body = self.post(t, "renewal/install", {"replaces": old["id"], "certificate": der_to_pem(same),
+                                                       "requestId": req["requestId"]})
+        self.assertError(st, body, 409, "CERTIFICATE_MISMATCH", "certificate")
+        # only a request's own new container takes a certificate
+        new_der = self.ca.sign_cert(req["csr"])
+        st, _, body = self.post(t, "renewal/install", {"replaces": old["id"], "certificate": der_to_pem(new_der)})
+        self.assertError(st, body, 400, "BAD_REQUEST", "requestId")
+        after = {c: tok.read(c, "sign.crt") for c in tok.containers()}
+        self.assertEqual(after, dict(before, **{self.container_of(req): None}), "nothing was written")
+
+    def test_an_encryption_certificate_that_may_sign_goes_where_its_key_is(self):
+        tok = Token(self.root, "usagekey")
+        t, old, req = self.request("GM2026120006")
+        name = self.container_of(req)
+        new_der = self.ca.sign_cert(req["csr"])
+        enc = self.ca.encryption(req["csr"], usage="digitalSignature,keyEncipherment")
+        st, _, body = self.install(t, old, req, new_der, enc)
+        self.assertEqual(st, 200, body)
+        self.assertEqual(tok.holding(new_der), [(name, "sign")])
+        self.assertEqual(tok.holding(enc[0]), [(name, "enc")])
+        self.assertEqual(tok.containers(), [name])
+
+    def test_an_old_encryption_key_stays_though_its_certificate_is_gone(self):
+        tok = Token(self.root, "orphankey")
+        (old_name,) = tok.containers()
+        os.unlink(os.path.join(tok.dir, old_name, "enc.crt"))   # the key is all the token shows of the pair
+        t, old, req = self.request("GM2026120007")
+        st, _, body = self.install(t, old, req, self.ca.sign_cert(req["csr"]))
+        self.assertEqual(st, 200, body)
+        self.assertIn(old_name, tok.containers(), "the container with an encryption key stays")
+        self.assertIsNotNone(tok.read(old_name, "enc.key"))
 
     def test_a_bad_envelope_leaves_the_token_as_it_was(self):
         serial, tok = "GM2026120003", Token(self.root, "errkey")
@@ -309,7 +350,7 @@ class SkfRenewal(unittest.TestCase):
         new_name = self.container_of(req)
         new_der = self.ca.sign_cert(req["csr"])
         enc_der, blob, enc_key = self.ca.encryption(req["csr"])
-        other_der, other_blob, _ = self.ca.encryption(req["csr"])
+        _, other_blob, _ = self.ca.encryption(req["csr"])
         sent_to_old = bytes(enveloped_key(cert_pubkey_pem(old_der), enc_key)[0])
         cases = (("sent to the old key", (enc_der, sent_to_old), 400, "BAD_REQUEST", "encryption.envelopedKey"),
                  ("another key inside", (enc_der, other_blob), 409, "CERTIFICATE_MISMATCH",
@@ -328,7 +369,6 @@ class SkfRenewal(unittest.TestCase):
         self.assertEqual(st, 200, body)
         self.assertEqual(tok.containers(), [new_name])
         self.assertTrue(tok.key_is_certs(new_name, "enc"))
-        self.assertNotEqual(other_der, enc_der)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,293 @@
+#!/usr/bin/env python3
+"""Nothing lost: the SKF renewal install against every failure we can cause.
+
+The matrix of test_renewal_faults.py on an SM2 token of the software SKF
+library. A re-key renewal with a double certificate is prepared once (the
+old container holds a signature pair only, so the install also deletes
+it): the daemon makes the request, the test CA issues the signature
+certificate and an encryption pair in an ENVELOPEDKEYBLOB, and the token's
+files and the daemon's state are kept as a snapshot. Then, for every SKF
+call the install makes (as the library's call log lists them; of a run of
+the same call in a row, the first and the last), from that snapshot (a call
+that closes a handle, whose result is ignored, only hangs):
+
+  - the call fails with SAR_FAIL,
+  - the call fails with SAR_DEVICE_REMOVED,
+  - the call never returns and the daemon is killed with SIGKILL there;
+
+the daemon is restarted (which recovers what it can without a login) and
+the token must hold a usable identity: the old signature certificate with
+its key, or the new one with its key; the encryption certificate never
+without the new signature certificate; the old certificate in the state
+directory whenever the new one is on the token; both certificates only
+while the journal, past its commit point, waits for the login that the
+old container's deletion needs. A retried install must then succeed and
+leave exactly the new container, with both certificates and both keys."""
+import glob
+import json
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "skfsoft"))
+from skf import Skf, make_device, reexec_with_preload  # noqa: E402
+from skftest import provision  # noqa: E402
+from test_skf_renewal import CA, LIB, PAGE_PIN, PIN, Token, b64, der_to_pem, renewal_daemon  # noqa: E402
+
+FAILURES = ("SAR_FAIL", "SAR_DEVICE_REMOVED", "HANG")
+# Calls whose result the daemon ignores by design (closing handles): only
+# a kill there says anything.
+CLOSING = ("SKF_CloseContainer", "SKF_CloseApplication", "SKF_DisConnectDev")
+DEVICE, SERIAL = "faultkey", "GM2026129001"
+COMMITTED = ("written", "old-removed")
+
+
+class SkfFaultMatrix(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="kb-skf-faults-")
+        cls.root = os.path.join(cls.tmp, "skf")
+        os.makedirs(cls.root)
+        os.environ["KB_SKFSOFT_DIR"] = cls.root
+        cls.control = os.path.join(cls.tmp, "control")
+        cls.calls_log = os.path.join(cls.tmp, "calls.log")
+        cls.ca = CA(cls.tmp)
+        make_device(cls.root, DEVICE, SERIAL, DEVICE)
+        cls.old_der, _ = provision(Skf(LIB), cls.ca, DEVICE, encryption=False)
+        cls.tok = Token(cls.root, DEVICE)
+        (cls.old_name,) = cls.tok.containers()
+        # No timed rescans: the install's calls are the only calls while it runs.
+        cls.d = renewal_daemon(cls.tmp, cls.root, cls.control, ["--poll-interval-ms", "600000"])
+        cls.d.start()
+        cls.token_id, cls.old_id = cls.identity()
+        st, _, req = cls.post("renewal/request", {"certificate": cls.old_id})
+        assert st == 200, req
+        cls.req = req
+        cls.new_name = bytes.fromhex(req["keyId"]).decode()
+        cls.new_der = cls.ca.sign_cert(req["csr"])
+        cls.enc_der, cls.blob, _ = cls.ca.encryption(req["csr"])
+        cls.d.stop()
+        cls.snapshot = os.path.join(cls.tmp, "snapshot")
+        shutil.copytree(cls.root, os.path.join(cls.snapshot, "skf"))
+        shutil.copytree(cls.d.state, os.path.join(cls.snapshot, "state"))
+        cls.sequence = cls.install_sequence()
+        if os.environ.get("KB_SKF_MATRIX_SHOW"):
+            print(cls.sequence, file=sys.stderr)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.cleanup()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    @classmethod
+    def post(cls, what, body):
+        return cls.d.request("POST", f"/v1/tokens/{cls.token_id}/{what}", body=dict(body, pin=PIN),
+                             origin=PAGE_PIN)
+
+    @classmethod
+    def identity(cls):
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            st, _, body = cls.d.get("/v1/tokens")
+            for t in body.get("tokens", []) if st == 200 else []:
+                for c in t["certificates"]:
+                    if c["usage"] == "sign":
+                        return t["id"], c["id"]
+            time.sleep(0.05)
+        raise AssertionError("the token never showed")
+
+    @classmethod
+    def restore(cls):
+        for part, target in (("skf", cls.root), ("state", cls.d.state)):
+            shutil.rmtree(target)
+            shutil.copytree(os.path.join(cls.snapshot, part), target)
+
+    @classmethod
+    def install(cls):
+        return cls.post("renewal/install", {
+            "requestId": cls.req["requestId"], "replaces": cls.old_id, "certificate": der_to_pem(cls.new_der),
+            "encryption": {"certificate": b64(cls.enc_der), "envelopedKey": b64(cls.blob)}})
+
+    @classmethod
+    def set_control(cls, text):
+        with open(cls.control + ".new", "w") as f:
+            f.write(text)
+        os.replace(cls.control + ".new", cls.control)   # a new file: the library's call counts start again
+
+    @classmethod
+    def start_quiet(cls):
+        """Start the daemon, wait until its start-up scans are over (the call
+        log stops growing), then restart the library's call counts. Returns
+        the log's length then: the calls after it are the install's."""
+        if os.path.exists(cls.calls_log):
+            os.unlink(cls.calls_log)
+        cls.set_control(f"log = {cls.calls_log}\n")
+        cls.d.start()
+        cls.identity()
+        size, still = -1, 0
+        while still < 3:
+            time.sleep(0.1)
+            now = os.path.getsize(cls.calls_log)
+            still = still + 1 if now == size else 0
+            size = now
+        return size
+
+    @classmethod
+    def record_install(cls):
+        cls.restore()
+        start = cls.start_quiet()
+        cls.set_control(f"log = {cls.calls_log}\n")
+        st, _, body = cls.install()
+        assert st == 200 and body["finished"], body
+        end = os.path.getsize(cls.calls_log)    # what follows is the daemon's stop, not the install
+        cls.d.stop()
+        seen, seq = {}, []
+        with open(cls.calls_log) as f:
+            f.seek(start)
+            for line in f.read(end - start).splitlines():
+                fn = line.split()[0]
+                seen[fn] = seen.get(fn, 0) + 1
+                seq.append((fn, seen[fn]))
+        assert seq, "the install made no SKF call"
+        return seq
+
+    @classmethod
+    def install_sequence(cls):
+        """The calls two recorded installs agree on (the rescan after an
+        install may differ), the first and last of each run of one call."""
+        first, second = cls.record_install(), cls.record_install()
+        common = 0
+        while common < min(len(first), len(second)) and first[common] == second[common]:
+            common += 1
+        part = first[:common]
+        return [c for i, c in enumerate(part)
+                if i in (0, len(part) - 1) or part[i - 1][0] != c[0] or part[i + 1][0] != c[0]]
+
+    def journal_phase(self):
+        for path in glob.glob(os.path.join(self.d.state, "renewal", "journal", "*.json")):
+            try:
+                with open(path) as f:
+                    return json.load(f)["phase"]
+            except FileNotFoundError:
+                return None
+        return None
+
+    def wait_recovered(self, timeout=30):
+        """No journal, or one past the commit point waiting for a login."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            phase = self.journal_phase()
+            if phase is None or phase in COMMITTED:
+                return phase
+            time.sleep(0.05)
+        self.fail(f"recovery did not finish: {self.journal_phase()}")
+
+    def hang_and_kill(self, fn, nth):
+        self.set_control(f"log = {self.calls_log}\nfail = {fn} {nth} HANG\n")
+        t = threading.Thread(target=lambda: self.swallow(self.install), daemon=True)
+        t.start()
+        deadline = time.time() + 30
+        while time.time() < deadline and not self.log_has(f"{fn} HANG"):
+            time.sleep(0.02)
+        self.assertTrue(self.log_has(f"{fn} HANG"), f"{fn} #{nth} never ran")
+        self.d.proc.send_signal(signal.SIGKILL)
+        self.d.proc.wait()
+        t.join(15)
+
+    @staticmethod
+    def swallow(call):
+        try:
+            call()
+        except OSError:
+            pass        # the connection dies with the daemon
+
+    def log_has(self, text):
+        try:
+            with open(self.calls_log) as f:
+                return any(line.strip() == text for line in f)
+        except FileNotFoundError:
+            return False
+
+    def assert_one_identity(self, case, phase):
+        tok = self.tok
+        old = tok.read(self.old_name, "sign.crt") == self.old_der
+        new = tok.read(self.new_name, "sign.crt") == self.new_der
+        self.assertTrue(old or new, f"{case}: neither certificate is on the token")
+        if old:
+            self.assertTrue(tok.key_is_certs(self.old_name, "sign"), f"{case}: the old key is gone")
+        if new:
+            self.assertTrue(tok.key_is_certs(self.new_name, "sign"), f"{case}: the new key is not the certificate's")
+            backups = glob.glob(os.path.join(self.d.state, "renewal", "backup", self.token_id, "*.pem"))
+            self.assertEqual(len(backups), 1, f"{case}: the old certificate is not in the state directory")
+        else:
+            self.assertIsNone(phase, f"{case}: a journal without the new certificate")
+        if old and new:
+            self.assertIn(phase, COMMITTED, f"{case}: both certificates, and the install is not waiting")
+        if tok.read(self.new_name, "enc.crt") is not None:
+            self.assertTrue(new, f"{case}: the encryption certificate without the signature certificate")
+            self.assertTrue(tok.key_is_certs(self.new_name, "enc"), f"{case}: the encryption certificate's key")
+        return "new" if new else "old"
+
+    def assert_installed(self, case):
+        tok = self.tok
+        self.assertEqual(tok.containers(), [self.new_name], case)
+        self.assertEqual(tok.read(self.new_name, "sign.crt"), self.new_der, case)
+        self.assertEqual(tok.read(self.new_name, "enc.crt"), self.enc_der, case)
+        self.assertTrue(tok.key_is_certs(self.new_name, "sign"), case)
+        self.assertTrue(tok.key_is_certs(self.new_name, "enc"), case)
+        self.assertIsNone(self.journal_phase(), case)
+
+    def one_case(self, fn, nth, failure):
+        case = f"{fn} #{nth} {failure}"
+        self.restore()
+        self.start_quiet()
+        if failure == "HANG":
+            self.hang_and_kill(fn, nth)
+        else:
+            self.set_control(f"log = {self.calls_log}\nfail = {fn} {nth} {failure}\n")
+            self.install()
+            self.d.stop()
+        self.set_control("")
+        self.d.start()            # start-up recovery, without a login
+        self.identity()
+        outcome = self.assert_one_identity(case, self.wait_recovered())
+        st, _, body = self.install()
+        self.assertEqual(st, 200, f"{case}: retried install: {body}")
+        self.assert_installed(case)
+        return outcome
+
+    def run_case(self, fn, nth, failure):
+        try:
+            return self.one_case(fn, nth, failure)
+        finally:
+            self.set_control("")
+            self.d.stop()
+
+    def test_every_call_fails_or_is_killed(self):
+        outcomes = {}
+        for fn, nth in self.sequence:
+            for failure in ("HANG",) if fn in CLOSING else FAILURES:
+                with self.subTest(call=f"{fn} #{nth}", failure=failure):
+                    outcomes[(fn, nth, failure)] = self.run_case(fn, nth, failure)
+        self.assertIn("old", outcomes.values())
+        self.assertIn("new", outcomes.values())
+        calls = {fn for fn, _ in self.sequence}
+        for fn in ("SKF_ImportECCKeyPair", "SKF_ImportCertificate", "SKF_DeleteContainer"):
+            self.assertIn(fn, calls, "the matrix covers every write")
+        print(f"{len(outcomes)} cases over {len(self.sequence)} calls: "
+              f"{sum(o == 'old' for o in outcomes.values())} kept the old certificate, "
+              f"{sum(o == 'new' for o in outcomes.values())} the new one", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    if not LIB:
+        sys.exit("KB_SKFSOFT_SO is not set")
+    reexec_with_preload()
+    unittest.main(verbosity=2)
