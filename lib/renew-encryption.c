@@ -78,8 +78,9 @@ static int keep_enc_cert(kb_install *j, const kb_enc_req *e) {
 }
 
 /* In containers (SKF) the encryption pair goes into the new signature key
- * pair's container, an SM2 pair in an ENVELOPEDKEYBLOB sent to that key.
- * Importing it again replaces it, so it is always imported. */
+ * pair's container, an SM2 pair in an ENVELOPEDKEYBLOB sent to that key,
+ * unless that container holds it already (a repeated install: importing
+ * another envelope then would replace a key in use). */
 static int plan_in_container(kb_call *call, kb_token_op *op, const kb_enc_req *e, const kb_cert *sign,
                              kb_install *j) {
         size_t n = 0;
@@ -90,7 +91,11 @@ static int plan_in_container(kb_call *call, kb_token_op *op, const kb_enc_req *e
                 return r;
         j->enc_cert_ours = n == 0;
         j->enc_key = j->new_key;
-        j->enc_key_ours = true;
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *want = public_key(e->cert), *held = NULL;
+        r = want ? op->source->ops->key_public(op->source, op->token, &j->new_key, false, &held) : -KB_E_INTERNAL;
+        if (r < 0 && r != -KB_E_NOT_FOUND)
+                return r;
+        j->enc_key_ours = !held || EVP_PKEY_eq(held, want) != 1;
         return keep_enc_cert(j, e);
 }
 
@@ -203,12 +208,14 @@ int kb_enc_rollback(kb_source *src, const kb_token *t, const kb_install *j) {
 }
 
 int kb_enc_after_commit(kb_call *call, kb_source *src, const kb_token *t, const kb_install *j) {
-        size_t n = 0;
+        size_t n = 0, n_sign = 0;
         if (!src->ops->certs_in_containers || !j->enc_der || !j->enc_cert_ours)
                 return 0;
         int r = src->ops->cert_count(src, t, j->enc_der, j->enc_len, &n);
-        if (r < 0 || n > 0)
-                return r;
+        if (r >= 0 && n == 0)
+                r = src->ops->cert_count(src, t, j->new_der, j->new_len, &n_sign);
+        if (r < 0 || n > 0 || n_sign == 0)
+                return r;       /* written; or the new container went (another program): nothing to complete */
         if (!src->ops->logged_in(src, t))
                 return 1;       /* SKF writes need the user's login */
         kb_call_progress(call, "write-encryption-certificate", 90);
@@ -216,7 +223,7 @@ int kb_enc_after_commit(kb_call *call, kb_source *src, const kb_token *t, const 
         /* A token that will never take it must not hold the journal open
          * for good: the signature certificate is in, the key pair too. */
         if (r == -KB_E_BAD_REQUEST || r == -KB_E_CERTIFICATE_MISMATCH || r == -KB_E_TOKEN_FULL ||
-            r == -KB_E_UNSUPPORTED_ALGORITHM)
+            r == -KB_E_UNSUPPORTED_ALGORITHM || r == -KB_E_NOT_FOUND)
                 return 0;
         return r;
 }

@@ -405,9 +405,14 @@ static int already_installed(kb_token_op *op, const install_req *rq, bool *ret) 
         int r = op->source->ops->cert_count(op->source, op->token, rq->cert->der, rq->cert->der_len, &n_new);
         if (r >= 0)
                 r = op->source->ops->cert_count(op->source, op->token, op->cert->der, op->cert->der_len, &n_old);
-        bool old_stays = op->source->ops->certs_in_containers && keep_old_key(op->token, op->cert);
-        *ret = r >= 0 && n_new > 0 && (n_old == 0 || old_stays);
-        return r;
+        int stays = 0;
+        kb_key_id old;
+        if (r >= 0 && n_new > 0 && n_old > 0 && op->source->ops->certs_in_containers)
+                stays = keep_old_key(op->token, op->cert)  ? 1
+                        : kb_key_id_of(op->cert, &old) < 0 ? -KB_E_INTERNAL
+                                                           : holds_encryption_pair(op, &old);
+        *ret = r >= 0 && stays >= 0 && n_new > 0 && (n_old == 0 || stays == 1);
+        return stays < 0 ? stays : r;
 }
 
 /* An earlier install on the token is finished or rolled back first. One
@@ -429,8 +434,9 @@ static int recover_first(kb_service *svc, kb_call *call, kb_token_op *op) {
  * may have been left out past the commit point: kb_enc_after_commit)? */
 static bool enc_on_token(kb_token_op *op, const kb_install *j) {
         size_t n = 0;
-        return j->enc_der && op->source->ops->cert_count(op->source, op->token, j->enc_der, j->enc_len, &n) >= 0 &&
-               n > 0;
+        if (!j->enc_der || !op->source->ops->certs_in_containers)
+                return j->enc_der != NULL;
+        return op->source->ops->cert_count(op->source, op->token, j->enc_der, j->enc_len, &n) >= 0 && n > 0;
 }
 
 /* The install under the token lock, PIN checked. */

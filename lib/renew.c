@@ -265,6 +265,10 @@ int kb_method_renewal_request(kb_service *svc, kb_call *call, json_t **ret) {
                 kb_token_op_end(svc, &op);
                 return kb_bad_field(call, "certificate");
         }
+        if (!p.new_key && op.source->ops->certs_in_containers) { /* the token turned up since the check above */
+                kb_token_op_end(svc, &op);
+                return kb_renew_refuse(call, -KB_E_BAD_REQUEST, "newKey", "new-container-required");
+        }
         random_hex(p.request_id, KB_RENEW_ID_LEN);
         memcpy(p.token, op.token->id, sizeof(p.token));
         memcpy(p.certificate, op.cert->id, sizeof(p.certificate));

@@ -66,6 +66,8 @@ static int export_public(skf_source *p, SKF_HANDLE hc, bool sign, EVP_PKEY **ret
                 return -KB_E_NOT_FOUND;
         if (sar != SAR_OK)
                 return -kb_skf_error(p, sar);
+        if (len == sizeof(blob) && blob.BitLen == 0)
+                return -KB_E_NOT_FOUND;         /* some libraries say so for an empty slot */
         if (len != sizeof(blob) || !(*ret = kb_skf_blob_to_pub(&blob)))
                 return -KB_E_INTERNAL;  /* the library's blob is not an SM2 point */
         return 0;

@@ -341,6 +341,8 @@ class SkfRenewal(unittest.TestCase):
         self.assertEqual(st, 200, body)
         self.assertIn(old_name, tok.containers(), "the container with an encryption key stays")
         self.assertIsNotNone(tok.read(old_name, "enc.key"))
+        st, _, again = self.install(t, old, req, pem_to_der(body["certificate"]["pem"].encode()))
+        self.assertEqual((st, again.get("alreadyInstalled")), (200, True), again)
 
     def test_a_bad_envelope_leaves_the_token_as_it_was(self):
         serial, tok = "GM2026120003", Token(self.root, "errkey")
