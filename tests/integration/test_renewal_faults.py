@@ -30,15 +30,14 @@ import glob
 import json
 import os
 import shutil
-import signal
 import sys
 import tempfile
-import threading
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import kbtest  # noqa: E402
+from faultmatrix import agreed, calls_between, ends_of_runs, kill_when_hung, wait_quiet  # noqa: E402
 from p11fault import FaultControl, module_path  # noqa: E402
 from renewal import TestCA, serial_of, token_objects  # noqa: E402
 from test_sign import PINENTRY, Pinentry  # noqa: E402
@@ -119,11 +118,7 @@ class FaultMatrix(unittest.TestCase):
         itself rescan (a read that fails while the install still writes
         leaves a stale scan, read again at once), so a tail that one run has
         and the other not is left out: a case there could never be reached."""
-        first, second = cls.record_install(), cls.record_install()
-        common = 0
-        while common < min(len(first), len(second)) and first[common] == second[common]:
-            common += 1
-        return cls.cases(first[:common])
+        return cls.cases(agreed(cls.record_install(), cls.record_install()))
 
     @classmethod
     def record_install(cls):
@@ -134,13 +129,7 @@ class FaultMatrix(unittest.TestCase):
         assert st == 200 and body["finished"], body
         cls.ctl.clear()
         cls.d.stop()
-        seen, seq = {}, []
-        with open(cls.calls_log) as f:
-            f.seek(start)
-            for line in f:
-                fn = line.split()[0]
-                seen[fn] = seen.get(fn, 0) + 1
-                seq.append((fn, seen[fn]))
+        seq = calls_between(cls.calls_log, start)
         assert seq, "the install made no PKCS#11 call"
         return seq
 
@@ -159,13 +148,7 @@ class FaultMatrix(unittest.TestCase):
         cls.ctl.log(cls.calls_log)
         cls.d.start()
         cls.wait_listed()
-        size, still = -1, 0
-        while still < 3:
-            time.sleep(0.1)
-            now = os.path.getsize(cls.calls_log)
-            still = still + 1 if now == size else 0
-            size = now
-        return size
+        return wait_quiet(cls.calls_log)
 
     @classmethod
     def wait_listed(cls, timeout=30):
@@ -230,30 +213,7 @@ class FaultMatrix(unittest.TestCase):
     def hang_and_kill(self, fn, nth):
         """Install with the nth fn hanging; SIGKILL the daemon once it hangs."""
         self.ctl.fail(fn, nth, "HANG")
-        done = threading.Event()
-
-        def call():
-            try:
-                self.install()
-            except OSError:
-                pass        # the connection dies with the daemon
-            done.set()
-        t = threading.Thread(target=call, daemon=True)
-        t.start()
-        deadline = time.time() + 30
-        while time.time() < deadline and not self.log_has(f"{fn} HANG"):
-            time.sleep(0.02)
-        self.assertTrue(self.log_has(f"{fn} HANG"), f"{fn} #{nth} never ran")
-        self.d.proc.send_signal(signal.SIGKILL)
-        self.d.proc.wait()
-        t.join(15)
-
-    def log_has(self, text):
-        try:
-            with open(self.calls_log) as f:
-                return any(line.strip() == text for line in f)
-        except FileNotFoundError:
-            return False
+        self.assertTrue(kill_when_hung(self.d, self.calls_log, fn, self.install), f"{fn} #{nth} never ran")
 
     def run_case(self, fn, nth, failure):
         try:
@@ -319,9 +279,7 @@ class DoubleFaultMatrix(FaultMatrix):
         end = created[1] + 1
         while end < len(seq) and seq[end][0] == "C_GetAttributeValue":
             end += 1
-        part = seq[start:end]
-        return [c for i, c in enumerate(part)
-                if i in (0, len(part) - 1) or part[i - 1][0] != c[0] or part[i + 1][0] != c[0]]
+        return ends_of_runs(seq[start:end])
 
 if __name__ == "__main__":
     kbtest.run(__name__)

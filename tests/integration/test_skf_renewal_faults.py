@@ -27,10 +27,8 @@ import glob
 import json
 import os
 import shutil
-import signal
 import sys
 import tempfile
-import threading
 import time
 import unittest
 
@@ -38,6 +36,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "skfsoft"))
 from skf import Skf, make_device, reexec_with_preload  # noqa: E402
+from faultmatrix import agreed, calls_between, ends_of_runs, kill_when_hung, wait_quiet  # noqa: E402
 from skftest import provision  # noqa: E402
 from test_skf_renewal import CA, LIB, PAGE_PIN, PIN, Token, b64, der_to_pem, renewal_daemon  # noqa: E402
 
@@ -131,13 +130,7 @@ class SkfFaultMatrix(unittest.TestCase):
         cls.set_control(f"log = {cls.calls_log}\n")
         cls.d.start()
         cls.identity()
-        size, still = -1, 0
-        while still < 3:
-            time.sleep(0.1)
-            now = os.path.getsize(cls.calls_log)
-            still = still + 1 if now == size else 0
-            size = now
-        return size
+        return wait_quiet(cls.calls_log)
 
     @classmethod
     def record_install(cls):
@@ -148,13 +141,7 @@ class SkfFaultMatrix(unittest.TestCase):
         assert st == 200 and body["finished"], body
         end = os.path.getsize(cls.calls_log)    # what follows is the daemon's stop, not the install
         cls.d.stop()
-        seen, seq = {}, []
-        with open(cls.calls_log) as f:
-            f.seek(start)
-            for line in f.read(end - start).splitlines():
-                fn = line.split()[0]
-                seen[fn] = seen.get(fn, 0) + 1
-                seq.append((fn, seen[fn]))
+        seq = calls_between(cls.calls_log, start, end)
         assert seq, "the install made no SKF call"
         return seq
 
@@ -162,13 +149,7 @@ class SkfFaultMatrix(unittest.TestCase):
     def install_sequence(cls):
         """The calls two recorded installs agree on (the rescan after an
         install may differ), the first and last of each run of one call."""
-        first, second = cls.record_install(), cls.record_install()
-        common = 0
-        while common < min(len(first), len(second)) and first[common] == second[common]:
-            common += 1
-        part = first[:common]
-        return [c for i, c in enumerate(part)
-                if i in (0, len(part) - 1) or part[i - 1][0] != c[0] or part[i + 1][0] != c[0]]
+        return ends_of_runs(agreed(cls.record_install(), cls.record_install()))
 
     def journal_phase(self):
         for path in glob.glob(os.path.join(self.d.state, "renewal", "journal", "*.json")):
@@ -191,29 +172,7 @@ class SkfFaultMatrix(unittest.TestCase):
 
     def hang_and_kill(self, fn, nth):
         self.set_control(f"log = {self.calls_log}\nfail = {fn} {nth} HANG\n")
-        t = threading.Thread(target=lambda: self.swallow(self.install), daemon=True)
-        t.start()
-        deadline = time.time() + 30
-        while time.time() < deadline and not self.log_has(f"{fn} HANG"):
-            time.sleep(0.02)
-        self.assertTrue(self.log_has(f"{fn} HANG"), f"{fn} #{nth} never ran")
-        self.d.proc.send_signal(signal.SIGKILL)
-        self.d.proc.wait()
-        t.join(15)
-
-    @staticmethod
-    def swallow(call):
-        try:
-            call()
-        except OSError:
-            pass        # the connection dies with the daemon
-
-    def log_has(self, text):
-        try:
-            with open(self.calls_log) as f:
-                return any(line.strip() == text for line in f)
-        except FileNotFoundError:
-            return False
+        self.assertTrue(kill_when_hung(self.d, self.calls_log, fn, self.install), f"{fn} #{nth} never ran")
 
     def assert_one_identity(self, case, phase):
         tok = self.tok

@@ -1,0 +1,77 @@
+"""What the renewal fault matrices share (test_renewal_faults.py for
+PKCS#11, test_skf_renewal_faults.py for SKF): reading the call log a fault
+module or library writes (one line per call, the function's name first),
+and killing the daemon where a call hangs."""
+import os
+import signal
+import threading
+import time
+
+
+def wait_quiet(log, polls=3, every=0.1):
+    """The call log's length once it has stopped growing (the daemon's
+    start-up scans are over)."""
+    size, still = -1, 0
+    while still < polls:
+        time.sleep(every)
+        now = os.path.getsize(log)
+        still = still + 1 if now == size else 0
+        size = now
+    return size
+
+
+def calls_between(log, start, end=None):
+    """[(function, nth)] of the calls logged from byte start (to byte end)."""
+    seen, seq = {}, []
+    with open(log) as f:
+        f.seek(start)
+        text = f.read() if end is None else f.read(end - start)
+    for line in text.splitlines():
+        fn = line.split()[0]
+        seen[fn] = seen.get(fn, 0) + 1
+        seq.append((fn, seen[fn]))
+    return seq
+
+
+def agreed(first, second):
+    """The calls two recorded installs agree on: the rescan after an install
+    may itself rescan, so a tail one run has and the other not is left out
+    (a case there could never be reached)."""
+    common = 0
+    while common < min(len(first), len(second)) and first[common] == second[common]:
+        common += 1
+    return first[:common]
+
+
+def ends_of_runs(seq):
+    """Of a run of the same call in a row, the first and the last."""
+    return [c for i, c in enumerate(seq)
+            if i in (0, len(seq) - 1) or seq[i - 1][0] != c[0] or seq[i + 1][0] != c[0]]
+
+
+def log_has(log, text):
+    try:
+        with open(log) as f:
+            return any(line.strip() == text for line in f)
+    except FileNotFoundError:
+        return False
+
+
+def kill_when_hung(daemon, log, fn, call, timeout=30):
+    """Run call (the install) on a thread; once the log shows fn hanging,
+    SIGKILL the daemon. False when fn never ran."""
+    def run():
+        try:
+            call()
+        except OSError:
+            pass        # the connection dies with the daemon
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    deadline = time.time() + timeout
+    while time.time() < deadline and not log_has(log, f"{fn} HANG"):
+        time.sleep(0.02)
+    hung = log_has(log, f"{fn} HANG")
+    daemon.proc.send_signal(signal.SIGKILL)
+    daemon.proc.wait()
+    t.join(15)
+    return hung
