@@ -7,7 +7,7 @@
  *   pending/<requestId>.json   a request whose new key waits for its certificate
  *   journal/<token id>.json    an install in progress (at most one per token)
  *   backup/<token id>/<sha256>.pem   every certificate an install replaced
- *   history/<token id>-<time>.json   finished installs
+ *   history/<token id>-<time>[-<n>].json finished installs (n: the n-th in that second)
  *   history/<requestId>.request.json installed requests
  * Every file is replaced atomically (write, fsync, rename, fsync dir).
  *

@@ -341,8 +341,33 @@ bool kb_journal_exists(kb_renewals *r, const char *token) {
         return path && access(path, F_OK) == 0;
 }
 
+#define HISTORY_SAME_SECOND 1000
+
+/* history/<token>-<now>.json, or -<now>-<n>.json for the n-th install that
+ * finished within the same second: link() never replaces a file, so no
+ * finished install overwrites another's record. A crash between the link
+ * and the unlink leaves the journal at done, and its next close records it
+ * again under another name (a duplicate, nothing lost). */
+static int keep_in_history(kb_renewals *r, const char *from, const char *token, time_t now) {
+        char done[128];
+        for (int n = 0; n < HISTORY_SAME_SECOND; n++) {
+                if (n == 0)
+                        snprintf(done, sizeof(done), "%s-%lld.json", token, (long long) now);
+                else
+                        snprintf(done, sizeof(done), "%s-%lld-%d.json", token, (long long) now, n);
+                _cleanup_free_ char *to = kb_path_join(r->history, done);
+                if (!to)
+                        return -KB_E_INTERNAL;
+                if (link(from, to) == 0)
+                        return unlink(from) < 0 ? -KB_E_INTERNAL : 0;
+                if (errno != EEXIST)
+                        return -KB_E_INTERNAL;
+        }
+        return -KB_E_INTERNAL;
+}
+
 int kb_journal_close(kb_renewals *r, const kb_install *j) {
-        char name[64], done[96];
+        char name[64];
         if (file_name(name, sizeof(name), j->token, KB_TOKEN_ID_LEN) < 0)
                 return -KB_E_INTERNAL;
         _cleanup_free_ char *from = kb_path_join(r->journal, name);
@@ -351,10 +376,7 @@ int kb_journal_close(kb_renewals *r, const kb_install *j) {
         if (j->phase != KB_INSTALL_DONE)
                 return unlink(from) < 0 && errno != ENOENT ? -KB_E_INTERNAL : 0;
         /* done: the finished journal, with its phase, becomes history */
-        int e = kb_journal_save(r, j);
-        snprintf(done, sizeof(done), "%s-%lld.json", j->token, (long long) time(NULL));
-        _cleanup_free_ char *to = kb_path_join(r->history, done);
-        if (e < 0 || !to || rename(from, to) < 0)
+        if (kb_journal_save(r, j) < 0 || keep_in_history(r, from, j->token, time(NULL)) < 0)
                 return -KB_E_INTERNAL;
         return kb_fsync_dir(r->journal) < 0 || kb_fsync_dir(r->history) < 0 ? -KB_E_INTERNAL : 0;
 }
