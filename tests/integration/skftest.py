@@ -2,15 +2,28 @@
 the GM/T ID, a token provisioned the way a CA's issuing software does it,
 and checks of SM2 signatures with the openssl CLI."""
 import ctypes
-import hashlib
+import importlib.util
 import os
 import subprocess
 import sys
-import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "skfsoft"))
 from skf import HANDLE, SGD_SM2_1, ULONG, USER, PubBlob, enveloped_key, pub_pem  # noqa: E402
+
+
+def _load_example(name):
+    path = os.path.join(HERE, "..", "..", "docs", "examples", name)
+    spec = importlib.util.spec_from_file_location(name.replace("-", "_")[:-3], path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# The GM/T 0010 checks a portal runs (docs/examples), and their DER helpers.
+_gmt = _load_example("verify-gmt-signed-data.py")
+der_tlv, der_children, oid_text, sm2_verifies = _gmt.der_tlv, _gmt.der_children, _gmt.oid_text, _gmt.sm2_verifies
+gmt_signed_data_problems = _gmt.problems
 
 GMT = ["-sm3", "-sigopt", "distid:1234567812345678"]
 GMT_ID = "1234567812345678"
@@ -87,89 +100,3 @@ def sm2_key_pair():
 def cert_pubkey_pem(der):
     return subprocess.run(["openssl", "x509", "-inform", "DER", "-noout", "-pubkey"], input=der,
                           capture_output=True, check=True).stdout
-
-
-def sm2_verifies(cert_der, message, sig_der, ident=GMT_ID):
-    """openssl's word on an SM2-SM3 signature of message with the ID."""
-    with tempfile.TemporaryDirectory() as t:
-        paths = {n: os.path.join(t, n) for n in ("pub.pem", "msg", "sig")}
-        for name, data in (("pub.pem", cert_pubkey_pem(cert_der)), ("msg", message), ("sig", sig_der)):
-            with open(paths[name], "wb") as f:
-                f.write(data)
-        r = subprocess.run(["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", paths["pub.pem"], "-rawin",
-                            "-digest", "sm3", "-pkeyopt", "distid:" + ident, "-in", paths["msg"],
-                            "-sigfile", paths["sig"]], capture_output=True)
-        return r.returncode == 0
-
-
-def der_tlv(der, i=0):
-    """(tag, start of value, end of value) of the DER item at i."""
-    tag, n = der[i], der[i + 1]
-    j = i + 2
-    if n & 0x80:
-        k = n & 0x7F
-        n = int.from_bytes(der[j:j + k], "big")
-        j += k
-    return tag, j, j + n
-
-
-def der_children(der, start, end):
-    """The items between start and end as (tag, item start, value start, value end)."""
-    out, i = [], start
-    while i < end:
-        tag, vs, ve = der_tlv(der, i)
-        out.append((tag, i, vs, ve))
-        i = ve
-    return out
-
-
-def oid_text(value):
-    """Dotted text of an OID's content bytes."""
-    first = value[0]
-    parts, n = [first // 40, first % 40], 0
-    for b in value[1:]:
-        n = (n << 7) | (b & 0x7F)
-        if not b & 0x80:
-            parts.append(n)
-            n = 0
-    return ".".join(map(str, parts))
-
-
-OID_GMT_DATA, OID_GMT_SIGNED = "1.2.156.10197.6.1.4.2.1", "1.2.156.10197.6.1.4.2.2"
-OID_SM3, OID_SM2_1 = "1.2.156.10197.1.401", "1.2.156.10197.1.301.1"
-
-
-def gmt_signed_data_problems(der, data, cert_der):
-    """What is wrong with der as GM/T 0010 detached SignedData of data by
-    cert_der's key: [] when it is right (the OIDs, the messageDigest, and
-    the SM2 signature over the signed attributes, checked by openssl)."""
-    try:
-        _, s, e = der_tlv(der)
-        (_, _, ovs, ove), (_, _, vs, _) = der_children(der, s, e)
-        if oid_text(der[ovs:ove]) != OID_GMT_SIGNED:
-            return ["contentType is not GM/T SignedData"]
-        _, sds, sde = der_tlv(der, vs)
-        _, _, content, certs, signers = der_children(der, sds, sde)
-        if len(der_children(der, content[2], content[3])) != 1:
-            return ["the content is not detached"]
-        if der[certs[2]:certs[3]] != cert_der:
-            return ["the certificate is not the signer's"]
-        si = der_children(der, *der_children(der, signers[2], signers[3])[0][2:])
-        _, _, dalg, attrs, salg, sig = si
-        oids = [oid_text(der[x[2]:x[3]]) for x in (der_children(der, dalg[2], dalg[3])[0],
-                                                  der_children(der, salg[2], salg[3])[0])]
-        if oids != [OID_SM3, OID_SM2_1]:
-            return [f"algorithms {oids}"]
-        found = {}
-        for _, _, avs, ave in der_children(der, attrs[2], attrs[3]):
-            (_, _, aovs, aove), (_, _, svs, sve) = der_children(der, avs, ave)
-            value = der_children(der, svs, sve)[0]
-            found[oid_text(der[aovs:aove])] = der[value[2]:value[3]]
-        if found.get("1.2.840.113549.1.9.4") != hashlib.new("sm3", data).digest():
-            return ["messageDigest is not SM3 of the data"]
-        signed = b"\x31" + der[attrs[1] + 1:attrs[3]]
-        if not sm2_verifies(cert_der, signed, der[sig[2]:sig[3]]):
-            return ["the signature does not verify"]
-    except (ValueError, IndexError) as e:
-        return [f"not DER as expected: {e}"]
-    return []
