@@ -14,6 +14,8 @@ them (Python standard library and the openssl CLI only):
 
 The CA is the one tests/fixtures/make-token.sh made for the demo token
 (DIR/ca/ca.pem and ca.key). An issued certificate keeps the CSR's subject.
+SM2 requests (the SKF token's) are checked with the GM/T ID, their GM/T 0010
+proofs with docs/examples/verify-gmt-signed-data.py.
 Errors are {"error": {"code", "message"}} like the daemon's.
 
     demo_portal.py --port 27183 --root web-api --ca build/demo/tokens/ca
@@ -33,6 +35,8 @@ import time
 
 SRC = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VERIFIER = os.path.join(SRC, "docs", "examples", "verify-keybridge-auth.py")
+GMT_VERIFIER = os.path.join(SRC, "docs", "examples", "verify-gmt-signed-data.py")
+GMT_ID_OPTS = ["-vfyopt", "distid:1234567812345678"]   # how openssl checks an SM2 signature with the GM/T ID
 MAX_BODY = 1 << 20
 CHALLENGE_TTL = 120
 HASHES = {"SHA256": "-sha256", "SHA384": "-sha384", "SHA512": "-sha512", "SM3": "-sm3"}
@@ -43,8 +47,8 @@ KEY_USAGE_NAMES = {
 }
 
 
-def load_verifier():
-    spec = importlib.util.spec_from_file_location("verify_keybridge_auth", VERIFIER)
+def load_example(path):
+    spec = importlib.util.spec_from_file_location(os.path.basename(path)[:-3].replace("-", "_"), path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -113,7 +117,8 @@ class Portal:
         self.origins = origins
         self.challenges = {}
         self.lock = threading.Lock()
-        self.verifier = load_verifier()
+        self.verifier = load_example(VERIFIER)
+        self.gmt = load_example(GMT_VERIFIER)
 
     # ---- login (keybridge-auth-1) ----
 
@@ -193,14 +198,20 @@ class Portal:
         old = body.get("certificate")
         with Workdir() as w:
             csr_path = w.file("req.csr", csr)
-            if openssl("req", "-in", csr_path, "-verify", "-noout").returncode:
+            # an SM2 request (an SKF token's) is signed with the GM/T ID, which
+            # openssl must be told (and must not be told for any other key)
+            text = openssl("req", "-in", csr_path, "-noout", "-text").stdout.decode(errors="replace")
+            vfy = GMT_ID_OPTS if "SM2-with-SM3" in text else []
+            checked = openssl("req", "-in", csr_path, "-verify", "-noout", *vfy)
+            # openssl 3.0 may exit 0 after "verify failure": the words decide
+            if checked.returncode or b"verify OK" not in checked.stdout + checked.stderr:
                 raise DemoError(400, "CSR_INVALID", "the CSR's signature does not verify")
             proof_ok = self._check_proof(w, csr_path, body.get("proof"), old)
             ext = w.file("ext.cnf", "basicConstraints = critical, CA:false\n"
                          f"keyUsage = critical, {self._key_usage(w, old)}\n"
                          "subjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid:always\n")
             out = w.file("new.pem")
-            r = openssl("x509", "-req", "-in", csr_path, "-CA", self.ca_cert, "-CAkey", self.ca_key,
+            r = openssl("x509", "-req", "-in", csr_path, *vfy, "-CA", self.ca_cert, "-CAkey", self.ca_key,
                         "-set_serial", "0x" + secrets.token_hex(16), "-days", "365", "-sha256",
                         "-extfile", ext, "-out", out)
             if r.returncode:
@@ -216,10 +227,23 @@ class Portal:
         if not proof or not isinstance(old, str):
             return None
         csr_der = openssl("req", "-in", csr_path, "-outform", "DER").stdout
-        r = openssl("cms", "-verify", "-binary", "-inform", "DER", "-in", w.file("proof.der", b64decode(proof, "proof")),
+        proof_der = b64decode(proof, "proof")
+        if self.gmt.is_gmt_signed_data(proof_der):
+            return self._check_gmt_proof(w, proof_der, csr_der, old)
+        r = openssl("cms", "-verify", "-binary", "-inform", "DER", "-in", w.file("proof.der", proof_der),
                     "-content", w.file("csr.der", csr_der), "-CAfile", self.ca_cert, "-purpose", "any",
                     "-certfile", w.file("old.pem", old), "-out", w.file("proof.out"))
         if r.returncode:
+            raise DemoError(400, "PROOF_INVALID", "the proof is not a signature over the CSR by the current certificate")
+        return True
+
+    def _check_gmt_proof(self, w, proof_der, csr_der, old):
+        """An SM2 token's proof is GM/T 0010 SignedData, which openssl's cms
+        cannot read: the portal checks it with the example verifier, and the
+        current certificate's chain to a CA it trusts."""
+        old_der = openssl("x509", "-in", w.file("old-proof.pem", old), "-outform", "DER").stdout
+        if self.gmt.problems(proof_der, csr_der, old_der) or \
+                not self.verifier.chains(self.trusted, w.file("old-chain.pem", old)):
             raise DemoError(400, "PROOF_INVALID", "the proof is not a signature over the CSR by the current certificate")
         return True
 

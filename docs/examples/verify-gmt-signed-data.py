@@ -91,6 +91,17 @@ def signed_attributes(der, attrs):
     return found
 
 
+def is_gmt_signed_data(der):
+    """Does der open with GM/T 0010's SignedData contentType (as opposed to
+    RFC 5652's, which openssl cms verifies)?"""
+    try:
+        _, s, e = der_tlv(der)
+        _, ovs, ove = der_tlv(der, s)
+        return oid_text(der[ovs:ove]) == OID_GMT_SIGNED
+    except (ValueError, IndexError):
+        return False
+
+
 def problems(der, data, cert_der):
     """What is wrong with der as GM/T 0010 detached SignedData of data by
     cert_der's key: [] when it is right."""

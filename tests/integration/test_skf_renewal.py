@@ -140,7 +140,7 @@ class Fixture:
         for device, serial, double in (("renewkey", "GM2026120001", False), ("dualkey", "GM2026120002", True),
                                        ("errkey", "GM2026120003", False), ("cancelkey", "GM2026120004", True),
                                        ("refusekey", "GM2026120005", False), ("usagekey", "GM2026120006", False),
-                                       ("orphankey", "GM2026120007", True)):
+                                       ("orphankey", "GM2026120007", True), ("portalkey", "GM2026120008", False)):
             make_device(cls.root, device, serial, device)
             cls.old[serial] = provision(cls.skf, cls.ca, device, encryption=double)
         cls.d = renewal_daemon(cls.tmp, cls.root, cls.control, ["--poll-interval-ms", "200"])
@@ -295,6 +295,37 @@ class SkfRenewal(unittest.TestCase):
     def assertError(self, st, body, status, code, field):
         err = body.get("error", {})
         self.assertEqual((st, err.get("code"), err.get("field")), (status, code, field), body)
+
+    def test_the_demo_portal_issues_for_an_sm2_request_and_checks_its_gmt_proof(self):
+        sys.path.insert(0, os.path.join(HERE, ".."))
+        import demo_portal
+        rsa_ca = os.path.join(self.tmp, "rsa-ca")
+        os.makedirs(rsa_ca)
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=Demo CA",
+                        "-keyout", os.path.join(rsa_ca, "ca.key"), "-out", os.path.join(rsa_ca, "ca.pem"),
+                        "-days", "30"], check=True, capture_output=True)
+        portal = demo_portal.Portal(rsa_ca, "12345678", "123456", {PAGE_PIN}, trust=[self.ca.cert])
+        t, old, req = self.request("GM2026120008")
+        old_pem = der_to_pem(self.old["GM2026120008"][0])
+        proof = base64.b64decode(req["proof"])
+        tampered = b64(proof[:-1] + bytes([proof[-1] ^ 1]))
+        with self.assertRaises(demo_portal.DemoError) as refused:
+            portal.issue({"csr": req["csr"], "proof": tampered, "certificate": old_pem}, PAGE_PIN)
+        self.assertEqual(refused.exception.code, "PROOF_INVALID")
+        csr_der = bytearray(subprocess.run(["openssl", "req", "-outform", "DER"], input=req["csr"].encode(),
+                                           capture_output=True, check=True).stdout)
+        csr_der[-1] ^= 1    # the signature's last byte
+        bad_csr = subprocess.run(["openssl", "req", "-inform", "DER"], input=bytes(csr_der), capture_output=True,
+                                 check=True).stdout.decode()
+        with self.assertRaises(demo_portal.DemoError) as refused:
+            portal.issue({"csr": bad_csr, "proof": req["proof"], "certificate": old_pem}, PAGE_PIN)
+        self.assertEqual(refused.exception.code, "CSR_INVALID")
+        issued = portal.issue({"csr": req["csr"], "proof": req["proof"], "certificate": old_pem}, PAGE_PIN)
+        self.assertTrue(issued["proofVerified"])
+        st, _, body = self.post(t, "renewal/install", {"requestId": req["requestId"], "replaces": old["id"],
+                                                       "certificate": issued["certificate"], "chain": issued["chain"]})
+        self.assertEqual(st, 200, body)
+        self.assertEqual((body["finished"], body["chainStored"]), (True, 0), "SKF has no place for issuers")
 
     def test_what_a_container_cannot_do_is_refused(self):
         tok = Token(self.root, "refusekey")
