@@ -162,7 +162,8 @@ int kb_enc_install(kb_call *call, kb_source *src, const kb_token *t, const kb_in
 int kb_enc_rollback(kb_source *src, const kb_token *t, const kb_install *j);
 /* In containers (SKF), past the commit point, after the old container
  * went: the encryption certificate into the new container (its key went
- * in before the commit point). 0 when written, nothing to do, or the token
+ * in before the commit point; writing it again changes nothing). 0 when
+ * written, nothing to do, or the token
  * will never take it (full, or refuses it: the answer then leaves it out);
  * 1 while it waits for a login; -KB_E_* to try again. */
 int kb_enc_after_commit(kb_call *call, kb_source *src, const kb_token *t, const kb_install *j);

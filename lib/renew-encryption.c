@@ -83,16 +83,14 @@ static int keep_enc_cert(kb_install *j, const kb_enc_req *e) {
  * another envelope then would replace a key in use). */
 static int plan_in_container(kb_call *call, kb_token_op *op, const kb_enc_req *e, const kb_cert *sign,
                              kb_install *j) {
-        size_t n = 0;
         if (sign->key_type != KB_KEY_SM2 || e->cert->key_type != KB_KEY_SM2)
                 return kb_renew_refuse(call, -KB_E_UNSUPPORTED_ALGORITHM, "encryption", "key-type");
-        int r = op->source->ops->cert_count(op->source, op->token, e->cert->der, e->cert->der_len, &n);
-        if (r < 0)
-                return r;
-        j->enc_cert_ours = n == 0;
+        /* the certificate goes into the new container even when another
+         * holds it: writing it again into its slot changes nothing */
+        j->enc_cert_ours = true;
         j->enc_key = j->new_key;
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *want = public_key(e->cert), *held = NULL;
-        r = want ? op->source->ops->key_public(op->source, op->token, &j->new_key, false, &held) : -KB_E_INTERNAL;
+        int r = want ? op->source->ops->key_public(op->source, op->token, &j->new_key, false, &held) : -KB_E_INTERNAL;
         if (r < 0 && r != -KB_E_NOT_FOUND)
                 return r;
         j->enc_key_ours = !held || EVP_PKEY_eq(held, want) != 1;
@@ -208,14 +206,12 @@ int kb_enc_rollback(kb_source *src, const kb_token *t, const kb_install *j) {
 }
 
 int kb_enc_after_commit(kb_call *call, kb_source *src, const kb_token *t, const kb_install *j) {
-        size_t n = 0, n_sign = 0;
+        size_t n_sign = 0;
         if (!src->ops->certs_in_containers || !j->enc_der || !j->enc_cert_ours)
                 return 0;
-        int r = src->ops->cert_count(src, t, j->enc_der, j->enc_len, &n);
-        if (r >= 0 && n == 0)
-                r = src->ops->cert_count(src, t, j->new_der, j->new_len, &n_sign);
-        if (r < 0 || n > 0 || n_sign == 0)
-                return r;       /* written; or the new container went (another program): nothing to complete */
+        int r = src->ops->cert_count(src, t, j->new_der, j->new_len, &n_sign);
+        if (r < 0 || n_sign == 0)
+                return r;       /* the new container went (another program): nothing to complete */
         if (!src->ops->logged_in(src, t))
                 return 1;       /* SKF writes need the user's login */
         kb_call_progress(call, "write-encryption-certificate", 90);
