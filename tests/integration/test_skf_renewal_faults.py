@@ -237,6 +237,11 @@ class SkfFaultMatrix(unittest.TestCase):
                     outcomes[(fn, nth, failure)] = self.run_case(fn, nth, failure)
         self.assertIn("old", outcomes.values())
         self.assertIn("new", outcomes.values())
+        report = os.environ.get("KB_RENEWAL_MATRIX_REPORT")
+        if report:
+            with open(report + "-skf", "w") as f:
+                for (fn, nth, failure), outcome in outcomes.items():
+                    f.write(f"{fn}\t{nth}\t{failure}\t{outcome}\n")
         calls = {fn for fn, _ in self.sequence}
         for fn in ("SKF_ImportECCKeyPair", "SKF_ImportCertificate", "SKF_DeleteContainer"):
             self.assertIn(fn, calls, "the matrix covers every write")
