@@ -12,10 +12,16 @@
 #define MAX_NAMES 4096          /* bytes of a name list */
 #define MAX_CERT (16 * 1024)
 
-/* A name list (SKF_Enum*) into buf, at most size bytes; SAR code. */
-static SKF_ULONG name_list(SKF_ULONG sar, char *buf, SKF_ULONG size) {
-        if (sar == SAR_OK && (size == 0 || buf[size - 1] != 0))
+/* A name list (SKF_Enum*) into buf, *size bytes long once the call that
+ * filled it returned; SAR code. size is a pointer because the call is this
+ * function's argument: a size passed by value could be read before the call
+ * (the order arguments are evaluated in is unspecified) — the buffer's
+ * capacity, not the list's length, with an unset byte judged its end. */
+static SKF_ULONG name_list(SKF_ULONG sar, char *buf, const SKF_ULONG *size) {
+        if (sar == SAR_OK && (*size == 0 || *size >= MAX_NAMES || buf[*size - 1] != 0))
                 buf[0] = buf[1] = 0;    /* not terminated: treat as empty */
+        else if (sar == SAR_OK)
+                buf[*size] = 0;         /* the list's end, should the library leave it out */
         return sar;
 }
 
@@ -97,7 +103,7 @@ static SKF_ULONG read_cert(skf_source *p, SKF_HANDLE c, const char *container, b
 static SKF_ULONG read_containers(skf_source *p, SKF_HANDLE app, kb_token *t) {
         char names[MAX_NAMES];
         SKF_ULONG size = sizeof(names);
-        SKF_ULONG sar = name_list(p->f.SKF_EnumContainer(app, names, &size), names, size);
+        SKF_ULONG sar = name_list(p->f.SKF_EnumContainer(app, names, &size), names, &size);
         for (const char *n = names; sar == SAR_OK && *n; n += strlen(n) + 1) {
                 SKF_HANDLE c = NULL;
                 sar = p->f.SKF_OpenContainer(app, (SKF_CHAR *) n, &c);
@@ -117,7 +123,7 @@ static SKF_ULONG read_application(skf_source *p, SKF_HANDLE dev, kb_token *t, sk
         SKF_ULONG size = sizeof(names), max = 0, left = 0;
         SKF_BOOL is_default = 0;
         SKF_HANDLE app = NULL;
-        SKF_ULONG sar = name_list(p->f.SKF_EnumApplication(dev, names, &size), names, size);
+        SKF_ULONG sar = name_list(p->f.SKF_EnumApplication(dev, names, &size), names, &size);
         if (sar != SAR_OK || !names[0])
                 return sar;     /* a blank device: no certificates, no PIN */
         if (!copy_name(d->app, sizeof(d->app), names))
@@ -228,7 +234,7 @@ int kb_skf_scan(kb_source *s, const kb_scan *prev, kb_scan **ret) {
                 return 0;
         }
         pthread_mutex_lock(&p->call_lock);
-        SKF_ULONG sar = name_list(p->f.SKF_EnumDev(1, names, &size), names, size);
+        SKF_ULONG sar = name_list(p->f.SKF_EnumDev(1, names, &size), names, &size);
         if (sar != SAR_OK)
                 kb_scan_add_problem(scan, p->base.name, kb_skf_error(p, sar), kb_skf_sar_name(sar));
         else
