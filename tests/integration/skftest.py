@@ -9,7 +9,9 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "skfsoft"))
-from skf import HANDLE, SGD_SM2_1, ULONG, USER, PubBlob, enveloped_key, pub_pem  # noqa: E402
+from skf import HANDLE, SGD_SM2_1, ULONG, USER, PubBlob, child_env, enveloped_key, pub_pem  # noqa: E402
+
+import kbtest  # noqa: E402
 
 
 def _load_example(name):
@@ -88,6 +90,23 @@ def provision(skf, ca, device, pin=b"11223344", container=b"sign-2026", sign_cer
     skf.CloseApplication(app)
     skf.DisConnectDev(dev)
     return sign_der, enc_der
+
+
+def skf_daemon(tmp, root, control, page_pin_origin, library, extra=(), env=None):
+    """A daemon (not started) on the software SKF library at library, its
+    devices in root, its control file control; page_pin_origin may send the
+    PIN in the request (no dialogs); an empty SoftHSM2 beside it, so that
+    no PKCS#11 token of the machine shows."""
+    sysconf = os.path.join(tmp, "keybridge.conf")
+    with open(sysconf, "w") as f:
+        f.write(f"page-pin-origin = {page_pin_origin}\nallow-origin = {page_pin_origin}\n")
+    hsm = os.path.join(tmp, "hsm")
+    os.makedirs(os.path.join(hsm, "tokens"), exist_ok=True)
+    with open(os.path.join(hsm, "softhsm2.conf"), "w") as f:
+        f.write(f"directories.tokendir = {hsm}/tokens\nobjectstore.backend = file\n")
+    env = dict(child_env(), **(env or {}), KB_SKFSOFT_DIR=root, KB_SKFSOFT_CONTROL=control,
+               KEYBRIDGE_SYSTEM_CONFIG=sysconf, SOFTHSM2_CONF=os.path.join(hsm, "softhsm2.conf"))
+    return kbtest.Daemon(tls=False, env=env, extra=["--skf-library", library, "--pin-cooldown", "0", *extra])
 
 
 def sm2_key_pair():

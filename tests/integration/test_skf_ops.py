@@ -23,7 +23,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "skfsoft"))
 import kbtest  # noqa: E402
 from skf import SAR_NAME, ULONG, USER, Skf, SkfError, child_env, make_device, reexec_with_preload, set_present  # noqa: E402
-from skftest import (SM2CA, der_children, der_tlv, oid_text, provision, sm2_verifies,  # noqa: E402
+from skftest import (SM2CA, der_children, der_tlv, oid_text, provision, skf_daemon, sm2_verifies,  # noqa: E402
                      cert_pubkey_pem)
 from test_seal import GIF, png  # noqa: E402
 from test_sign import PINENTRY, Pinentry  # noqa: E402
@@ -72,18 +72,9 @@ class Fixture:
         make_device(cls.root, "algkey", "GM2026110008", "algkey", sm2SignAlgId=VENDOR_SM2_1)
         provision(cls.skf, cls.ca, "algkey", sign_alg=VENDOR_SM2_1)
         cls.pin = Pinentry(cls.tmp)
-        sysconf = os.path.join(cls.tmp, "keybridge.conf")
-        with open(sysconf, "w") as f:
-            f.write(f"page-pin-origin = {PAGE_PIN}\nallow-origin = {PAGE_PIN}\n")
-        hsm = os.path.join(cls.tmp, "hsm")
-        os.makedirs(os.path.join(hsm, "tokens"))
-        with open(os.path.join(hsm, "softhsm2.conf"), "w") as f:
-            f.write(f"directories.tokendir = {hsm}/tokens\nobjectstore.backend = file\n")
-        env = dict(child_env(), **cls.pin.env, KB_SKFSOFT_DIR=cls.root, KB_SKFSOFT_CONTROL=cls.control,
-                   KEYBRIDGE_SYSTEM_CONFIG=sysconf, SOFTHSM2_CONF=os.path.join(hsm, "softhsm2.conf"))
-        cls.d = kbtest.Daemon(tls=False, env=env, extra=["--skf-library", LIB, "--skf-profile", PROFILE,
-                                                         "--pinentry", PINENTRY,
-                                                         "--poll-interval-ms", "200", "--pin-cooldown", "0"])
+        cls.d = skf_daemon(cls.tmp, cls.root, cls.control, PAGE_PIN, LIB,
+                           ["--skf-profile", PROFILE, "--pinentry", PINENTRY, "--poll-interval-ms", "200"],
+                           env=cls.pin.env)
         cls.d.start()
 
     def stop(cls):

@@ -26,9 +26,9 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "skfsoft"))
-import kbtest  # noqa: E402
-from skf import Skf, child_env, enveloped_key, make_device, reexec_with_preload  # noqa: E402
-from skftest import SM2CA, cert_pubkey_pem, gmt_signed_data_problems, provision, sm2_key_pair, sm2_verifies  # noqa: E402
+from skf import Skf, enveloped_key, make_device, reexec_with_preload  # noqa: E402
+from skftest import (SM2CA, cert_pubkey_pem, gmt_signed_data_problems, provision, skf_daemon,  # noqa: E402
+                     sm2_key_pair, sm2_verifies)
 
 LIB = os.environ.get("KB_SKFSOFT_SO")
 PAGE_PIN = "https://pagepin.example.cn"
@@ -98,19 +98,6 @@ class Token:
         return [(c, slot) for c in self.containers() for slot in ("sign", "enc") if self.read(c, f"{slot}.crt") == der]
 
 
-def renewal_daemon(tmp, root, control, extra=()):
-    sysconf = os.path.join(tmp, "keybridge.conf")
-    with open(sysconf, "w") as f:
-        f.write(f"page-pin-origin = {PAGE_PIN}\nallow-origin = {PAGE_PIN}\n")
-    hsm = os.path.join(tmp, "hsm")
-    os.makedirs(os.path.join(hsm, "tokens"), exist_ok=True)
-    with open(os.path.join(hsm, "softhsm2.conf"), "w") as f:
-        f.write(f"directories.tokendir = {hsm}/tokens\nobjectstore.backend = file\n")
-    env = dict(child_env(), KB_SKFSOFT_DIR=root, KB_SKFSOFT_CONTROL=control, KEYBRIDGE_SYSTEM_CONFIG=sysconf,
-               SOFTHSM2_CONF=os.path.join(hsm, "softhsm2.conf"))
-    return kbtest.Daemon(tls=False, env=env, extra=["--skf-library", LIB, "--pin-cooldown", "0", *extra])
-
-
 class CA(SM2CA):
     """The test CA's side of an SM2 renewal: the signature certificate for
     a CSR, and a KMC-made encryption pair sent to the CSR's key."""
@@ -143,7 +130,7 @@ class Fixture:
                                        ("orphankey", "GM2026120007", True), ("portalkey", "GM2026120008", False)):
             make_device(cls.root, device, serial, device)
             cls.old[serial] = provision(cls.skf, cls.ca, device, encryption=double)
-        cls.d = renewal_daemon(cls.tmp, cls.root, cls.control, ["--poll-interval-ms", "200"])
+        cls.d = skf_daemon(cls.tmp, cls.root, cls.control, PAGE_PIN, LIB, ["--poll-interval-ms", "200"])
         cls.d.start()
 
     def stop(cls):

@@ -38,7 +38,8 @@ sys.path.insert(0, os.path.join(HERE, "..", "skfsoft"))
 from skf import Skf, make_device, reexec_with_preload  # noqa: E402
 from faultmatrix import agreed, calls_between, ends_of_runs, kill_when_hung, wait_quiet  # noqa: E402
 from skftest import provision  # noqa: E402
-from test_skf_renewal import CA, LIB, PAGE_PIN, PIN, Token, b64, der_to_pem, renewal_daemon  # noqa: E402
+from skftest import skf_daemon  # noqa: E402
+from test_skf_renewal import CA, LIB, PAGE_PIN, PIN, Token, b64, der_to_pem  # noqa: E402
 
 FAILURES = ("SAR_FAIL", "SAR_DEVICE_REMOVED", "HANG")
 # Calls whose result the daemon ignores by design (closing handles): only
@@ -63,7 +64,7 @@ class SkfFaultMatrix(unittest.TestCase):
         cls.tok = Token(cls.root, DEVICE)
         (cls.old_name,) = cls.tok.containers()
         # No timed rescans: the install's calls are the only calls while it runs.
-        cls.d = renewal_daemon(cls.tmp, cls.root, cls.control, ["--poll-interval-ms", "600000"])
+        cls.d = skf_daemon(cls.tmp, cls.root, cls.control, PAGE_PIN, LIB, ["--poll-interval-ms", "600000"])
         cls.d.start()
         cls.token_id, cls.old_id = cls.identity()
         st, _, req = cls.post("renewal/request", {"certificate": cls.old_id})
