@@ -6,6 +6,7 @@ import importlib.util
 import os
 import subprocess
 import sys
+import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "skfsoft"))
@@ -90,6 +91,17 @@ def provision(skf, ca, device, pin=b"11223344", container=b"sign-2026", sign_cer
     skf.CloseApplication(app)
     skf.DisConnectDev(dev)
     return sign_der, enc_der
+
+
+def skf_dirs(prefix):
+    """A temporary directory for a suite: (it, the devices' root, the
+    control file's path), both set in this process's environment, where the
+    software SKF library the suite loads itself reads them (once)."""
+    tmp = tempfile.mkdtemp(prefix=prefix)
+    root, control = os.path.join(tmp, "skf"), os.path.join(tmp, "control")
+    os.makedirs(root)
+    os.environ["KB_SKFSOFT_DIR"], os.environ["KB_SKFSOFT_CONTROL"] = root, control
+    return tmp, root, control
 
 
 def skf_daemon(tmp, root, control, page_pin_origin, library, extra=(), env=None):

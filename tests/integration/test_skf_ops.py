@@ -23,7 +23,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "skfsoft"))
 import kbtest  # noqa: E402
 from skf import SAR_NAME, ULONG, USER, Skf, SkfError, child_env, make_device, reexec_with_preload, set_present  # noqa: E402
-from skftest import (SM2CA, der_children, der_tlv, oid_text, provision, skf_daemon, sm2_verifies,  # noqa: E402
+from skftest import (SM2CA, der_children, der_tlv, oid_text, provision, skf_daemon, skf_dirs, sm2_verifies,  # noqa: E402
                      cert_pubkey_pem)
 from test_seal import GIF, png  # noqa: E402
 from test_sign import PINENTRY, Pinentry  # noqa: E402
@@ -47,12 +47,7 @@ class Fixture:
     loaded in this process reads its directory once."""
 
     def start(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="kb-skf-ops-")
-        cls.root = os.path.join(cls.tmp, "skf")
-        os.makedirs(cls.root)
-        os.environ["KB_SKFSOFT_DIR"] = cls.root
-        cls.control = os.path.join(cls.tmp, "control")
-        os.environ["KB_SKFSOFT_CONTROL"] = cls.control
+        cls.tmp, cls.root, cls.control = skf_dirs("kb-skf-ops-")
         cls.skf = Skf(LIB)
         cls.ca = SM2CA(cls.tmp)
         make_device(cls.root, "gmkey", "GM2026110001", "SM2 test key")

@@ -27,7 +27,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "skfsoft"))
 from skf import Skf, enveloped_key, make_device, reexec_with_preload  # noqa: E402
-from skftest import (SM2CA, cert_pubkey_pem, gmt_signed_data_problems, provision, skf_daemon,  # noqa: E402
+from skftest import (SM2CA, cert_pubkey_pem, gmt_signed_data_problems, provision, skf_daemon, skf_dirs,  # noqa: E402
                      sm2_key_pair, sm2_verifies)
 
 LIB = os.environ.get("KB_SKFSOFT_SO")
@@ -115,12 +115,7 @@ class CA(SM2CA):
 
 class Fixture:
     def start(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="kb-skf-renewal-")
-        cls.root = os.path.join(cls.tmp, "skf")
-        os.makedirs(cls.root)
-        os.environ["KB_SKFSOFT_DIR"] = cls.root
-        cls.control = os.path.join(cls.tmp, "control")
-        os.environ["KB_SKFSOFT_CONTROL"] = cls.control
+        cls.tmp, cls.root, cls.control = skf_dirs("kb-skf-renewal-")
         cls.skf = Skf(LIB)
         cls.ca = CA(cls.tmp)
         cls.old = {}

@@ -28,7 +28,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import time
 import unittest
 
@@ -38,7 +37,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "skfsoft"))
 from skf import Skf, make_device, reexec_with_preload  # noqa: E402
 from faultmatrix import agreed, calls_between, ends_of_runs, kill_when_hung, wait_quiet  # noqa: E402
 from skftest import provision  # noqa: E402
-from skftest import skf_daemon  # noqa: E402
+from skftest import skf_daemon, skf_dirs  # noqa: E402
 from test_skf_renewal import CA, LIB, PAGE_PIN, PIN, Token, b64, der_to_pem  # noqa: E402
 
 FAILURES = ("SAR_FAIL", "SAR_DEVICE_REMOVED", "HANG")
@@ -52,11 +51,7 @@ COMMITTED = ("written", "old-removed")
 class SkfFaultMatrix(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="kb-skf-faults-")
-        cls.root = os.path.join(cls.tmp, "skf")
-        os.makedirs(cls.root)
-        os.environ["KB_SKFSOFT_DIR"] = cls.root
-        cls.control = os.path.join(cls.tmp, "control")
+        cls.tmp, cls.root, cls.control = skf_dirs("kb-skf-faults-")
         cls.calls_log = os.path.join(cls.tmp, "calls.log")
         cls.ca = CA(cls.tmp)
         make_device(cls.root, DEVICE, SERIAL, DEVICE)
