@@ -89,8 +89,14 @@ static int plan_in_container(kb_call *call, kb_token_op *op, const kb_enc_req *e
          * holds it: writing it again into its slot changes nothing */
         j->enc_cert_ours = true;
         j->enc_key = j->new_key;
-        _cleanup_(EVP_PKEY_freep) EVP_PKEY *want = public_key(e->cert), *held = NULL;
-        int r = want ? op->source->ops->key_public(op->source, op->token, &j->new_key, false, &held) : -KB_E_INTERNAL;
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *want = public_key(e->cert), *signs = public_key(sign), *held = NULL;
+        if (!want || !signs)
+                return -KB_E_INTERNAL;
+        /* one key pair for both slots would put the encryption certificate
+         * over the signature certificate */
+        if (EVP_PKEY_eq(want, signs) == 1)
+                return kb_renew_refuse(call, -KB_E_CERTIFICATE_MISMATCH, "encryption.certificate", "signature-key");
+        int r = op->source->ops->key_public(op->source, op->token, &j->new_key, false, &held);
         if (r < 0 && r != -KB_E_NOT_FOUND)
                 return r;
         j->enc_key_ours = !held || EVP_PKEY_eq(held, want) != 1;
@@ -216,10 +222,12 @@ int kb_enc_after_commit(kb_call *call, kb_source *src, const kb_token *t, const 
                 return 1;       /* SKF writes need the user's login */
         kb_call_progress(call, "write-encryption-certificate", 90);
         r = src->ops->cert_write(src, t, j->enc_der, j->enc_len, &j->enc_key, j->label);
-        /* A token that will never take it must not hold the journal open
-         * for good: the signature certificate is in, the key pair too. */
-        if (r == -KB_E_BAD_REQUEST || r == -KB_E_CERTIFICATE_MISMATCH || r == -KB_E_TOKEN_FULL ||
-            r == -KB_E_UNSUPPORTED_ALGORITHM || r == -KB_E_NOT_FOUND)
-                return 0;
-        return r;
+        /* Tried again only when the token went or our login did (then at the
+         * next login). A token that refuses it must not hold the journal
+         * open for good: the signature certificate is in, the key pair too. */
+        if (r == -KB_E_TOKEN_NOT_PRESENT)
+                return r;
+        if (r < 0 && !src->ops->logged_in(src, t))
+                return 1;
+        return 0;
 }

@@ -293,7 +293,11 @@ static int journal_new(kb_token_op *op, const install_req *rq, const kb_key_id *
                         return r;
                 j->destroy_old_key = r == 0;
         }
-        j->label = strdup(op->cert->label ? op->cert->label : "");
+        /* in containers a certificate's label is its container's name */
+        if (op->source->ops->certs_in_containers)
+                j->label = strndup((const char *) key->v, key->len);
+        else
+                j->label = strdup(op->cert->label ? op->cert->label : "");
         j->new_der = malloc(rq->cert->der_len);
         j->old_der = malloc(op->cert->der_len);
         if (!j->label || !j->new_der || !j->old_der)
@@ -323,9 +327,6 @@ static int find_key(kb_call *call, kb_token_op *op, const install_req *rq, kb_ke
                 snprintf(call->error_field, sizeof(call->error_field), "certificate");
                 return -KB_E_CERTIFICATE_MISMATCH;
         }
-        /* A container's certificate cannot be swapped in place (renew.c). */
-        if (r >= 0 && op->source->ops->certs_in_containers && same_key(ret, op->cert->key_id, op->cert->key_id_len))
-                return kb_renew_refuse(call, -KB_E_BAD_REQUEST, "certificate", "new-container-required");
         return r;
 }
 

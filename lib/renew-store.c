@@ -360,6 +360,8 @@ static int keep_in_history(kb_renewals *r, const char *from, const char *token, 
                         return -KB_E_INTERNAL;
                 if (link(from, to) == 0)
                         return unlink(from) < 0 ? -KB_E_INTERNAL : 0;
+                if (errno == EPERM || errno == ENOTSUP)     /* no hard links here: this name is free */
+                        return rename(from, to) < 0 ? -KB_E_INTERNAL : 0;
                 if (errno != EEXIST)
                         return -KB_E_INTERNAL;
         }

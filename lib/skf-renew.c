@@ -190,7 +190,8 @@ static int signs_with(skf_source *p, skf_device *d, const char *name, const EVP_
         r = export_public(p, hc, true, &held);
         (void) p->f.SKF_CloseContainer(hc);
         *ret = r >= 0 && EVP_PKEY_eq(held, pub) == 1;
-        return r == -KB_E_NOT_FOUND ? 0 : r;
+        /* an RSA container, or one the library cannot show: not this one */
+        return r == -KB_E_TOKEN_NOT_PRESENT ? r : 0;
 }
 
 /* The container whose signature key pair is pub. */

@@ -9,7 +9,7 @@ them (Python standard library and the openssl CLI only):
                                   verified with docs/examples/verify-keybridge-auth.py)
     POST /demo-api/verify         {certificate, data, signature, algorithm, format}
                                                            -> {signatureValid, certificateValid, subject, detail}
-    POST /demo-api/ca/issue       {csr, proof?, certificate?} -> {certificate, chain, proofVerified}
+    POST /demo-api/ca/issue       {csr, proof, certificate} -> {certificate, chain, proofVerified}
     POST /demo-api/unblock-code   {token}                  -> {unblockCode, newPin}
 
 The CA is the one tests/fixtures/make-token.sh made for the demo token
@@ -206,7 +206,9 @@ class Portal:
             # openssl 3.0 may exit 0 after "verify failure": the words decide
             if checked.returncode or b"verify OK" not in checked.stdout + checked.stderr:
                 raise DemoError(400, "CSR_INVALID", "the CSR's signature does not verify")
-            proof_ok = self._check_proof(w, csr_path, body.get("proof"), old)
+            if isinstance(old, str):
+                self._check_subject(w, csr_path, old)
+            proof_ok = self._check_proof(w, csr_path, body.get("proof"), old, sm2=bool(vfy))
             ext = w.file("ext.cnf", "basicConstraints = critical, CA:false\n"
                          f"keyUsage = critical, {self._key_usage(w, old)}\n"
                          "subjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid:always\n")
@@ -221,18 +223,30 @@ class Portal:
         with open(self.ca_cert) as f:
             return {"certificate": cert, "chain": [f.read()], "proofVerified": proof_ok}
 
-    def _check_proof(self, w, csr_path, proof, old):
-        """The proof is CMS SignedData over the CSR's DER by the current key.
-        None when there is none to check; a proof that fails is refused."""
-        if not proof or not isinstance(old, str):
+    def _check_subject(self, w, csr_path, old):
+        """A renewal keeps the subject: a proof by the current key over a CSR
+        naming someone else (which any signing call can make) gets nothing."""
+        want = openssl("x509", "-in", w.file("old-subject.pem", old), "-noout", "-subject", "-nameopt", "RFC2253")
+        got = openssl("req", "-in", csr_path, "-noout", "-subject", "-nameopt", "RFC2253")
+        if want.returncode or got.returncode or want.stdout.split(b"=", 1)[1:] != got.stdout.split(b"=", 1)[1:]:
+            raise DemoError(400, "SUBJECT_MISMATCH", "the CSR does not name the current certificate's subject")
+
+    def _check_proof(self, w, csr_path, proof, old, sm2):
+        """The proof is CMS SignedData over the CSR's DER by the current key
+        (GM/T 0010 for an SM2 request). None when there is no current
+        certificate to check it with; missing or failing, it is refused."""
+        if not isinstance(old, str):
             return None
+        if not proof:
+            raise DemoError(400, "PROOF_INVALID", "a renewal needs the proof by the current certificate")
         csr_der = openssl("req", "-in", csr_path, "-outform", "DER").stdout
         proof_der = b64decode(proof, "proof")
-        if self.gmt.is_gmt_signed_data(proof_der):
+        if sm2 or self.gmt.is_gmt_signed_data(proof_der):
             return self._check_gmt_proof(w, proof_der, csr_der, old)
+        # -nointern: the signer must be the current certificate, not one the proof carries
         r = openssl("cms", "-verify", "-binary", "-inform", "DER", "-in", w.file("proof.der", proof_der),
                     "-content", w.file("csr.der", csr_der), "-CAfile", self.ca_cert, "-purpose", "any",
-                    "-certfile", w.file("old.pem", old), "-out", w.file("proof.out"))
+                    "-nointern", "-certfile", w.file("old.pem", old), "-out", w.file("proof.out"))
         if r.returncode:
             raise DemoError(400, "PROOF_INVALID", "the proof is not a signature over the CSR by the current certificate")
         return True

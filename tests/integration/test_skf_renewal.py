@@ -122,7 +122,8 @@ class Fixture:
         for device, serial, double in (("renewkey", "GM2026120001", False), ("dualkey", "GM2026120002", True),
                                        ("errkey", "GM2026120003", False), ("cancelkey", "GM2026120004", True),
                                        ("refusekey", "GM2026120005", False), ("usagekey", "GM2026120006", False),
-                                       ("orphankey", "GM2026120007", True), ("portalkey", "GM2026120008", False)):
+                                       ("orphankey", "GM2026120007", True), ("portalkey", "GM2026120008", False),
+                                       ("samekey", "GM2026120009", False), ("mixkey", "GM2026120010", False)):
             make_device(cls.root, device, serial, device)
             cls.old[serial] = provision(cls.skf, cls.ca, device, encryption=double)
         cls.d = skf_daemon(cls.tmp, cls.root, cls.control, PAGE_PIN, LIB, ["--poll-interval-ms", "200"])
@@ -234,6 +235,7 @@ class SkfRenewal(unittest.TestCase):
         self.assertEqual(st, 200, body)
         self.assertTrue(body["finished"], body)
         self.assertEqual(pem_to_der(body["certificate"]["pem"].encode()), new_der)
+        self.assertEqual(body["certificate"]["label"], new_name, "a certificate's label is its container's name")
         self.assertEqual(pem_to_der(body["encryption"]["certificate"]["pem"].encode()), enc[0])
         self.assertEqual(tok.containers(), [new_name], f"the old container {old_name} went")
         self.assertEqual(tok.holding(new_der), [(new_name, "sign")])
@@ -302,6 +304,25 @@ class SkfRenewal(unittest.TestCase):
         with self.assertRaises(demo_portal.DemoError) as refused:
             portal.issue({"csr": bad_csr, "proof": req["proof"], "certificate": old_pem}, PAGE_PIN)
         self.assertEqual(refused.exception.code, "CSR_INVALID")
+        with self.assertRaises(demo_portal.DemoError) as refused:
+            portal.issue({"csr": req["csr"], "certificate": old_pem}, PAGE_PIN)
+        self.assertEqual(refused.exception.code, "PROOF_INVALID", "a renewal without its proof")
+        # the holder of the current key can sign any CSR (a cms-detached
+        # signature is a valid proof): one naming someone else gets nothing
+        key, _ = sm2_key_pair()
+        with tempfile.NamedTemporaryFile() as k:
+            k.write(key)
+            k.flush()
+            other = subprocess.run(["openssl", "req", "-new", "-key", k.name, "-subj", "/O=keybridge test/CN=Someone Else",
+                                    "-sm3", "-sigopt", f"distid:{GMT_ID}"], capture_output=True, check=True).stdout
+        other_der = subprocess.run(["openssl", "req", "-outform", "DER"], input=other, capture_output=True,
+                                   check=True).stdout
+        st, _, signed = self.post(t, "sign", {"certificate": old["id"], "algorithm": "SM2-SM3", "format": "cms-detached",
+                                              "items": [{"data": b64(other_der)}]})
+        self.assertEqual(st, 200, signed)
+        with self.assertRaises(demo_portal.DemoError) as refused:
+            portal.issue({"csr": other.decode(), "proof": signed["signatures"][0], "certificate": old_pem}, PAGE_PIN)
+        self.assertEqual(refused.exception.code, "SUBJECT_MISMATCH")
         issued = portal.issue({"csr": req["csr"], "proof": req["proof"], "certificate": old_pem}, PAGE_PIN)
         self.assertTrue(issued["proofVerified"])
         st, _, body = self.post(t, "renewal/install", {"requestId": req["requestId"], "replaces": old["id"],
@@ -332,6 +353,34 @@ class SkfRenewal(unittest.TestCase):
         self.assertError(st, body, 400, "BAD_REQUEST", "requestId")
         after = {c: tok.read(c, "sign.crt") for c in tok.containers()}
         self.assertEqual(after, dict(before, **{self.container_of(req): None}), "nothing was written")
+
+    def test_an_encryption_certificate_for_the_signing_key_is_refused(self):
+        tok = Token(self.root, "samekey")
+        (old_name,) = tok.containers()
+        t, old, req = self.request("GM2026120009")
+        name = self.container_of(req)
+        new_der = self.ca.sign_cert(req["csr"])
+        same = self.ca.issue(csr_pubkey(req["csr"]), "GM User", "keyEncipherment")
+        # a KMC that sent the signing key itself (the software token's file has it)
+        blob = bytes(enveloped_key(csr_pubkey(req["csr"]), tok.read(name, "sign.key"))[0])
+        st, _, body = self.install(t, old, req, new_der, (same, blob))
+        self.assertError(st, body, 409, "CERTIFICATE_MISMATCH", "encryption.certificate")
+        self.assertEqual(body["error"].get("reason"), "signature-key", body)
+        self.assertEqual(tok.containers(), sorted([old_name, name]))
+        self.assertIsNone(tok.read(name, "sign.crt"))
+
+    def test_an_rsa_container_beside_is_passed_over(self):
+        tok = Token(self.root, "mixkey")
+        rsa_dir = os.path.join(tok.dir, "aaa-rsa-2025")
+        os.makedirs(rsa_dir)
+        subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:1024", "-out",
+                        os.path.join(rsa_dir, "sign.key")], check=True, capture_output=True)
+        t, old, req = self.request("GM2026120010")
+        new_der = self.ca.sign_cert(req["csr"])
+        st, _, body = self.install(t, old, req, new_der)
+        self.assertEqual(st, 200, body)
+        self.assertEqual(tok.holding(new_der), [(self.container_of(req), "sign")])
+        self.assertIn("aaa-rsa-2025", tok.containers())
 
     def test_an_encryption_certificate_that_may_sign_goes_where_its_key_is(self):
         tok = Token(self.root, "usagekey")
