@@ -101,6 +101,7 @@ typedef struct kb_install {
         size_t enc_len;
         kb_key_id enc_key;
         bool enc_key_ours, enc_cert_ours;
+        int enc_refused;                        /* containers: times the token refused its certificate */
 } kb_install;
 
 void kb_install_clear(kb_install *j);
@@ -163,10 +164,13 @@ int kb_enc_rollback(kb_source *src, const kb_token *t, const kb_install *j);
 /* In containers (SKF), past the commit point, after the old container
  * went: the encryption certificate into the new container (its key went
  * in before the commit point; writing it again changes nothing). 0 when
- * written, nothing to do, or the token
- * will never take it (full, or refuses it: the answer then leaves it out);
- * 1 while it waits for a login; -KB_E_* to try again. */
-int kb_enc_after_commit(kb_call *call, kb_source *src, const kb_token *t, const kb_install *j);
+ * written or nothing to do; 1 while it waits for a login; -KB_E_* to try
+ * again. A token that refuses it (anything but a removal or a lost login)
+ * KB_ENC_REFUSALS times, counted in j->enc_refused, is taken at its word:
+ * the certificate is left out (0) rather than the journal held open for
+ * good. */
+#define KB_ENC_REFUSALS 3
+int kb_enc_after_commit(kb_call *call, kb_source *src, const kb_token *t, kb_install *j);
 
 /* Run a new install from its journal's first phase to done, journaling each
  * step (renew-install.c); enc, when not NULL, is the request's double

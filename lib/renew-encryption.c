@@ -211,7 +211,7 @@ int kb_enc_rollback(kb_source *src, const kb_token *t, const kb_install *j) {
         return r;
 }
 
-int kb_enc_after_commit(kb_call *call, kb_source *src, const kb_token *t, const kb_install *j) {
+int kb_enc_after_commit(kb_call *call, kb_source *src, const kb_token *t, kb_install *j) {
         size_t n_sign = 0;
         if (!src->ops->certs_in_containers || !j->enc_der || !j->enc_cert_ours)
                 return 0;
@@ -222,12 +222,9 @@ int kb_enc_after_commit(kb_call *call, kb_source *src, const kb_token *t, const 
                 return 1;       /* SKF writes need the user's login */
         kb_call_progress(call, "write-encryption-certificate", 90);
         r = src->ops->cert_write(src, t, j->enc_der, j->enc_len, &j->enc_key, j->label);
-        /* Tried again only when the token went or our login did (then at the
-         * next login). A token that refuses it must not hold the journal
-         * open for good: the signature certificate is in, the key pair too. */
-        if (r == -KB_E_TOKEN_NOT_PRESENT)
+        if (r >= 0 || r == -KB_E_TOKEN_NOT_PRESENT)
                 return r;
-        if (r < 0 && !src->ops->logged_in(src, t))
-                return 1;
-        return 0;
+        if (!src->ops->logged_in(src, t))
+                return 1;       /* our login went: at the next one */
+        return ++j->enc_refused < KB_ENC_REFUSALS ? r : 0;
 }

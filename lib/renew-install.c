@@ -87,6 +87,8 @@ static int finish(kb_service *svc, kb_source *src, const kb_token *t, kb_install
         }
         /* after the old container went: the token has the most room then */
         int r = kb_enc_after_commit(call, src, t, j);
+        if (r < 0 && j->enc_refused > 0)
+                (void) kb_journal_save(svc->renewals, j);     /* the refusal counts across runs */
         if (r != 0)
                 return r;
         j->phase = KB_INSTALL_DONE;

@@ -261,9 +261,9 @@ int kb_journal_save(kb_renewals *r, const kb_install *j) {
                                 hex_json(&j->old_key), "destroyKey", j->destroy_old_key);
         if (doc && j->enc_der &&
             json_object_set_new(doc, "encryption",
-                                json_pack("{s:o, s:o, s:b, s:b}", "der", kb_base64_json(j->enc_der, j->enc_len),
+                                json_pack("{s:o, s:o, s:b, s:b, s:i}", "der", kb_base64_json(j->enc_der, j->enc_len),
                                           "keyId", hex_json(&j->enc_key), "unwrapKey", j->enc_key_ours,
-                                          "writeCertificate", j->enc_cert_ours)) < 0) {
+                                          "writeCertificate", j->enc_cert_ours, "refused", j->enc_refused)) < 0) {
                 json_decref(doc);
                 return -KB_E_INTERNAL;
         }
@@ -283,15 +283,16 @@ static int phase_from_name(const char *s, kb_install_phase *ret) {
 static int encryption_from_json(json_t *enc, kb_install *j) {
         const char *key;
         json_t *der;
-        int unwrap = 0, write = 0;
+        int unwrap = 0, write = 0, refused = 0;
         if (!enc)
                 return 0;
-        if (json_unpack(enc, "{s:o, s:s, s:b, s:b}", "der", &der, "keyId", &key, "unwrapKey", &unwrap,
-                        "writeCertificate", &write) < 0 ||
+        if (json_unpack(enc, "{s:o, s:s, s:b, s:b, s?i}", "der", &der, "keyId", &key, "unwrapKey", &unwrap,
+                        "writeCertificate", &write, "refused", &refused) < 0 ||
             key_id_from_hex(key, &j->enc_key) < 0 || b64_decode(der, &j->enc_der, &j->enc_len) < 0)
                 return -EINVAL;
         j->enc_key_ours = unwrap;
         j->enc_cert_ours = write;
+        j->enc_refused = refused;
         return 0;
 }
 

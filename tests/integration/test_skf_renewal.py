@@ -123,7 +123,8 @@ class Fixture:
                                        ("errkey", "GM2026120003", False), ("cancelkey", "GM2026120004", True),
                                        ("refusekey", "GM2026120005", False), ("usagekey", "GM2026120006", False),
                                        ("orphankey", "GM2026120007", True), ("portalkey", "GM2026120008", False),
-                                       ("samekey", "GM2026120009", False), ("mixkey", "GM2026120010", False)):
+                                       ("samekey", "GM2026120009", False), ("mixkey", "GM2026120010", False),
+                                       ("stubbornkey", "GM2026120011", False)):
             make_device(cls.root, device, serial, device)
             cls.old[serial] = provision(cls.skf, cls.ca, device, encryption=double)
         cls.d = skf_daemon(cls.tmp, cls.root, cls.control, PAGE_PIN, LIB, ["--poll-interval-ms", "200"])
@@ -368,6 +369,30 @@ class SkfRenewal(unittest.TestCase):
         self.assertEqual(body["error"].get("reason"), "signature-key", body)
         self.assertEqual(tok.containers(), sorted([old_name, name]))
         self.assertIsNone(tok.read(name, "sign.crt"))
+
+    def test_a_token_that_keeps_refusing_the_encryption_certificate_does_not_hold_the_journal(self):
+        tok = Token(self.root, "stubbornkey")
+        t, old, req = self.request("GM2026120011")
+        name = self.container_of(req)
+        new_der = self.ca.sign_cert(req["csr"])
+        enc = self.ca.encryption(req["csr"])
+        journal = os.path.join(self.d.state, "renewal", "journal", t["id"] + ".json")
+        with open(self.control, "w") as f:
+            f.write("fail = SKF_ImportCertificate 2+ SAR_FAIL\n")     # the signature certificate goes in
+        try:
+            st, _, body = self.install(t, old, req, new_der, enc)
+            self.assertEqual((st, body.get("finished")), (200, False), body)
+            deadline = time.time() + 20
+            while os.path.exists(journal) and time.time() < deadline:
+                time.sleep(0.1)     # each rescan tries once more
+        finally:
+            with open(self.control, "w") as f:
+                f.write("")
+        self.assertFalse(os.path.exists(journal), "the journal closed after the token's last refusal")
+        self.assertEqual(tok.containers(), [name])
+        self.assertEqual(tok.read(name, "sign.crt"), new_der)
+        self.assertIsNone(tok.read(name, "enc.crt"), "left out")
+        self.assertTrue(tok.key_is_certs(name, "sign"))
 
     def test_an_rsa_container_beside_is_passed_over(self):
         tok = Token(self.root, "mixkey")

@@ -37,7 +37,7 @@ static void fill(kb_install *j, kb_install_phase phase) {
         static unsigned char old_der[] = { 0x30, 0x03, 0x02, 0x01, 0x05 };
         static unsigned char enc_der[] = { 0x30, 0x03, 0x02, 0x01, 0x09 };
         *j = (kb_install) { .phase = phase, .started = 1700000000, .destroy_old_key = true,
-                            .enc_key_ours = true };
+                            .enc_key_ours = true, .enc_refused = 2 };
         strcpy(j->token, TOKEN);
         strcpy(j->request_id, "00112233445566778899aabbccddeeff");
         j->label = strdup("sign-2026");
@@ -79,6 +79,7 @@ START_TEST(test_a_saved_journal_reads_back_the_same) {
         ck_assert(back.new_key.len == 14 && memcmp(back.new_key.v, "keybridge-0a1b", 14) == 0);
         ck_assert(back.old_key.len == 2 && memcmp(back.old_key.v, "\x01\x02", 2) == 0);
         ck_assert(back.destroy_old_key && back.enc_key_ours && !back.enc_cert_ours);
+        ck_assert_int_eq(back.enc_refused, 2);
         kb_install_clear(&back);
         kb_install_clear(&j);
         remove_store(r);
