@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "skfsoft"))
@@ -119,6 +120,19 @@ def skf_daemon(tmp, root, control, page_pin_origin, library, extra=(), env=None)
     env = dict(child_env(), **(env or {}), KB_SKFSOFT_DIR=root, KB_SKFSOFT_CONTROL=control,
                KEYBRIDGE_SYSTEM_CONFIG=sysconf, SOFTHSM2_CONF=os.path.join(hsm, "softhsm2.conf"))
     return kbtest.Daemon(tls=False, env=env, extra=["--skf-library", library, "--pin-cooldown", "0", *extra])
+
+
+def wait_token(daemon, serial, timeout=10):
+    """The daemon's listing of the token with this serial, once it shows
+    (None if it never does), and the last listing."""
+    deadline, body = time.time() + timeout, {}
+    while time.time() < deadline:
+        st, _, body = daemon.get("/v1/tokens")
+        found = [t for t in body.get("tokens", []) if t.get("serial") == serial]
+        if found:
+            return found[0], body
+        time.sleep(0.05)
+    return None, body
 
 
 def sm2_key_pair():

@@ -23,8 +23,8 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "skfsoft"))
 import kbtest  # noqa: E402
 from skf import SAR_NAME, ULONG, USER, Skf, SkfError, child_env, make_device, reexec_with_preload, set_present  # noqa: E402
-from skftest import (SM2CA, der_children, der_tlv, oid_text, provision, skf_daemon, skf_dirs, sm2_verifies,  # noqa: E402
-                     cert_pubkey_pem)
+from skftest import (SM2CA, der_children, der_tlv, oid_text, provision, skf_daemon, skf_dirs,  # noqa: E402
+                     sm2_verifies, wait_token, cert_pubkey_pem)
 from test_seal import GIF, png  # noqa: E402
 from test_sign import PINENTRY, Pinentry  # noqa: E402
 
@@ -112,14 +112,8 @@ class SkfBase(unittest.TestCase):
             f.write(text)
 
     def token(self, serial="GM2026110001", timeout=10):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            st, _, body = self.d.get("/v1/tokens")
-            found = [t for t in body.get("tokens", []) if t.get("serial") == serial]
-            if found:
-                return found[0]
-            time.sleep(0.05)
-        self.fail(f"token {serial} never showed: {body}")
+        token, body = wait_token(self.d, serial, timeout)
+        return token or self.fail(f"token {serial} never showed: {body}")
 
     def cert(self, usage="sign", serial="GM2026110001"):
         t = self.token(serial)

@@ -27,8 +27,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "skfsoft"))
 from skf import Skf, enveloped_key, make_device, reexec_with_preload  # noqa: E402
-from skftest import (SM2CA, cert_pubkey_pem, gmt_signed_data_problems, provision, skf_daemon, skf_dirs,  # noqa: E402
-                     sm2_key_pair, sm2_verifies)
+from skftest import (SM2CA, cert_pubkey_pem, gmt_signed_data_problems, provision, skf_daemon,  # noqa: E402
+                     skf_dirs, sm2_key_pair, sm2_verifies, wait_token)
 
 LIB = os.environ.get("KB_SKFSOFT_SO")
 PAGE_PIN = "https://pagepin.example.cn"
@@ -154,14 +154,8 @@ class SkfRenewal(unittest.TestCase):
         return getattr(F, name)
 
     def token(self, serial, timeout=10):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            st, _, body = self.d.get("/v1/tokens")
-            found = [t for t in body.get("tokens", []) if t.get("serial") == serial]
-            if found:
-                return found[0]
-            time.sleep(0.05)
-        self.fail(f"token {serial} never showed")
+        token, body = wait_token(self.d, serial, timeout)
+        return token or self.fail(f"token {serial} never showed: {body}")
 
     def sign_cert(self, serial, der=None):
         der = der or self.old[serial][0]
