@@ -16,6 +16,7 @@
 #include "daemon.h"
 #include "events.h"
 #include "kb-fs.h"
+#include "kb-pkcs11.h"
 #include "kb-build-config.h"
 #include "kb-cleanup.h"
 #include "kb-renew.h"

@@ -3,13 +3,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "daemon.h"
 #include "kb-fs.h"
 #include "kb-cleanup.h"
-#include "log.h"
 #include "mustchange.h"
 
-#define FILE_NAME "must-change"
 
 static bool valid_id(const char *s) {
         return strlen(s) == KB_TOKEN_ID_LEN && strspn(s, "0123456789abcdefABCDEF") == KB_TOKEN_ID_LEN;
@@ -30,7 +27,7 @@ static void add(kb_must_change *m, const char *id) {
 int kb_must_change_init(kb_must_change *m, const char *state_dir) {
         *m = (kb_must_change) { .state_dir = state_dir };
         pthread_mutex_init(&m->lock, NULL);
-        _cleanup_free_ char *path = kb_path_join(state_dir, FILE_NAME);
+        _cleanup_free_ char *path = kb_path_join(state_dir, KB_MUST_CHANGE_FILE);
         _cleanup_free_ char *line = NULL;
         size_t cap = 0;
         if (!path)
@@ -64,7 +61,7 @@ static int save(const kb_must_change *m) {
         for (size_t i = 0; i < m->n; i++)
                 off += (size_t) snprintf(text + off, sizeof(text) - off, "%s\n", m->ids[i]);
         int r = kb_mkdir_p(m->state_dir, 0700);
-        return r < 0 ? r : kb_write_atomic(m->state_dir, FILE_NAME, text, off, 0600);
+        return r < 0 ? r : kb_write_atomic(m->state_dir, KB_MUST_CHANGE_FILE, text, off, 0600);
 }
 
 int kb_must_change_set(kb_must_change *m, const char *token_id, bool on) {
@@ -81,21 +78,5 @@ int kb_must_change_set(kb_must_change *m, const char *token_id, bool on) {
                 r = save(m);
         }
         pthread_mutex_unlock(&m->lock);
-        return r;
-}
-
-bool kb_daemon_pin_must_change(void *userdata, const char *token_id) {
-        kb_daemon *d = userdata;
-        return kb_must_change_has(&d->must_change, token_id);
-}
-
-int kb_daemon_set_pin_must_change(void *userdata, const char *token_id, bool on) {
-        kb_daemon *d = userdata;
-        kb_log_fields f = { .token = token_id };
-        int r = kb_must_change_set(&d->must_change, token_id, on);
-        if (r < 0)
-                kb_log(LOG_ERR, &f, "cannot update %s/%s: %s", d->config.state_dir, FILE_NAME, strerror(-r));
-        else if (on)
-                kb_log(LOG_NOTICE, &f, "the PIN was reset to the portal's value; it must be changed before use");
         return r;
 }

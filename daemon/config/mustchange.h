@@ -22,13 +22,12 @@ typedef struct kb_must_change {
         size_t n;
 } kb_must_change;
 
+/* The file in the state directory. */
+#define KB_MUST_CHANGE_FILE "must-change"
+
 /* Read the file (missing: empty). Returns 0 or -errno; the set is usable anyway. */
 int kb_must_change_init(kb_must_change *m, const char *state_dir);
 void kb_must_change_destroy(kb_must_change *m);
 bool kb_must_change_has(kb_must_change *m, const char *token_id);
 /* Add or remove a token, rewriting the file atomically when the set changed. */
 int kb_must_change_set(kb_must_change *m, const char *token_id, bool on);
-
-/* kb_service callbacks; userdata is the kb_daemon. */
-bool kb_daemon_pin_must_change(void *userdata, const char *token_id);
-int kb_daemon_set_pin_must_change(void *userdata, const char *token_id, bool on);

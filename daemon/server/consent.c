@@ -229,3 +229,21 @@ int kb_consent_approve_origin(void *userdata, const char *origin) {
         kb_log(LOG_NOTICE, &f, "the user approved %s", origin);
         return r < 0 ? -KB_E_INTERNAL : 0;
 }
+
+/* ---- the must-change list (mustchange.c) ---- */
+
+bool kb_daemon_pin_must_change(void *userdata, const char *token_id) {
+        kb_daemon *d = userdata;
+        return kb_must_change_has(&d->must_change, token_id);
+}
+
+int kb_daemon_set_pin_must_change(void *userdata, const char *token_id, bool on) {
+        kb_daemon *d = userdata;
+        kb_log_fields f = { .token = token_id };
+        int r = kb_must_change_set(&d->must_change, token_id, on);
+        if (r < 0)
+                kb_log(LOG_ERR, &f, "cannot update %s/%s: %s", d->config.state_dir, KB_MUST_CHANGE_FILE, strerror(-r));
+        else if (on)
+                kb_log(LOG_NOTICE, &f, "the PIN was reset to the portal's value; it must be changed before use");
+        return r;
+}

@@ -39,3 +39,8 @@ bool kb_consent_page_pin_allowed(void *userdata, const char *origin);
 /* First use of an origin no policy lists: ask the user, remember the answer
  * in the approvals file and the live policy. */
 int kb_consent_approve_origin(void *userdata, const char *origin);
+
+/* kb_service callbacks for the must-change list (kb_daemon's must_change);
+ * userdata is the kb_daemon. */
+bool kb_daemon_pin_must_change(void *userdata, const char *token_id);
+int kb_daemon_set_pin_must_change(void *userdata, const char *token_id, bool on);

@@ -10,7 +10,7 @@
 #include "config.h"
 #include "consent.h"
 #include "gate.h"
-#include "kb-service.h"
+#include "kb-api.h"
 #include "listen.h"
 #include "mustchange.h"
 #include "tls.h"

@@ -30,6 +30,11 @@ typedef struct ws_job {
         int ret;
 } ws_job;
 
+const char *kb_ws_topic_name(kb_ws_topic t) {
+        static const char *const names[] = { "token.inserted", "token.removed", "token.changed" };
+        return t < KB_WS_N_TOPICS ? names[t] : NULL;
+}
+
 static void job_free(ws_job *j) {
         json_decref(j->id);
         json_decref(j->params);

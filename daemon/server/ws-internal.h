@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Shared by ws.c (event loop, frames, close) and ws-call.c (JSON-RPC calls,
- * jobs, notifications). Everything here runs on the event thread unless it
+/* Shared by ws.c (the event loop), ws-call.c (JSON-RPC calls, jobs,
+ * notifications) and ws-conn.c (a connection's output and close), which
+ * call one way: ws.c -> ws-call.c -> ws-conn.c. Everything here runs on the event thread unless it
  * says otherwise. */
 #pragma once
 
@@ -81,7 +82,18 @@ struct kb_ws {
         uint8_t rbuf[64 * 1024];
 };
 
+/* ---- ws-conn.c: a connection's output and close; calls neither ws.c nor ws-call.c ---- */
 int64_t kb_ws_now_ms(void);
+void kb_ws_list_remove(ws_conn **head, ws_conn *c);
+void kb_ws_list_push(ws_conn **head, ws_conn *c);
+void kb_ws_conn_free(ws_conn *c);
+/* Give the socket back to libmicrohttpd; the struct lives on (a zombie)
+ * while jobs run. */
+void kb_ws_finish(kb_ws *ws, ws_conn *c);
+/* Write what the socket takes; the buffer goes when it is empty. */
+void kb_ws_flush(kb_ws *ws, ws_conn *c);
+/* Nothing more to send after what is queued: flush, then end. */
+void kb_ws_last_frame_sent(kb_ws *ws, ws_conn *c);
 /* Queue a server frame and try to write it. */
 void kb_ws_send(kb_ws *ws, ws_conn *c, uint8_t opcode, const void *data, size_t len);
 /* Serialize and send a JSON message (steals it). */
@@ -95,7 +107,7 @@ void kb_ws_fail(kb_ws *ws, ws_conn *c, uint16_t code, const char *reason);
 /* Queue an item for the event thread (any thread). */
 void kb_ws_post(kb_ws *ws, inbox_item *item);
 
-/* ws-call.c */
+/* ---- ws-call.c: JSON-RPC calls, jobs, notifications (the event loop calls these) ---- */
 void kb_ws_on_message(kb_ws *ws, ws_conn *c, uint8_t *text, size_t len);
 void kb_ws_job_done(kb_ws *ws, struct ws_job *job);
 void kb_ws_progress(kb_ws *ws, ws_conn *c, json_t *params);

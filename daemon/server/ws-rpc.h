@@ -9,7 +9,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
-#include "kb-service.h"
+#include "kb-api.h"
 
 /* JSON-RPC 2.0 error codes (the spec's), and ours for API errors. */
 enum {

@@ -20,56 +20,7 @@
 #include "log.h"
 #include "ws-internal.h"
 
-#define CLOSE_WAIT_MS 2000              /* for the peer's close frame, or our output */
-#define MAX_OUT (8 * 1024 * 1024)       /* unread output before we give up on a peer */
 #define READS_PER_WAKE 4                /* fairness between connections */
-
-int64_t kb_ws_now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-const char *kb_ws_topic_name(kb_ws_topic t) {
-        static const char *const names[] = { "token.inserted", "token.removed", "token.changed" };
-        return t < KB_WS_N_TOPICS ? names[t] : NULL;
-}
-
-void kb_ws_post(kb_ws *ws, inbox_item *item) {
-        uint64_t one = 1;
-        pthread_mutex_lock(&ws->lock);
-        *ws->inbox_tail = item;
-        ws->inbox_tail = &item->next;
-        pthread_mutex_unlock(&ws->lock);
-        if (write(ws->wakefd, &one, sizeof(one)) < 0) {
-                /* the counter is non-zero already: the thread will look */
-        }
-}
-
-static void list_remove(ws_conn **head, ws_conn *c) {
-        if (c->prev)
-                c->prev->next = c->next;
-        else
-                *head = c->next;
-        if (c->next)
-                c->next->prev = c->prev;
-        c->prev = c->next = NULL;
-}
-
-static void list_push(ws_conn **head, ws_conn *c) {
-        c->prev = NULL;
-        c->next = *head;
-        if (*head)
-                (*head)->prev = c;
-        *head = c;
-}
-
-static void conn_free(ws_conn *c) {
-        kb_ws_parser_clear(&c->parser);
-        free(c->out);
-        free(c->origin);
-        free(c);
-}
 
 /* Free the dead connections no job refers to. Only here, between two
  * rounds of events: a pointer to a connection may be on the stack (or later
@@ -78,138 +29,10 @@ static void reap(kb_ws *ws) {
         for (ws_conn *c = ws->zombies, *next; c; c = next) {
                 next = c->next;
                 if (c->jobs == 0) {
-                        list_remove(&ws->zombies, c);
-                        conn_free(c);
+                        kb_ws_list_remove(&ws->zombies, c);
+                        kb_ws_conn_free(c);
                 }
         }
-}
-
-/* Give the socket back to libmicrohttpd; the struct lives on while jobs run. */
-static void finish(kb_ws *ws, ws_conn *c) {
-        if (c->state == CONN_DEAD)
-                return;
-        epoll_ctl(ws->epfd, EPOLL_CTL_DEL, c->fd, NULL);
-        MHD_upgrade_action(c->urh, MHD_UPGRADE_ACTION_CLOSE);
-        c->fd = -1;
-        c->state = CONN_DEAD;
-        kb_ws_parser_clear(&c->parser);
-        free(c->out);
-        c->out = NULL;
-        c->out_len = c->out_off = 0;
-        list_remove(&ws->conns, c);
-        list_push(&ws->zombies, c);
-        ws->n_conns--;
-}
-
-static void want_out(kb_ws *ws, ws_conn *c, bool on) {
-        if (c->want_out == on)
-                return;
-        struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | (on ? EPOLLOUT : 0), .data.ptr = c };
-        epoll_ctl(ws->epfd, EPOLL_CTL_MOD, c->fd, &ev);
-        c->want_out = on;
-}
-
-/* Write what we can; the buffer goes when it is empty (idle costs nothing). */
-static void flush(kb_ws *ws, ws_conn *c) {
-        while (c->out_off < c->out_len) {
-                ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-                        want_out(ws, c, true);
-                        return;
-                }
-                if (n <= 0) {
-                        finish(ws, c);
-                        return;
-                }
-                c->out_off += (size_t) n;
-        }
-        free(c->out);
-        c->out = NULL;
-        c->out_len = c->out_off = 0;
-        want_out(ws, c, false);
-        if (c->state == CONN_FLUSHING && c->tls) {
-                /* libmicrohttpd sends what is left, then close_notify, and
-                 * closes. (0.9.75 races with itself here: if its thread sees
-                 * the socketpair end before our close action is recorded, it
-                 * closes only at the peer's next packet; a conforming peer
-                 * answers our close frame, or closes itself.) */
-                finish(ws, c);
-        } else if (c->state == CONN_FLUSHING) {
-                /* Our FIN follows the close frame; the peer's EOF ends it
-                 * (closing with its bytes unread would reset the connection
-                 * and could lose the close frame on its side). */
-                shutdown(c->fd, SHUT_WR);
-                c->state = CONN_LINGER;
-                c->deadline_ms = kb_ws_now_ms() + CLOSE_WAIT_MS;
-        }
-}
-
-void kb_ws_send(kb_ws *ws, ws_conn *c, uint8_t opcode, const void *data, size_t len) {
-        uint8_t hdr[10];
-        if (c->state != CONN_OPEN && c->state != CONN_CLOSING)
-                return;
-        size_t hl = kb_ws_header(hdr, opcode, len), pending = c->out_len - c->out_off;
-        if (len > MAX_OUT - hl || pending > MAX_OUT - hl - len) {
-                finish(ws, c);          /* the peer does not read: drop it */
-                return;
-        }
-        uint8_t *n = malloc(pending + hl + len);
-        if (!n) {
-                finish(ws, c);
-                return;
-        }
-        if (pending)
-                memcpy(n, c->out + c->out_off, pending);
-        memcpy(n + pending, hdr, hl);
-        if (len)
-                memcpy(n + pending + hl, data, len);
-        free(c->out);
-        c->out = n;
-        c->out_len = pending + hl + len;
-        c->out_off = 0;
-        flush(ws, c);
-}
-
-void kb_ws_send_json(kb_ws *ws, ws_conn *c, json_t *msg) {
-        char *text = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
-        json_decref(msg);
-        if (!text) {
-                kb_ws_fail(ws, c, KB_WS_CLOSE_INTERNAL, NULL);
-                return;
-        }
-        kb_ws_send(ws, c, KB_WS_OP_TEXT, text, strlen(text));
-        free(text);
-}
-
-void kb_ws_close(kb_ws *ws, ws_conn *c, uint16_t code, const char *reason) {
-        uint8_t p[KB_WS_MAX_CONTROL];
-        if (c->state != CONN_OPEN)
-                return;
-        kb_ws_send(ws, c, KB_WS_OP_CLOSE, p, kb_ws_close_payload(p, code, reason));
-        if (c->state == CONN_OPEN) {
-                c->state = CONN_CLOSING;
-                c->deadline_ms = kb_ws_now_ms() + CLOSE_WAIT_MS;
-        }
-}
-
-/* Nothing more to send after what is queued. */
-static void last_frame_sent(kb_ws *ws, ws_conn *c) {
-        if (c->state == CONN_DEAD)
-                return;
-        c->state = CONN_FLUSHING;
-        c->deadline_ms = kb_ws_now_ms() + CLOSE_WAIT_MS;
-        flush(ws, c);
-}
-
-void kb_ws_fail(kb_ws *ws, ws_conn *c, uint16_t code, const char *reason) {
-        uint8_t p[KB_WS_MAX_CONTROL];
-        if (c->state != CONN_OPEN && c->state != CONN_CLOSING)
-                return;
-        if (c->state == CONN_OPEN)
-                kb_ws_send(ws, c, KB_WS_OP_CLOSE, p, kb_ws_close_payload(p, code, reason));
-        last_frame_sent(ws, c);
 }
 
 /* The peer's close frame: answer it (echo the code) unless we started. */
@@ -220,7 +43,7 @@ static void on_close(kb_ws *ws, ws_conn *c) {
                 size_t n = code == KB_WS_CLOSE_NO_STATUS ? 0 : kb_ws_close_payload(p, code, NULL);
                 kb_ws_send(ws, c, KB_WS_OP_CLOSE, p, n);
         }
-        last_frame_sent(ws, c);
+        kb_ws_last_frame_sent(ws, c);
 }
 
 static void on_event(kb_ws *ws, ws_conn *c, kb_ws_event ev) {
@@ -278,7 +101,7 @@ static void on_readable(kb_ws *ws, ws_conn *c) {
                 if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
                         return;
                 if (n <= 0) {
-                        finish(ws, c);  /* the peer went away (or answered our FIN) */
+                        kb_ws_finish(ws, c);  /* the peer went away (or answered our FIN) */
                         return;
                 }
                 if (c->state == CONN_OPEN || c->state == CONN_CLOSING)
@@ -291,10 +114,10 @@ static void adopt(kb_ws *ws, ws_conn *c) {
         int fl = fcntl(c->fd, F_GETFL);
         if (fl < 0 || fcntl(c->fd, F_SETFL, fl | O_NONBLOCK) < 0 || epoll_ctl(ws->epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0) {
                 MHD_upgrade_action(c->urh, MHD_UPGRADE_ACTION_CLOSE);
-                conn_free(c);
+                kb_ws_conn_free(c);
                 return;
         }
-        list_push(&ws->conns, c);
+        kb_ws_list_push(&ws->conns, c);
         ws->n_conns++;
         /* Bytes the client sent right behind its request (held by c->out
          * until now, see kb_ws_adopt). */
@@ -312,7 +135,7 @@ static void close_server(kb_ws *ws, kb_server *s, uint16_t code) {
                 if (c->server != s)
                         continue;
                 kb_ws_close(ws, c, code, NULL);
-                finish(ws, c);
+                kb_ws_finish(ws, c);
         }
 }
 
@@ -360,7 +183,7 @@ static void sweep(kb_ws *ws, int64_t now) {
                 next = c->next;
                 if (c->state != CONN_OPEN) {
                         if (now >= c->deadline_ms)
-                                finish(ws, c);
+                                kb_ws_finish(ws, c);
                         continue;
                 }
                 /* The deadline runs from the ping, not from the last frame: after
@@ -400,7 +223,7 @@ static void *event_loop(void *arg) {
                         if (c->state == CONN_DEAD)
                                 continue;       /* finished earlier in this round */
                         if (evs[i].events & EPOLLOUT)
-                                flush(ws, c);
+                                kb_ws_flush(ws, c);
                         if (c->state != CONN_DEAD && (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
                                 on_readable(ws, c);
                 }
@@ -458,7 +281,7 @@ void kb_ws_free(kb_ws *ws) {
                 next = it->next;
                 if (it->kind == IN_ADOPT) {
                         MHD_upgrade_action(it->conn->urh, MHD_UPGRADE_ACTION_CLOSE);
-                        conn_free(it->conn);
+                        kb_ws_conn_free(it->conn);
                 } else if (it->kind == IN_JOB_DONE) {
                         kb_ws_job_discard(it->job);
                 }
@@ -468,12 +291,12 @@ void kb_ws_free(kb_ws *ws) {
         while (ws->conns) {
                 ws_conn *c = ws->conns;
                 kb_ws_close(ws, c, KB_WS_CLOSE_GOING_AWAY, "keybridged is stopping");
-                finish(ws, c);
+                kb_ws_finish(ws, c);
         }
         while (ws->zombies) {
                 ws_conn *c = ws->zombies;
-                list_remove(&ws->zombies, c);
-                conn_free(c);
+                kb_ws_list_remove(&ws->zombies, c);
+                kb_ws_conn_free(c);
         }
         if (ws->epfd >= 0)
                 close(ws->epfd);
@@ -501,7 +324,7 @@ void kb_ws_adopt(kb_ws *ws, kb_server *s, int fd, struct MHD_UpgradeResponseHand
         if (!c || !it || (origin && !c->origin) || (extra_len && !c->out)) {
                 MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
                 if (c)
-                        conn_free(c);
+                        kb_ws_conn_free(c);
                 free(it);
                 return;
         }

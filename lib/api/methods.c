@@ -5,7 +5,7 @@
 #include <time.h>
 
 #include "kb-renew.h"
-#include "kb-service.h"
+#include "kb-api.h"
 
 #define MAX_CHAIN 8
 

@@ -2,7 +2,7 @@
 /* REST routing over the method table: "/v1/tokens/{token}" binds params.token. */
 #include <string.h>
 
-#include "kb-service.h"
+#include "kb-api.h"
 
 #define MAX_SEGMENT 128
 

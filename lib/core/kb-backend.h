@@ -209,10 +209,3 @@ void kb_source_set_failure(kb_source *s, int error, const char *detail);
 /* Set up s->op_lock (the backend destroys it in its free). */
 void kb_source_init_lock(kb_source *s);
 void kb_source_free(kb_source *s);
-
-/* PKCS#11: open the modules at paths, or p11-kit's registered modules when
- * n_paths is 0 (trust-policy modules such as p11-kit-trust are skipped: they
- * hold the system's CA list, not a user's token). A module that fails to load
- * still yields a source, with load_error set. */
-int kb_pkcs11_open_sources(char *const *paths, size_t n_paths,
-                           kb_source ***ret_sources, size_t *ret_n);

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The method table: every API call, once. The REST router and (later) the
- * JSON-RPC dispatcher both look methods up here and call the same handler
- * with the same params object.
+ * The operations (lib/ops/): the service and one call, as every method
+ * handler sees them; the PIN flow in front of every private-key operation
+ * (tokenop.c); the handlers of sign, authenticate, seals and PIN management;
+ * parameters and rendering. This is what ops/ offers the folders above it
+ * (renew/, api/, the daemon). The method table itself is api/'s (kb-api.h).
  */
 #pragma once
 
@@ -87,36 +89,6 @@ static inline void kb_call_progress(const kb_call *call, const char *stage, int 
                 call->progress(call->progress_userdata, stage, percent);
 }
 
-typedef int (*kb_method_fn)(kb_service *svc, kb_call *call, json_t **ret_result);
-
-typedef enum kb_http_method {
-        KB_HTTP_GET,
-        KB_HTTP_POST,
-} kb_http_method;
-
-typedef struct kb_method {
-        const char *name;       /* JSON-RPC method name, e.g. "tokens.list" */
-        kb_http_method http_method;
-        const char *route;      /* e.g. "/v1/tokens/{token}"; {x} binds params.x */
-        kb_method_fn fn;
-        bool uses_token;        /* talks to a token (and maybe the user): run it
-                                 * off the event loop */
-} kb_method;
-
-const kb_method *kb_methods(size_t *ret_n);
-const kb_method *kb_method_by_name(const char *name);
-
-/* Route a REST path. On a match, *ret_params gets a new object with the path
- * parameters bound. Returns the method, or NULL with *ret_error =
- * KB_E_NOT_FOUND (no route) or KB_E_METHOD_NOT_ALLOWED (route, other method). */
-const kb_method *kb_route(kb_http_method m, const char *path, json_t **ret_params, kb_error *ret_error);
-
-/* Call a method; on failure fills call->error_* and returns -KB_E_*. */
-int kb_service_call(kb_service *svc, const kb_method *m, kb_call *call, json_t **ret_result);
-
-/* The error object of the API: {"error": {"code","message",…details}}. */
-json_t *kb_error_json(kb_error e, bool zh, const kb_call *call);
-
 /* Rendering of the model (render.c). */
 json_t *kb_cert_to_json(const kb_cert *c, int64_t now, int warning_days, bool with_pem);
 json_t *kb_token_to_json(const kb_token *t, const char *module, int64_t now, int warning_days, bool authorized);
@@ -190,13 +162,14 @@ int kb_token_op_wrong_pin(kb_service *svc, kb_call *call, kb_token_op *op, int64
 /* PIN management (pin.c). */
 int kb_method_pin_change(kb_service *svc, kb_call *call, json_t **ret);
 int kb_method_pin_unblock(kb_service *svc, kb_call *call, json_t **ret);
-/* A private-key operation on a token whose PIN must be changed first:
+/* Tokens whose PIN must be changed first (must-change.c).
+ * A private-key operation on a token whose PIN must be changed first:
  * PIN_POLICY with details {"reason": "mustChange"}; else 0. */
 int kb_pin_check_usable(kb_service *svc, kb_call *call, const kb_token *t, kb_pin_status status);
 /* Show "mustChange" in a rendered token (object) or token list (array) for
  * the tokens the daemon remembers. */
 void kb_pin_render(kb_service *svc, json_t *tokens);
-/* A secret parameter (non-empty string without NUL, bounded): copied into a
+/* A secret parameter (params.c): a non-empty string without NUL, bounded, copied into a
  * kb_secret, and the JSON string's bytes wiped whatever happens. */
 int kb_param_secret(kb_call *call, const char *key, kb_secret **ret);
 /* Wipe a string parameter's bytes in place (a secret not taken). */
@@ -213,3 +186,5 @@ int kb_param_bool(kb_call *call, const char *key, bool *ret);
 /* Standard base64 into a new buffer; BAD_REQUEST naming field when invalid. */
 int kb_param_base64(kb_call *call, const char *field, json_t *value, unsigned char **ret, size_t *ret_len);
 int kb_bad_field(kb_call *call, const char *field);
+/* A certificate given as PEM text or as base64 DER; BAD_REQUEST naming field. */
+int kb_param_cert(kb_call *call, const char *field, json_t *v, kb_cert **ret);

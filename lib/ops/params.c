@@ -1,11 +1,18 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Reading method parameters: every failure names its field. */
+#include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "kb-cleanup.h"
+#include "kb-openssl.h"
 #include "kb-service.h"
+
+#define MAX_SECRET_PARAM 1024   /* bytes; the token's limits come after */
 
 int kb_bad_field(kb_call *call, const char *field) {
         snprintf(call->error_field, sizeof(call->error_field), "%s", field);
@@ -69,4 +76,49 @@ json_t *kb_base64_json(const unsigned char *buf, size_t len) {
         json_t *s = json_string(b64);
         free(b64);
         return s;
+}
+
+void kb_param_wipe(kb_call *call, const char *key) {
+        json_t *v = json_object_get(call->params, key);
+        if (json_is_string(v))
+                OPENSSL_cleanse((char *) json_string_value(v), json_string_length(v));
+}
+
+int kb_param_secret(kb_call *call, const char *key, kb_secret **ret) {
+        json_t *v = json_object_get(call->params, key);
+        if (!json_is_string(v))
+                return kb_bad_field(call, key);
+        const char *s = json_string_value(v);
+        size_t len = json_string_length(v);
+        int r = 0;
+        if (len == 0 || len > MAX_SECRET_PARAM || memchr(s, 0, len))
+                r = kb_bad_field(call, key);
+        kb_secret *secret = r >= 0 ? kb_secret_from(s, len) : NULL;
+        if (r >= 0 && !secret)
+                r = -KB_E_INTERNAL;
+        kb_param_wipe(call, key);
+        if (r >= 0)
+                *ret = secret;
+        return r;
+}
+
+int kb_param_cert(kb_call *call, const char *field, json_t *v, kb_cert **ret) {
+        _cleanup_free_ unsigned char *der = NULL;
+        size_t len = 0;
+        const char *s = json_string_value(v);
+        if (!s)
+                return kb_bad_field(call, field);
+        if (strstr(s, "-----BEGIN")) {
+                _cleanup_(BIO_freep) BIO *b = BIO_new_mem_buf(s, -1);
+                _cleanup_(X509_freep) X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+                int n = x ? i2d_X509(x, &der) : -1;
+                ERR_clear_error();
+                if (n <= 0)
+                        return kb_bad_field(call, field);
+                len = (size_t) n;
+        } else if (kb_param_base64(call, field, v, &der, &len) < 0)
+                return -KB_E_BAD_REQUEST;
+        if (kb_cert_from_der(der, len, NULL, NULL, 0, ret) < 0)
+                return kb_bad_field(call, field);
+        return 0;
 }

@@ -23,34 +23,7 @@
 
 #include "kb-service.h"
 
-#define MAX_SECRET_PARAM 1024   /* bytes; the token's limits come after */
 #define DEFAULT_MAX_PIN 256     /* when the token does not say */
-
-/* ---- parameters ---- */
-
-void kb_param_wipe(kb_call *call, const char *key) {
-        json_t *v = json_object_get(call->params, key);
-        if (json_is_string(v))
-                OPENSSL_cleanse((char *) json_string_value(v), json_string_length(v));
-}
-
-int kb_param_secret(kb_call *call, const char *key, kb_secret **ret) {
-        json_t *v = json_object_get(call->params, key);
-        if (!json_is_string(v))
-                return kb_bad_field(call, key);
-        const char *s = json_string_value(v);
-        size_t len = json_string_length(v);
-        int r = 0;
-        if (len == 0 || len > MAX_SECRET_PARAM || memchr(s, 0, len))
-                r = kb_bad_field(call, key);
-        kb_secret *secret = r >= 0 ? kb_secret_from(s, len) : NULL;
-        if (r >= 0 && !secret)
-                r = -KB_E_INTERNAL;
-        kb_param_wipe(call, key);
-        if (r >= 0)
-                *ret = secret;
-        return r;
-}
 
 static void set_details(kb_call *call, json_t *details) {
         json_decref(call->error_details);
@@ -81,39 +54,6 @@ static int check_policy(kb_call *call, const kb_token *t, const kb_secret *pin) 
         unsigned long min, max;
         pin_limits(t, &min, &max);
         return pin->len >= min && pin->len <= max ? 0 : policy_error(call, t);
-}
-
-static bool remembered_must_change(kb_service *svc, const char *token_id) {
-        return svc->pin_must_change && svc->pin_must_change(svc->userdata, token_id);
-}
-
-int kb_pin_check_usable(kb_service *svc, kb_call *call, const kb_token *t, kb_pin_status status) {
-        if (status != KB_PIN_MUST_CHANGE && !remembered_must_change(svc, t->id))
-                return 0;
-        set_details(call, json_pack("{s:s}", "reason", "mustChange"));
-        return -KB_E_PIN_POLICY;
-}
-
-static void render_one(kb_service *svc, json_t *token) {
-        json_t *pin = json_object_get(token, "pin");
-        const char *id = json_string_value(json_object_get(token, "id"));
-        const char *st = json_string_value(json_object_get(pin, "status"));
-        /* A locked or final-try state says more than "change it". */
-        if (!id || !st || (strcmp(st, "ok") != 0 && strcmp(st, "countLow") != 0))
-                return;
-        if (remembered_must_change(svc, id))
-                json_object_set_new(pin, "status", json_string(kb_pin_status_name(KB_PIN_MUST_CHANGE)));
-}
-
-void kb_pin_render(kb_service *svc, json_t *tokens) {
-        size_t i;
-        json_t *t;
-        if (!svc->pin_must_change)
-                return;
-        if (json_is_object(tokens))
-                render_one(svc, tokens);
-        json_array_foreach(tokens, i, t)
-                render_one(svc, t);
 }
 
 /* ---- the token ---- */

@@ -11,7 +11,7 @@
 
 #include "kb-cleanup.h"
 #include "kb-openssl.h"
-#include "kb-p11-pkey.h"
+#include "kb-pkcs11.h"
 #include "kb-service.h"
 #include "kb-sign-sm2.h"
 #include "kb-sm2.h"

@@ -11,7 +11,7 @@
 #include <openssl/x509.h>
 
 #include "kb-openssl.h"
-#include "kb-p11-pkey.h"
+#include "p11-pkey.h"
 
 KB_DEFINE_POINTER_CLEANUP(X509_SIG, X509_SIG_free)
 KB_DEFINE_POINTER_CLEANUP(X509_ALGOR, X509_ALGOR_free)

@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "kb-openssl.h"
-#include "kb-p11-pkey.h"
+#include "p11-pkey.h"
 
 /* Public keys imported for a comparison are made by the default provider of
  * our library context, never by this one. */

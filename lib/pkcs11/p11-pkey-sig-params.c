@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kb-p11-pkey.h"
+#include "p11-pkey.h"
 
 int kb_p11pk_sig_fetch_md(kb_p11pk_sig *c, EVP_MD **slot, const char *name) {
         EVP_MD *md = EVP_MD_fetch(c->libctx, name, NULL);

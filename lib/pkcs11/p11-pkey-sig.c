@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "kb-openssl.h"
-#include "kb-p11-pkey.h"
+#include "p11-pkey.h"
 
 #define DEFAULT_PROPS "provider=default"
 #define DEFAULT_DIGEST "SHA256"

@@ -24,8 +24,8 @@
 
 #include "kb-cleanup.h"
 #include "kb-openssl.h"
-#include "kb-p11-pkey.h"
-#include "kb-pkcs11.h"
+#include "p11-pkey.h"
+#include "pkcs11-internal.h"
 
 #define PROPS "provider=" KB_P11PK_PROVIDER
 #define RSA_NAMES "RSA:rsaEncryption:1.2.840.113549.1.1.1"

@@ -14,6 +14,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "kb-pkcs11.h"
+
 /* The sessions of one logged-in token that its keys sign on (p11-pool.c), so
  * that one token signs for two requests at once. It starts with the login's
  * session, which stays its creator's to use and close, and opens up to
@@ -46,19 +48,13 @@ void kb_p11_pool_give(kb_p11_pool *p, CK_SESSION_HANDLE h);
 int kb_p11_pkey_new(CK_FUNCTION_LIST *fn, CK_SESSION_HANDLE s, kb_p11_pool *pool, CK_OBJECT_HANDLE priv,
                     const EVP_PKEY *pub, EVP_PKEY **ret);
 
-/* The library context (and property query) to pass to CMS_sign_ex,
- * X509_REQ_new_ex (X509_REQ_sign then uses the request's), EVP_DigestSignInit_ex
- * and EVP_PKEY_CTX_new_from_pkey. NULL if OpenSSL could not set it up. */
-OSSL_LIB_CTX *kb_p11_libctx(void);
-const char *kb_p11_propq(void);
-
 /* The PKCS#11 result of the latest token operation made through this key on
  * the calling thread (CKR_OK if it succeeded, or none ran, or k is no token
  * key), so that callers can map CKR_DEVICE_REMOVED etc. to the API's errors.
  * Per thread, because one key may sign on several threads at once. */
 CK_RV kb_p11_pkey_last_rv(const EVP_PKEY *k);
 
-/* ---- Internal to lib/p11-pkey*.c from here on. ---------------------------- */
+/* ---- Internal to lib/pkcs11/p11-pkey*.c from here on. ---------------------------- */
 
 #define KB_P11PK_PROVIDER "keybridge-p11"
 /* Octet string holding a kb_p11pk_ref pointer: the import that binds a new

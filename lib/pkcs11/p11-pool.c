@@ -14,7 +14,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
-#include "kb-p11-pkey.h"
+#include "p11-pkey.h"
 
 struct kb_p11_pool {
         atomic_uint refs;

@@ -10,7 +10,7 @@
 
 #include "kb-cleanup.h"
 #include "kb-openssl.h"
-#include "kb-pkcs11.h"
+#include "pkcs11-internal.h"
 
 #define MAX_CERTS 64
 

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* PKCS#11 glue shared inside lib/: the one place CK_RV becomes kb_error. */
+/* Shared by the files of lib/pkcs11/ (not offered to the folders above):
+ * the one place CK_RV becomes kb_error, token reading, the source. */
 #pragma once
 
 #include <p11-kit/pkcs11.h>
 
 #include "kb-error.h"
+#include "kb-pkcs11.h"
 
 /* The project error for a PKCS#11 return value (CKR_OK → KB_E_OK). */
 kb_error kb_pkcs11_rv_error(CK_RV rv);

@@ -14,8 +14,8 @@
 
 #include "kb-cleanup.h"
 #include "kb-openssl.h"
-#include "kb-p11-pkey.h"
-#include "kb-pkcs11.h"
+#include "p11-pkey.h"
+#include "pkcs11-internal.h"
 
 #define MAX_KEYS 64
 #define NEW_ID_LEN 16

@@ -9,8 +9,8 @@
 
 #include "kb-cleanup.h"
 #include "kb-openssl.h"
-#include "kb-p11-pkey.h"
-#include "kb-pkcs11.h"
+#include "p11-pkey.h"
+#include "pkcs11-internal.h"
 
 static kb_p11_session *find_id(kb_p11_source *p, const char *token_id) {
         for (size_t i = 0; i < p->n_logins; i++)

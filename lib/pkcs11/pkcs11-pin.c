@@ -8,7 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "kb-pkcs11.h"
+#include "pkcs11-internal.h"
 
 #define SO_LOGIN_ATTEMPTS 5
 #define SO_LOGIN_RETRY_MS 100

@@ -26,7 +26,7 @@
 #include <string.h>
 
 #include "kb-cleanup.h"
-#include "kb-pkcs11.h"
+#include "pkcs11-internal.h"
 #include "kb-seal.h"
 
 #define APPLICATION "keybridge-seal"

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "kb-cleanup.h"
-#include "kb-pkcs11.h"
+#include "pkcs11-internal.h"
 
 #define MAX_OBJECTS 256
 #define MAX_ATTR_LEN (64 * 1024)

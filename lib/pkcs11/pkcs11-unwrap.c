@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "kb-cleanup.h"
-#include "kb-pkcs11.h"
+#include "pkcs11-internal.h"
 
 /* The RSA part does not unwrap with this key, or the AES part does not
  * unwrap with what the RSA part held. SoftHSM2 reports a failed decryption

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "kb-cleanup.h"
-#include "kb-pkcs11.h"
+#include "pkcs11-internal.h"
 
 #define MAX_SLOTS 64
 

@@ -11,7 +11,7 @@
 
 #include "kb-cleanup.h"
 #include "kb-openssl.h"
-#include "kb-renew.h"
+#include "renew-internal.h"
 
 #define ENC_ID_LEN 16
 #define MAX_WRAPPED 16384       /* an RSA-16384 key, wrapped, with room to spare */
@@ -43,7 +43,7 @@ int kb_enc_parse(kb_call *call, kb_enc_req *ret) {
                 return 0;
         if (!json_is_object(enc))
                 return kb_bad_field(call, "encryption");
-        int r = kb_renew_parse_cert(call, "encryption.certificate", json_object_get(enc, "certificate"), &ret->cert);
+        int r = kb_param_cert(call, "encryption.certificate", json_object_get(enc, "certificate"), &ret->cert);
         if (r < 0)
                 return r;
         json_t *wrapped = json_object_get(enc, "envelopedKey");

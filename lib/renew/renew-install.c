@@ -10,7 +10,7 @@
 
 #include "kb-cleanup.h"
 #include "kb-openssl.h"
-#include "kb-renew.h"
+#include "renew-internal.h"
 
 #define MAX_CHAIN 8
 #define REREAD_WAIT_MS 5000
@@ -180,27 +180,6 @@ void kb_renew_recover_scan(kb_service *svc, kb_source *source, const kb_scan *sc
 
 /* ---- the method ---- */
 
-int kb_renew_parse_cert(kb_call *call, const char *field, json_t *v, kb_cert **ret) {
-        _cleanup_free_ unsigned char *der = NULL;
-        size_t len = 0;
-        const char *s = json_string_value(v);
-        if (!s)
-                return kb_bad_field(call, field);
-        if (strstr(s, "-----BEGIN")) {
-                _cleanup_(BIO_freep) BIO *b = BIO_new_mem_buf(s, -1);
-                _cleanup_(X509_freep) X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
-                int n = x ? i2d_X509(x, &der) : -1;
-                ERR_clear_error();
-                if (n <= 0)
-                        return kb_bad_field(call, field);
-                len = (size_t) n;
-        } else if (kb_param_base64(call, field, v, &der, &len) < 0)
-                return -KB_E_BAD_REQUEST;
-        if (kb_cert_from_der(der, len, NULL, NULL, 0, ret) < 0)
-                return kb_bad_field(call, field);
-        return 0;
-}
-
 typedef struct install_req {
         kb_cert *cert;
         kb_cert *chain[MAX_CHAIN];
@@ -226,7 +205,7 @@ static int parse_chain(kb_call *call, install_req *rq) {
         if (!json_is_array(chain) || json_array_size(chain) > MAX_CHAIN)
                 return kb_bad_field(call, "chain");
         json_array_foreach(chain, i, v) {
-                int r = kb_renew_parse_cert(call, "chain", v, &rq->chain[rq->n_chain]);
+                int r = kb_param_cert(call, "chain", v, &rq->chain[rq->n_chain]);
                 if (r < 0)
                         return r;
                 rq->n_chain++;
@@ -235,7 +214,7 @@ static int parse_chain(kb_call *call, install_req *rq) {
 }
 
 static int parse_request(kb_service *svc, kb_call *call, install_req *rq) {
-        int r = kb_renew_parse_cert(call, "certificate", json_object_get(call->params, "certificate"), &rq->cert);
+        int r = kb_param_cert(call, "certificate", json_object_get(call->params, "certificate"), &rq->cert);
         if (r >= 0)
                 r = parse_chain(call, rq);
         if (r >= 0)

@@ -14,7 +14,7 @@
 
 #include "kb-cleanup.h"
 #include "kb-openssl.h"
-#include "kb-renew.h"
+#include "renew-internal.h"
 #include "kb-sign-sm2.h"
 
 KB_DEFINE_POINTER_CLEANUP(X509_REQ, X509_REQ_free)

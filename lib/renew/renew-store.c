@@ -17,7 +17,7 @@
 #include "kb-cleanup.h"
 #include "kb-fs.h"
 #include "kb-openssl.h"
-#include "kb-renew.h"
+#include "renew-internal.h"
 
 #define MAX_FILE (256 * 1024)
 

@@ -18,8 +18,8 @@
 
 #include "kb-cleanup.h"
 #include "kb-openssl.h"
-#include "kb-p11-pkey.h"
-#include "kb-renew.h"
+#include "kb-pkcs11.h"
+#include "renew-internal.h"
 
 KB_DEFINE_POINTER_CLEANUP(X509_REQ, X509_REQ_free)
 KB_DEFINE_POINTER_CLEANUP(CMS_ContentInfo, CMS_ContentInfo_free)

@@ -7,17 +7,6 @@
 #include "kb-error.h"
 #include "skf-source.h"
 
-void kb_skf_logout_device(skf_source *p, skf_device *d) {
-        if (d->happ) {
-                (void) p->f.SKF_ClearSecureState(d->happ);
-                (void) p->f.SKF_CloseApplication(d->happ);
-        }
-        if (d->dev)
-                (void) p->f.SKF_DisConnectDev(d->dev);
-        d->happ = d->dev = NULL;
-        d->logged_in = false;
-}
-
 int kb_skf_login_device(skf_source *p, const kb_token *t, skf_device **ret) {
         skf_device *d = kb_skf_device(p, t->id);
         if (!d)

@@ -169,13 +169,6 @@ static SKF_ULONG read_device(skf_source *p, const char *name, skf_device *d, kb_
         return SAR_OK;
 }
 
-skf_device *kb_skf_device(skf_source *p, const char *token_id) {
-        for (size_t i = 0; i < p->n_devices; i++)
-                if (strcmp(p->devices[i].token_id, token_id) == 0)
-                        return &p->devices[i];
-        return NULL;
-}
-
 /* The new device list; logins carry over to devices still present. */
 static void replace_devices(skf_source *p, skf_device *now, size_t n) {
         for (size_t i = 0; i < p->n_devices; i++) {

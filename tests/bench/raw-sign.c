@@ -2,7 +2,7 @@
 /*
  * raw-sign: the baseline for the sign benchmark (bench_sign.py). A C_SignInit +
  * C_Sign loop against one PKCS#11 key, doing per signature what the daemon's
- * provider does (lib/p11-pkey-sig.c): hash the data on the host with OpenSSL,
+ * provider does (lib/pkcs11/p11-pkey-sig.c): hash the data on the host with OpenSSL,
  * then CKM_RSA_PKCS over the DER DigestInfo for RSA, or CKM_ECDSA over the
  * bare hash for EC. Each thread has its own session; the key is found once per
  * session.
@@ -19,7 +19,7 @@
  *                     kb_p11_private_key (d2i_X509) and kb_p11_pkey_new
  *                     (EVP_PKEY_dup) do per request
  *   --thread-per-op   make each signature on a new thread, created and joined
- *                     (as daemon/http.c runs each token request on a new
+ *                     (as daemon/server/http.c runs each token request on a new
  *                     detached thread)
  *
  * The latency of one signature includes the host hash (and what the options

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 
 #include "fuzz.h"
-#include "kb-service.h"
+#include "kb-api.h"
 
 static void must(bool ok, const char *what) {
         if (!ok) {

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "kb-service.h"
+#include "kb-api.h"
 
 #define PATH_MAX_FUZZ 4096
 

@@ -353,7 +353,7 @@ class DialogLimit(SignBase):
 class JobWorkers(SignBase):
     def test_consecutive_signs_reuse_one_worker_thread(self):
         """Token work runs on kept worker threads, not a new thread per
-        request (daemon/jobs.c): the same one extra thread serves each."""
+        request (daemon/server/jobs.c): the same one extra thread serves each."""
         tasks = f"/proc/{self.d.proc.pid}/task"
         before = set(os.listdir(tasks))
         self.pin.answer("pin 123456")
@@ -369,7 +369,7 @@ class JobWorkers(SignBase):
 
 class ParallelSigning(SignBase):
     """Signatures of an origin that is authorized, with a key already found,
-    run side by side on the login's sessions (lib/p11-pool.c) instead of one
+    run side by side on the login's sessions (lib/pkcs11/p11-pool.c) instead of one
     after another on one session under one lock. The fault module holds a
     C_Sign inside the token to show it."""
 

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "kb-error.h"
-#include "kb-pkcs11.h"
+#include "pkcs11-internal.h"
 
 /* api.md, "Errors": the contract, written out independently of the table. */
 static const struct {

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * lib/p11-pkey*.c: token keys as EVP_PKEYs, and the token read behind every
+ * lib/pkcs11/p11-pkey*.c: token keys as EVP_PKEYs, and the token read behind every
  * scan, on a real SoftHSM2 token (made by
  * tests/fixtures/make-token.sh, path in KB_MAKE_TOKEN). What the token signs
  * is checked by plain OpenSSL in the default library context, and one CMS by
@@ -26,8 +26,8 @@
 
 #include "kb-error.h"
 #include "kb-openssl.h"
-#include "kb-p11-pkey.h"
-#include "kb-pkcs11.h"
+#include "p11-pkey.h"
+#include "pkcs11-internal.h"
 
 #define LABEL "p11-pkey-test"
 #define PIN "123456"

@@ -10,7 +10,7 @@
 
 #include "kb-check.h"
 #include "kb-error.h"
-#include "kb-renew.h"
+#include "renew-internal.h"
 
 #define TOKEN "0123456789abcdef"
 

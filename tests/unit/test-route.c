@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kb-service.h"
+#include "kb-api.h"
 
 #define MAX_PATH 512
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The local TLS root and leaf (daemon/tls.c) and `trust` (daemon/trust.c). */
+/* The local TLS root and leaf (daemon/transport/tls.c) and `trust` (daemon/transport/trust.c). */
 #include <check.h>
 
 #include "kb-check.h"

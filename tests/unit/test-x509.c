@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* lib/x509.c: certificates built here with OpenSSL, parsed into the model. */
+/* lib/core/x509.c: certificates built here with OpenSSL, parsed into the model. */
 #include <check.h>
 
 #include "kb-check.h"
