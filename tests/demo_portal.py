@@ -12,6 +12,10 @@ them (Python standard library and the openssl CLI only):
     POST /demo-api/ca/issue       {csr, proof, certificate} -> {certificate, chain, proofVerified}
     POST /demo-api/unblock-code   {token}                  -> {unblockCode, newPin}
 
+    GET  /keybridge.classic.js    the classic-script build of ROOT/keybridge.js, made on each
+                                  request with node and web-api/build-classic.mjs (it is
+                                  not kept in git, and a copy left in ROOT may be stale)
+
 The CA is the one tests/fixtures/make-token.sh made for the demo token
 (DIR/ca/ca.pem and ca.key). An issued certificate keeps the CSR's subject.
 SM2 requests (the SKF token's) are checked with the GM/T ID, their GM/T 0010
@@ -34,6 +38,7 @@ import threading
 import time
 
 SRC = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD_CLASSIC = os.path.join(SRC, "web-api", "build-classic.mjs")
 VERIFIER = os.path.join(SRC, "docs", "examples", "verify-keybridge-auth.py")
 GMT_VERIFIER = os.path.join(SRC, "docs", "examples", "verify-gmt-signed-data.py")
 GMT_ID_OPTS = ["-vfyopt", "distid:1234567812345678"]   # how openssl checks an SM2 signature with the GM/T ID
@@ -297,6 +302,34 @@ class Handler(http.server.SimpleHTTPRequestHandler):
     def end_headers(self):
         self.send_header("Cache-Control", "no-store")
         super().end_headers()
+
+    def do_GET(self):
+        if self.path.split("?", 1)[0] == "/keybridge.classic.js":
+            self.classic_script()
+        else:
+            super().do_GET()
+
+    def classic_script(self):
+        """Builds keybridge.classic.js from the keybridge.js served, so the
+        page never gets an old build (the file is generated, not in git)."""
+        with Workdir() as w:
+            out = w.file("keybridge.classic.js")
+            try:
+                r = subprocess.run([os.environ.get("NODE", "node"), BUILD_CLASSIC,
+                                    os.path.join(self.directory, "keybridge.js"), out], capture_output=True)
+            except OSError as e:
+                r = subprocess.CompletedProcess([], 1, b"", str(e).encode())
+            if r.returncode:
+                self.send_error(500, "cannot build keybridge.classic.js (is node installed?)",
+                                r.stderr.decode(errors="replace").strip())
+                return
+            with open(out, "rb") as f:
+                data = f.read()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/javascript; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
     def do_POST(self):
         route = ROUTES.get(self.path)

@@ -1,9 +1,13 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 // Writes keybridge.classic.js, the classic-script build of keybridge.js for
 // pages without ES modules: the same code in a function scope, its exports
-// on window.keybridge. Run after changing keybridge.js:
-//     node build-classic.mjs            (write)
-//     node build-classic.mjs --check    (exit 1 when the file is stale)
+// on window.keybridge. Only keybridge.js is kept in git; the build is made
+// when needed, so the two cannot drift apart:
+//     node build-classic.mjs            (keybridge.classic.js next to keybridge.js;
+//                                        npm run build does this)
+//     node build-classic.mjs OUT        (writes OUT)
+//     node build-classic.mjs IN OUT     (the build of IN: the meson build writes
+//                                        build/web-api/keybridge.classic.js so)
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -34,16 +38,12 @@ export function classicBuild(source) {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const out = classicBuild(readFileSync(here('keybridge.js'), 'utf8'));
-  const target = here('keybridge.classic.js');
-  if (process.argv.includes('--check')) {
-    let now = '';
-    try { now = readFileSync(target, 'utf8'); } catch (e) { /* missing */ }
-    if (now !== out) {
-      console.error('keybridge.classic.js is stale: run node build-classic.mjs');
-      process.exit(1);
-    }
-  } else {
-    writeFileSync(target, out);
+  const args = process.argv.slice(2);
+  if (args.length > 2 || args.some((a) => a.startsWith('-'))) {
+    console.error('usage: node build-classic.mjs [[IN] OUT]   (default: keybridge.classic.js next to keybridge.js)');
+    process.exit(2);
   }
+  const input = args.length === 2 ? args[0] : here('keybridge.js');
+  const output = args.length ? args[args.length - 1] : here('keybridge.classic.js');
+  writeFileSync(output, classicBuild(readFileSync(input, 'utf8')));
 }

@@ -113,3 +113,26 @@ test('pulling the token out shows a removal event, putting it back an insertion'
   await textMatching(page, '#events li', new RegExp(`插入.*${env.token.id}`));
   await page.locator('.token').first().waitFor();
 });
+
+test('a page without modules: the portal\'s generated keybridge.classic.js defines window.keybridge, which works', async () => {
+  // the portal's directory listing stands for an old page without modules
+  // (a page made by playwright's route() has no address, and Chromium's Local
+  // Network Access would refuse it the loopback daemon); the script goes in
+  // with a plain <script src>
+  const classic = await page.context().newPage();
+  try {
+    await classic.goto(`${env.page}/`);
+    await classic.addScriptTag({ url: '/keybridge.classic.js' });
+    const ids = await classic.evaluate(async (url) => {
+      const kb = await window.keybridge.connect({ url, reconnect: false });
+      try {
+        return (await kb.listTokens()).map((t) => t.id);
+      } finally {
+        kb.close();
+      }
+    }, env.daemon);
+    assert.ok(ids.includes(env.token.id), `the classic client lists the token: ${ids}`);
+  } finally {
+    await classic.close();
+  }
+});
