@@ -7,8 +7,8 @@
  * and SET* lines (each answered by OK, or by an ERR we tolerate: old pinentries
  * lack some commands); send GETPIN or CONFIRM and read the answer; send BYE;
  * reap the child. Every read and write waits on one monotonic deadline,
- * timeout_s + KB_PINENTRY_KILL_GRACE after the start; past it the child is
- * terminated, then killed.
+ * timeout_s + KB_PINENTRY_KILL_GRACE (or the dialog's kill_grace_ms) after the
+ * start; past it the child is terminated, then killed.
  *
  * Answers are lines of at most KB_PINENTRY_LINE_MAX bytes: "OK [text]",
  * "ERR <gpg-error code> <text>", "D <percent-escaped data>" (possibly several,
@@ -669,9 +669,12 @@ static int ask(session *s, bool getpin, kb_secret **ret_pin) {
 
 static int run_dialog(const kb_dialog *d, bool getpin, kb_secret **ret_pin, char *err, size_t errlen) {
         unsigned timeout_s = d->timeout_s ? d->timeout_s : KB_PINENTRY_DEFAULT_TIMEOUT;
+        /* 0, as the daemon leaves it: the KB_PINENTRY_KILL_GRACE s of pinentry.h */
+        int64_t grace_ms = d->kill_grace_ms ? (int64_t) d->kill_grace_ms :
+                                              (int64_t) KB_PINENTRY_KILL_GRACE * 1000;
         _cleanup_(session_end) session s = {
                 .program = d->program, .pid = -1, .to_child = -1, .from_child = -1,
-                .deadline = now_ms() + ((int64_t) timeout_s + KB_PINENTRY_KILL_GRACE) * 1000,
+                .deadline = now_ms() + (int64_t) timeout_s * 1000 + grace_ms,
                 .err = err, .errlen = errlen,
         };
         int r;

@@ -29,6 +29,9 @@ typedef struct kb_dialog {
         const char *program;     /* absolute path, or a name looked up on PATH;
                                   * one program, no arguments */
         unsigned timeout_s;      /* SETTIMEOUT; 0 means KB_PINENTRY_DEFAULT_TIMEOUT */
+        unsigned kill_grace_ms;  /* how long after timeout_s the pinentry is stopped;
+                                  * 0 means KB_PINENTRY_KILL_GRACE s. The daemon
+                                  * leaves it 0; tests set it short */
         const char *title;       /* UTF-8; any of these may be NULL (not sent) */
         const char *description; /* may hold "\n"; truncated at a UTF-8 boundary
                                   * (with "…") to fit an Assuan line */

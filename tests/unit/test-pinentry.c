@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -69,9 +70,14 @@ static char *read_all(const char *path) {
 
         if (!f)
                 return strdup("");
-        ck_assert_int_eq(getdelim(&buf, &len, '\0', f) >= 0 || feof(f), 1);
+        ssize_t n = getdelim(&buf, &len, '\0', f);
+        ck_assert_int_eq(n >= 0 || feof(f), 1);
         fclose(f);
-        return buf ? buf : strdup("");
+        if (n < 0) {   /* an empty file (being written): buf holds no string */
+                free(buf);
+                return strdup("");
+        }
+        return buf;
 }
 
 /* The n-th dialog the fixture logged (0-based); the caller json_decref()s. */
@@ -398,20 +404,69 @@ END_TEST
 
 /* ---- broken pinentries ---- */
 
-START_TEST(test_a_pinentry_that_never_answers_is_stopped_after_its_timeout) {
-        kb_dialog d = dialog();
-        struct timespec t0;
-        char err[ERRLEN];
-        kb_secret *pin = NULL;
+/* The kill grace these tests set (kb_dialog.kill_grace_ms) instead of the
+ * daemon's KB_PINENTRY_KILL_GRACE s, not to wait that out. */
+#define TEST_GRACE_MS 500
 
-        d.timeout_s = 1;
-        script("hang\n");
+typedef struct timed_dialog {
+        kb_dialog d;
+        int r;
+        double took;
+        kb_secret *pin;
+        char err[ERRLEN];
+} timed_dialog;
+
+static void *run_timed_get_pin(void *p) {
+        timed_dialog *t = p;
+        struct timespec t0;
+
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        ck_assert_int_eq(kb_pinentry_get_pin(&d, &pin, err, sizeof(err)), -KB_E_PIN_CANCELLED);
-        double took = seconds_since(&t0);
-        ck_assert_msg(took > 5.0 && took < 8.0, "took %.1f s", took);
-        ck_assert_ptr_null(pin);
-        json_t *e = logged(0);
+        t->r = kb_pinentry_get_pin(&t->d, &t->pin, t->err, sizeof(t->err));
+        t->took = seconds_since(&t0);
+        return NULL;
+}
+
+/* After its timeout_s a pinentry has the kill grace to answer (late), then it
+ * is stopped (hang). Both dialogs outlive timeout_s (whole seconds: 1 at least),
+ * so they run side by side: the hanging one in a thread, the late one once the
+ * log shows the first took its script line (the only thing they share). */
+START_TEST(test_a_pinentry_that_never_answers_is_stopped_after_its_timeout) {
+        timed_dialog hang = { .d = dialog(), .pin = NULL }, late = { .d = dialog(), .pin = NULL };
+        pthread_t thread;
+
+        hang.d.timeout_s = 1;
+        hang.d.kill_grace_ms = TEST_GRACE_MS;
+        late.d.timeout_s = 1;   /* kill_grace_ms 0: KB_PINENTRY_KILL_GRACE s */
+        /* A pinentry closes its dialog at SETTIMEOUT and answers a moment later:
+         * the default grace must leave it that moment (not 0, not 5 ms). */
+        script("hang\nlate 1100 pin 42\n");
+        ck_assert_int_eq(pthread_create(&thread, NULL, run_timed_get_pin, &hang), 0);
+        for (int i = 0; i < 2000 && logged_count() < 1; i++)   /* up to 10 s */
+                nanosleep(&(struct timespec) { .tv_nsec = 5 * 1000 * 1000 }, NULL);
+        ck_assert_uint_eq(logged_count(), 1);   /* "hang" is taken */
+        run_timed_get_pin(&late);
+        ck_assert_int_eq(pthread_join(thread, NULL), 0);
+
+        ck_assert_msg(late.r == 0, "got %d (%s)", late.r, late.err);
+        ck_assert_msg(late.took >= 1.1, "took %.2f s", late.took);   /* past timeout_s */
+        ck_assert_uint_eq(late.pin->len, 2);
+        ck_assert_mem_eq(late.pin->data, "42", 2);
+        kb_secret_free(late.pin);
+        json_t *e = logged(1);
+        ck_assert_str_eq(field(e, "answer"), "pin");
+        ck_assert_str_eq(field(e, "timeout"), "1");
+        json_decref(e);
+
+        double due = hang.d.timeout_s + TEST_GRACE_MS / 1000.0;
+        ck_assert_int_eq(hang.r, -KB_E_PIN_CANCELLED);
+        /* Not before timeout_s + the grace; then at once (SIGTERM ends the
+         * fixture), well before the default grace of 5 s would be over. */
+        ck_assert_msg(hang.took >= due - 0.002 && hang.took < due + 2.5,
+                      "took %.2f s, due after %.2f s", hang.took, due);
+        ck_assert_msg(strstr(hang.err, "did not answer GETPIN in time"), "%s", hang.err);
+        ck_assert_ptr_null(hang.pin);
+        e = logged(0);
+        ck_assert_str_eq(field(e, "answer"), "hang");
         ck_assert_str_eq(field(e, "timeout"), "1");
         pid_t child = (pid_t) json_integer_value(json_object_get(e, "pid"));
         ck_assert_int_gt(child, 0);
