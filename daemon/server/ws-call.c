@@ -30,7 +30,7 @@ typedef struct ws_job {
         int ret;
 } ws_job;
 
-const char *kb_ws_topic_name(kb_ws_topic t) {
+static const char *topic_name(kb_ws_topic t) {
         static const char *const names[] = { "token.inserted", "token.removed", "token.changed" };
         return t < KB_WS_N_TOPICS ? names[t] : NULL;
 }
@@ -159,7 +159,7 @@ static json_t *subscribe(ws_conn *c, json_t *params, bool on, kb_call *call, int
                 *ret = kb_bad_field(call, "events");
         json_array_foreach(names, i, v) {
                 unsigned t = 0;
-                while (t < KB_WS_N_TOPICS && !(json_is_string(v) && strcmp(json_string_value(v), kb_ws_topic_name(t)) == 0))
+                while (t < KB_WS_N_TOPICS && !(json_is_string(v) && strcmp(json_string_value(v), topic_name(t)) == 0))
                         t++;
                 if (t == KB_WS_N_TOPICS) {
                         *ret = kb_bad_field(call, "events");
@@ -173,7 +173,7 @@ static json_t *subscribe(ws_conn *c, json_t *params, bool on, kb_call *call, int
         json_t *list = json_array();
         for (unsigned t = 0; t < KB_WS_N_TOPICS; t++)
                 if (c->topics & (1u << t))
-                        json_array_append_new(list, json_string(kb_ws_topic_name(t)));
+                        json_array_append_new(list, json_string(topic_name(t)));
         return json_pack("{s:o}", "events", list);
 }
 
@@ -297,7 +297,7 @@ static const char *event_text(kb_ws *ws, ws_conn *c, json_t *params, kb_ws_topic
         if (!text[authorized]) {
                 if (token)
                         json_object_set_new(token, "authorized", json_boolean(authorized));
-                json_t *msg = kb_rpc_notification(kb_ws_topic_name(topic), json_incref(params));
+                json_t *msg = kb_rpc_notification(topic_name(topic), json_incref(params));
                 text[authorized] = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
                 json_decref(msg);
         }

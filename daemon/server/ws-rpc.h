@@ -2,7 +2,7 @@
 /*
  * JSON-RPC 2.0 over the WebSocket: reading requests (single or batch) and
  * writing results, errors and notifications. Pure JSON in, JSON out; the
- * dispatch to the method table is in ws.c.
+ * dispatch to the method table is in ws-call.c.
  */
 #pragma once
 

@@ -25,7 +25,6 @@ typedef enum kb_ws_topic {
         KB_WS_N_TOPICS,
 } kb_ws_topic;
 
-const char *kb_ws_topic_name(kb_ws_topic t);
 
 /* Start the event thread. */
 int kb_ws_new(struct kb_daemon *d, kb_ws **ret);

@@ -3,11 +3,12 @@
  * The API (lib/api/): the method table, every API call once, and the REST
  * router over it. The REST front end and the JSON-RPC dispatcher both look
  * methods up here and call the same handler with the same params object.
- * This is what lib/ offers the daemon.
+ * With kb-renew.h, kb-pkcs11.h and kb-skf.h (for start-up: the renewal
+ * store and the token sources), this is what the daemon uses of lib/.
  */
 #pragma once
 
-#include "kb-service.h"
+#include "kb-ops.h"
 
 typedef int (*kb_method_fn)(kb_service *svc, kb_call *call, json_t **ret_result);
 

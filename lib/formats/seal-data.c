@@ -10,7 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "kb-error.h"
+#include "kb-core.h"
 #include "kb-seal.h"
 
 #define MAGIC "KBSEAL1"

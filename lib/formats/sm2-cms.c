@@ -12,8 +12,7 @@
 #include <limits.h>
 #include <string.h>
 
-#include "kb-error.h"
-#include "kb-openssl.h"
+#include "kb-core.h"
 #include "kb-sm2.h"
 
 #define OID_GMT_DATA "1.2.156.10197.6.1.4.2.1"

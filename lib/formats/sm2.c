@@ -6,9 +6,7 @@
 #include <openssl/obj_mac.h>
 #include <string.h>
 
-#include "kb-cleanup.h"
-#include "kb-error.h"
-#include "kb-openssl.h"
+#include "kb-core.h"
 #include "kb-sm2.h"
 
 #define FIELD_LEN 32

@@ -10,8 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "kb-error.h"
-#include "kb-model.h"
+#include "kb-core.h"
 
 typedef struct kb_authz kb_authz;
 

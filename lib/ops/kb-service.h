@@ -12,9 +12,7 @@
 #include <stdbool.h>
 
 #include "kb-authz.h"
-#include "kb-cache.h"
-#include "kb-error.h"
-#include "kb-secret.h"
+#include "kb-core.h"
 
 /* The authorization key of Origin-less local tools (bearer token). */
 #define KB_LOCAL_ORIGIN "local tool (bearer token)"
@@ -162,14 +160,15 @@ int kb_token_op_wrong_pin(kb_service *svc, kb_call *call, kb_token_op *op, int64
 /* PIN management (pin.c). */
 int kb_method_pin_change(kb_service *svc, kb_call *call, json_t **ret);
 int kb_method_pin_unblock(kb_service *svc, kb_call *call, json_t **ret);
-/* Tokens whose PIN must be changed first (must-change.c).
- * A private-key operation on a token whose PIN must be changed first:
+
+/* Tokens whose PIN must be changed first (pin-usable.c). A private-key operation on a token whose PIN must be changed first:
  * PIN_POLICY with details {"reason": "mustChange"}; else 0. */
 int kb_pin_check_usable(kb_service *svc, kb_call *call, const kb_token *t, kb_pin_status status);
 /* Show "mustChange" in a rendered token (object) or token list (array) for
  * the tokens the daemon remembers. */
 void kb_pin_render(kb_service *svc, json_t *tokens);
-/* A secret parameter (params.c): a non-empty string without NUL, bounded, copied into a
+
+/* Secret parameters (params.c). A non-empty string without NUL, bounded, copied into a
  * kb_secret, and the JSON string's bytes wiped whatever happens. */
 int kb_param_secret(kb_call *call, const char *key, kb_secret **ret);
 /* Wipe a string parameter's bytes in place (a secret not taken). */

@@ -7,7 +7,7 @@
 #include <stddef.h>
 
 #include "kb-service.h"
-#include "kb-sm2.h"
+#include "kb-formats.h"
 
 /* A key pair on a token that signs digests through the backend's sm2_sign,
  * each signature checked with pub before it is used (also renewal's CSR

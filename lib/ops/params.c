@@ -8,8 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kb-cleanup.h"
-#include "kb-openssl.h"
+#include "kb-core.h"
 #include "kb-service.h"
 
 #define MAX_SECRET_PARAM 1024   /* bytes; the token's limits come after */

@@ -17,7 +17,6 @@
  * Every PIN taken from the request is moved into a kb_secret and its JSON
  * bytes are wiped at once; secrets are freed (wiped) on every path.
  */
-#include <openssl/crypto.h>
 #include <string.h>
 #include <time.h>
 

@@ -12,8 +12,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "kb-cleanup.h"
-#include "kb-seal.h"
+#include "kb-core.h"
+#include "kb-formats.h"
 #include "kb-service.h"
 
 

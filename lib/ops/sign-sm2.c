@@ -9,10 +9,10 @@
 #include <openssl/err.h>
 #include <string.h>
 
-#include "kb-openssl.h"
+#include "kb-core.h"
 #include "kb-service.h"
 #include "kb-sign-sm2.h"
-#include "kb-sm2.h"
+#include "kb-formats.h"
 
 static bool verifies(const EVP_PKEY *pub, const unsigned char e[KB_SM2_DIGEST_LEN], const unsigned char *sig,
                      size_t len) {

@@ -9,12 +9,11 @@
 #include <openssl/rsa.h>
 #include <string.h>
 
-#include "kb-cleanup.h"
-#include "kb-openssl.h"
+#include "kb-core.h"
 #include "kb-pkcs11.h"
 #include "kb-service.h"
 #include "kb-sign-sm2.h"
-#include "kb-sm2.h"
+#include "kb-formats.h"
 
 #define MAX_ITEMS 64
 #define MIN_CHALLENGE 16

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The names of PKCS#11 return values, one table for the whole project: the
- * backend names a CK_RV in its logs and problem reports (pkcs11-rv.c), and
+ * backend names a CK_RV in problem reports and error details, which the
+ * daemon logs and /v1/info shows (pkcs11-rv.c), and
  * the fault-injecting test module (tests/p11fault) names and parses the
  * values its rules fail with. Pure: no state, nothing but pkcs11.h.
  */

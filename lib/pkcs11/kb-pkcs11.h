@@ -9,7 +9,7 @@
 
 #include <openssl/types.h>
 
-#include "kb-backend.h"
+#include "kb-core.h"
 
 /* PKCS#11: open the modules at paths, or p11-kit's registered modules when
  * n_paths is 0 (trust-policy modules such as p11-kit-trust are skipped: they

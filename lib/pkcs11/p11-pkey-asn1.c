@@ -10,7 +10,7 @@
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
-#include "kb-openssl.h"
+#include "kb-core.h"
 #include "p11-pkey.h"
 
 KB_DEFINE_POINTER_CLEANUP(X509_SIG, X509_SIG_free)

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kb-openssl.h"
+#include "kb-core.h"
 #include "p11-pkey.h"
 
 /* Public keys imported for a comparison are made by the default provider of

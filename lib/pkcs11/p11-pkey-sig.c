@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kb-openssl.h"
+#include "kb-core.h"
 #include "p11-pkey.h"
 
 #define DEFAULT_PROPS "provider=default"

@@ -22,8 +22,7 @@
 #include <openssl/provider.h>
 #include <string.h>
 
-#include "kb-cleanup.h"
-#include "kb-openssl.h"
+#include "kb-core.h"
 #include "p11-pkey.h"
 #include "pkcs11-internal.h"
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The sessions one logged-in token signs on (kb-p11-pkey.h).
+ * The sessions one logged-in token signs on (p11-pkey.h).
  *
  * A PKCS#11 login belongs to the token, not to a session: every session the
  * application opens on a logged-in token is logged in too, and object handles

@@ -8,8 +8,7 @@
  */
 #include <string.h>
 
-#include "kb-cleanup.h"
-#include "kb-openssl.h"
+#include "kb-core.h"
 #include "pkcs11-internal.h"
 
 #define MAX_CERTS 64

@@ -5,7 +5,7 @@
 
 #include <p11-kit/pkcs11.h>
 
-#include "kb-error.h"
+#include "kb-core.h"
 #include "kb-pkcs11.h"
 
 /* The project error for a PKCS#11 return value (CKR_OK → KB_E_OK). */
@@ -14,7 +14,6 @@ kb_error kb_pkcs11_rv_error(CK_RV rv);
  * thread-local storage; for logs and /v1/info details). */
 const char *kb_pkcs11_rv_name(CK_RV rv);
 
-#include "kb-backend.h"
 
 /* Read one slot's token (info, PIN state, certificates). prev, when it holds
  * the same token unchanged, lends its certificates so the token is not asked

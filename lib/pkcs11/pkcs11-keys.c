@@ -12,8 +12,7 @@
 #include <openssl/rand.h>
 #include <string.h>
 
-#include "kb-cleanup.h"
-#include "kb-openssl.h"
+#include "kb-core.h"
 #include "p11-pkey.h"
 #include "pkcs11-internal.h"
 

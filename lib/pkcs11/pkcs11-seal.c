@@ -25,9 +25,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "kb-cleanup.h"
+#include "kb-core.h"
 #include "pkcs11-internal.h"
-#include "kb-seal.h"
+#include "kb-formats.h"
 
 #define APPLICATION "keybridge-seal"
 #define MAX_SEALS 16    /* objects per certificate looked at in one call */

@@ -2,7 +2,7 @@
 /* Reading one token through PKCS#11: info, PIN state, certificates. */
 #include <string.h>
 
-#include "kb-cleanup.h"
+#include "kb-core.h"
 #include "pkcs11-internal.h"
 
 #define MAX_OBJECTS 256

@@ -9,7 +9,7 @@
  */
 #include <string.h>
 
-#include "kb-cleanup.h"
+#include "kb-core.h"
 #include "pkcs11-internal.h"
 
 /* The RSA part does not unwrap with this key, or the AES part does not

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "kb-cleanup.h"
+#include "kb-core.h"
 #include "pkcs11-internal.h"
 
 #define MAX_SLOTS 64

@@ -43,7 +43,7 @@
 
 #include <openssl/x509.h>
 
-#include "kb-service.h"
+#include "kb-ops.h"
 
 typedef struct kb_renewals kb_renewals;
 

@@ -9,8 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "kb-cleanup.h"
-#include "kb-openssl.h"
+#include "kb-core.h"
 #include "renew-internal.h"
 
 #define ENC_ID_LEN 16

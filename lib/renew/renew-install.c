@@ -3,13 +3,10 @@
  * renewal.install and its recovery: the journaled, all-or-nothing swap of a
  * certificate on the token (the steps are in kb-renew.h).
  */
-#include <openssl/err.h>
-#include <openssl/pem.h>
 #include <string.h>
 #include <time.h>
 
-#include "kb-cleanup.h"
-#include "kb-openssl.h"
+#include "kb-core.h"
 #include "renew-internal.h"
 
 #define MAX_CHAIN 8

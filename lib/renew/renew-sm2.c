@@ -12,10 +12,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "kb-cleanup.h"
-#include "kb-openssl.h"
+#include "kb-core.h"
 #include "renew-internal.h"
-#include "kb-sign-sm2.h"
+#include "kb-ops.h"
 
 KB_DEFINE_POINTER_CLEANUP(X509_REQ, X509_REQ_free)
 KB_DEFINE_POINTER_CLEANUP(X509_ALGOR, X509_ALGOR_free)

@@ -14,9 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "kb-cleanup.h"
-#include "kb-fs.h"
-#include "kb-openssl.h"
+#include "kb-core.h"
 #include "renew-internal.h"
 
 #define MAX_FILE (256 * 1024)

@@ -16,8 +16,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "kb-cleanup.h"
-#include "kb-openssl.h"
+#include "kb-core.h"
 #include "kb-pkcs11.h"
 #include "renew-internal.h"
 

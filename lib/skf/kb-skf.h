@@ -8,7 +8,7 @@
  */
 #pragma once
 
-#include "kb-backend.h"
+#include "kb-core.h"
 #include "kb-skf-api.h"
 
 /* Open the libraries at paths, each with the vendor quirks of the profile

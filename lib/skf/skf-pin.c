@@ -4,7 +4,7 @@
  * the source's op_lock; the PIN goes from kb_secret to the library. */
 #include <string.h>
 
-#include "kb-error.h"
+#include "kb-core.h"
 #include "skf-source.h"
 
 int kb_skf_login_device(skf_source *p, const kb_token *t, skf_device **ret) {

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kb-error.h"
+#include "kb-core.h"
 #include "kb-skf-profile.h"
 
 #define MAX_WORD 96

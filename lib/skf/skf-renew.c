@@ -9,9 +9,7 @@
 #include <openssl/rand.h>
 #include <string.h>
 
-#include "kb-cleanup.h"
-#include "kb-error.h"
-#include "kb-openssl.h"
+#include "kb-core.h"
 #include "kb-skf-blob.h"
 #include "skf-source.h"
 

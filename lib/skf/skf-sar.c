@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <stdio.h>
 
-#include "kb-error.h"
+#include "kb-core.h"
 #include "kb-skf.h"
 
 typedef struct {

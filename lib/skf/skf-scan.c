@@ -5,8 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kb-cleanup.h"
-#include "kb-error.h"
+#include "kb-core.h"
 #include "skf-source.h"
 
 #define MAX_NAMES 4096          /* bytes of a name list */

@@ -22,9 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kb-cleanup.h"
-#include "kb-error.h"
-#include "kb-seal.h"
+#include "kb-core.h"
+#include "kb-formats.h"
 #include "skf-source.h"
 
 #define PREFIX_LEN (2 + 20 + 1)

@@ -5,7 +5,7 @@
 #include <openssl/crypto.h>
 #include <string.h>
 
-#include "kb-error.h"
+#include "kb-core.h"
 #include "kb-skf-blob.h"
 #include "skf-source.h"
 

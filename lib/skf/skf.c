@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kb-error.h"
+#include "kb-core.h"
 #include "skf-source.h"
 
 /* What a library must export to list tokens; the rest may be missing

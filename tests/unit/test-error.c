@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "kb-error.h"
+#include "kb-ck-rv.h"
 #include "pkcs11-internal.h"
 
 /* api.md, "Errors": the contract, written out independently of the table. */
@@ -177,6 +178,34 @@ START_TEST(test_pkcs11_return_values_are_named_for_logs) {
         ck_assert_str_eq(kb_pkcs11_rv_name(CKR_DEVICE_REMOVED), "CKR_DEVICE_REMOVED");
         ck_assert_str_eq(kb_pkcs11_rv_name(0x8000abcdUL), "CKR_0x8000abcd");
         ck_assert_str_eq(kb_pkcs11_rv_name(0x1234UL), "CKR_0x00001234");
+        /* from the one table shared with the fault module: named since lib/
+         * and tests/p11fault keep no tables of their own */
+        ck_assert_str_eq(kb_pkcs11_rv_name(CKR_PIN_TOO_WEAK), "CKR_PIN_TOO_WEAK");
+        ck_assert_str_eq(kb_pkcs11_rv_name(CKR_CANT_LOCK), "CKR_CANT_LOCK");
+}
+END_TEST
+
+/* Every value of pkcs11.h from CKR_OK to CKR_FUNCTION_REJECTED (0x200) that
+ * has a name goes to it and back; the fault module parses its rules so. */
+START_TEST(test_ckr_names_round_trip_through_the_one_table) {
+        unsigned named = 0;
+
+        for (CK_RV rv = 0; rv <= CKR_FUNCTION_REJECTED; rv++) {
+                const char *name = kb_ck_rv_name(rv);
+                CK_RV back = (CK_RV) -1;
+
+                if (!name)
+                        continue;
+                named++;
+                ck_assert_msg(strncmp(name, "CKR_", 4) == 0, "0x%lx is named %s", (unsigned long) rv, name);
+                ck_assert_int_eq(kb_ck_rv_from_name(name, &back), 0);
+                ck_assert_msg(back == rv, "%s parses to 0x%lx, not 0x%lx", name, (unsigned long) back,
+                              (unsigned long) rv);
+        }
+        ck_assert_uint_ge(named, 90);
+        CK_RV untouched = 7;
+        ck_assert_int_eq(kb_ck_rv_from_name("CKR_NO_SUCH_THING", &untouched), -1);
+        ck_assert_int_eq(untouched, 7);
 }
 END_TEST
 
@@ -195,6 +224,7 @@ int main(void) {
         tcase_add_loop_test(tc, test_pkcs11_return_value_maps_to_its_error, 0,
                             (int) (sizeof(rv_rows) / sizeof(rv_rows[0])));
         tcase_add_test(tc, test_pkcs11_return_values_are_named_for_logs);
+        tcase_add_test(tc, test_ckr_names_round_trip_through_the_one_table);
         suite_add_tcase(s, tc);
 
         return kb_check_run(s);
