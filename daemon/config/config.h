@@ -79,8 +79,6 @@ int kb_config_set(kb_config *c, kb_config_source src, const char *key, const cha
                   char *err, size_t errlen);
 /* Parse a file; a missing file is not an error. */
 int kb_config_parse_file(kb_config *c, kb_config_source src, const char *path, char *err, size_t errlen);
-/* Parse argv (getopt_long), starting at argv[optind_start]. */
-int kb_config_parse_args(kb_config *c, int argc, char **argv, char *err, size_t errlen);
 /* Everything: defaults, system file, user file (or --config), flags, then
  * derived defaults (state/runtime dirs) and validation. */
 int kb_config_load(kb_config *c, const char *system_path, int argc, char **argv, char *err, size_t errlen);
