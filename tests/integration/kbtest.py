@@ -22,6 +22,10 @@ OPENSC = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so"
 ORIGIN = "https://portal.example.cn"
 
 
+# The signals a daemon dies of by itself (a sanitizer aborts).
+CRASH_SIGNALS = (signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT, signal.SIGILL, signal.SIGFPE)
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -174,13 +178,17 @@ class Daemon:
 
     def cleanup(self):
         """Stop and remove; a daemon that did not exit 0 on SIGTERM (e.g. a
-        sanitizer report) fails the test that owned it."""
+        sanitizer report), or that died of a crash before (a later request
+        then only sees the connection refused), fails the test that owned it.
+        A daemon a test killed itself (SIGKILL) is no failure."""
         was_running = self.proc is not None and self.proc.poll() is None
         rc = self.stop()
         log = self.log_text() if self.proc else ""
         shutil.rmtree(self.dir, ignore_errors=True)
         if was_running and rc != 0:
             raise AssertionError(f"keybridged exited with {rc} on SIGTERM:\n{log[-4000:]}")
+        if not was_running and rc is not None and -rc in CRASH_SIGNALS:
+            raise AssertionError(f"keybridged died of signal {-rc} during the test:\n{log[-4000:]}")
 
 
 def run(module_name):
