@@ -7,7 +7,7 @@
 static const struct {
         CK_RV rv;
         const char *name;
-} names[] = {
+} ck_rv_names[] = {
         X(CKR_OK), X(CKR_CANCEL), X(CKR_HOST_MEMORY), X(CKR_SLOT_ID_INVALID), X(CKR_GENERAL_ERROR),
         X(CKR_FUNCTION_FAILED), X(CKR_ARGUMENTS_BAD), X(CKR_NO_EVENT),
         X(CKR_NEED_TO_CREATE_THREADS), X(CKR_CANT_LOCK), X(CKR_ATTRIBUTE_READ_ONLY),
@@ -43,19 +43,19 @@ static const struct {
 };
 #undef X
 
-#define N_NAMES (sizeof(names) / sizeof(names[0]))
+#define N_NAMES (sizeof(ck_rv_names) / sizeof(ck_rv_names[0]))
 
 const char *kb_ck_rv_name(CK_RV rv) {
         for (size_t i = 0; i < N_NAMES; i++)
-                if (names[i].rv == rv)
-                        return names[i].name;
+                if (ck_rv_names[i].rv == rv)
+                        return ck_rv_names[i].name;
         return NULL;
 }
 
 int kb_ck_rv_from_name(const char *name, CK_RV *ret) {
         for (size_t i = 0; i < N_NAMES; i++)
-                if (strcmp(names[i].name, name) == 0) {
-                        *ret = names[i].rv;
+                if (strcmp(ck_rv_names[i].name, name) == 0) {
+                        *ret = ck_rv_names[i].rv;
                         return 0;
                 }
         return -1;
