@@ -37,7 +37,8 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import kbtest  # noqa: E402
-from faultmatrix import agreed, calls_between, ends_of_runs, kill_when_hung, matrix_calls, wait_quiet  # noqa: E402
+from faultmatrix import (agreed, calls_between, ends_of_runs, kill_when_hung, matrix_calls,  # noqa: E402
+                         start_for_recovery, wait_quiet)  # noqa: E402
 from p11fault import FaultControl, module_path  # noqa: E402
 from renewal import TestCA, serial_of, token_objects  # noqa: E402
 from test_sign import PINENTRY, Pinentry  # noqa: E402
@@ -237,7 +238,7 @@ class FaultMatrix(unittest.TestCase):
             self.install()
             self.d.stop()
         self.ctl.clear()
-        self.d.start()            # start-up recovery
+        start_for_recovery(self.d)  # start-up recovery
         self.wait_listed()
         self.wait_recovered()
         outcome = self.assert_one_identity(case)

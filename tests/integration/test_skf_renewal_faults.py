@@ -36,7 +36,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "skfsoft"))
 from skf import Skf, make_device, reexec_with_preload  # noqa: E402
-from faultmatrix import agreed, calls_between, ends_of_runs, kill_when_hung, matrix_calls, wait_quiet  # noqa: E402
+from faultmatrix import (agreed, calls_between, ends_of_runs, kill_when_hung, matrix_calls,  # noqa: E402
+                         start_for_recovery, wait_quiet)  # noqa: E402
 from skftest import provision  # noqa: E402
 from skftest import skf_daemon, skf_dirs  # noqa: E402
 from test_skf_renewal import CA, LIB, PAGE_PIN, PIN, Token, b64, der_to_pem  # noqa: E402
@@ -211,7 +212,7 @@ class SkfFaultMatrix(unittest.TestCase):
             self.install()
             self.d.stop()
         self.set_control("")
-        self.d.start()            # start-up recovery, without a login
+        start_for_recovery(self.d)  # start-up recovery, without a login
         self.identity()
         outcome = self.assert_one_identity(case, self.wait_recovered())
         st, _, body = self.install()
