@@ -34,9 +34,7 @@ def start_for_recovery(daemon, poll_ms="1000"):
     token busy at the first scan is tried again at the next one, as
     designed. The matrices poll every ten minutes otherwise, so that the
     install's calls are the only ones while it runs; after the fault no call
-    is counted. (With that long poll a first attempt that did not finish
-    left the journal for ten minutes: 2 runs in about 95 of the SKF case
-    SKF_ImportCertificate #1 HANG; with this, none in 150.)"""
+    is counted.)"""
     args = daemon.args
     i = args.index("--poll-interval-ms") + 1
     saved, args[i] = args[i], poll_ms
