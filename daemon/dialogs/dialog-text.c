@@ -17,6 +17,7 @@
 #define ORIGIN_MAX 512     /* bytes of an origin shown; real ones are far shorter */
 #define FIELD_MAX 128      /* of a CN, label or serial */
 #define MESSAGE_MAX 2048   /* of a generic confirmation */
+#define SUBJECT_MAX 512    /* of a subject to be written (enrollment) */
 #define REPLACEMENT "\xef\xbf\xbd"   /* U+FFFD */
 #define ELLIPSIS "\xe2\x80\xa6"      /* U+2026 */
 
@@ -41,6 +42,13 @@ static const struct op_text {
                 { "%s asks to write an electronic seal for %s.", "%s请求为%s写入电子印章。" } },
         [KB_DIALOG_OP_UNBLOCK_PIN] = { { "Unblock PIN", "解锁口令" }, { "OK", "确定" },
                 { "%s asks to unblock the PIN of %s and set a new PIN.", "%s请求解锁%s的口令并设置新口令。" } },
+        [KB_DIALOG_OP_RENEW_REQUEST] = { { "Renew certificate", "证书更新" }, { "OK", "确定" },
+                { "%s asks to renew %s: a new key will be generated on the token.",
+                  "%s请求更新%s（证书更新），将在证书介质上生成新密钥。" } },
+        /* the subject follows the colon */
+        [KB_DIALOG_OP_ENROLL] = { { "Download certificate", "证书下载" }, { "OK", "确定" },
+                { "%s wants to generate a new key on %s and write the certificate: ",
+                  "%s要在%s上生成新密钥并写入证书：" } },
 };
 
 static const struct ask_text {
@@ -260,6 +268,8 @@ static char *pin_description(const kb_pin_request *r, kb_dialog_op op, kb_dialog
         if (!who || !what || !out_open(&t))
                 return NULL;
         expand(t.f, op_texts[op].action[zh], who, what);
+        if (op == KB_DIALOG_OP_ENROLL)
+                put_clean(t.f, is_set(r->subject) ? r->subject : "?", SUBJECT_MAX, false);
         fputc('\n', t.f);
         put_ask(t.f, r, ask, zh);
         return out_close(&t);

@@ -24,6 +24,8 @@ typedef enum kb_dialog_op {
         KB_DIALOG_OP_RENEW,
         KB_DIALOG_OP_SEAL,
         KB_DIALOG_OP_UNBLOCK_PIN,
+        KB_DIALOG_OP_RENEW_REQUEST,  /* a renewal's new key pair */
+        KB_DIALOG_OP_ENROLL,         /* a first key and certificate: names the subject */
         _KB_DIALOG_OP_MAX,
 } kb_dialog_op;
 
@@ -43,6 +45,7 @@ typedef struct kb_pin_request {
         const char *token_serial;    /* likewise */
         const char *cert_cn;         /* NULL or "": no certificate named */
         unsigned cert_usage;         /* kb_usage bits: "签名证书" / "加密证书", or 0 */
+        const char *subject;         /* enrollment: the subject to be written ("CN=…, O=…"), or NULL */
         kb_pin_status pin_status;
         int retries_left;            /* -1 when unknown */
 } kb_pin_request;

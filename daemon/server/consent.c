@@ -56,7 +56,10 @@ static kb_dialog_op dialog_op(const char *operation) {
                 { "authenticate", KB_DIALOG_OP_AUTHENTICATE },
                 { "pin.change", KB_DIALOG_OP_CHANGE_PIN },
                 { "pin.unblock", KB_DIALOG_OP_UNBLOCK_PIN },
-                { "renewal", KB_DIALOG_OP_RENEW },
+                { "renewal.request", KB_DIALOG_OP_RENEW_REQUEST },
+                { "renewal.install", KB_DIALOG_OP_RENEW },
+                { "enrollment.request", KB_DIALOG_OP_ENROLL },
+                { "enrollment.install", KB_DIALOG_OP_ENROLL },
                 { "seal", KB_DIALOG_OP_SEAL },
         };
         for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
@@ -106,6 +109,7 @@ int kb_consent_ask_pin(void *userdata, const kb_pin_prompt *p, kb_secret **ret) 
                 .token_serial = p->token->serial,
                 .cert_cn = cert_cn(p->cert),
                 .cert_usage = p->cert ? p->cert->usage : 0,
+                .subject = p->subject,
                 .pin_status = p->status,
                 .retries_left = p->retries_left,
         };

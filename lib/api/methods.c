@@ -201,6 +201,9 @@ static const kb_method methods[] = {
         { "renewal.request",  KB_HTTP_POST, "/v1/tokens/{token}/renewal/request",          kb_method_renewal_request, true },
         { "renewal.install",  KB_HTTP_POST, "/v1/tokens/{token}/renewal/install",          kb_method_renewal_install, true },
         { "renewal.cancel",   KB_HTTP_POST, "/v1/tokens/{token}/renewal/{requestId}/cancel", kb_method_renewal_cancel, true },
+        { "enrollment.request", KB_HTTP_POST, "/v1/tokens/{token}/enrollment/request",        kb_method_enrollment_request, true },
+        { "enrollment.install", KB_HTTP_POST, "/v1/tokens/{token}/enrollment/install",        kb_method_enrollment_install, true },
+        { "enrollment.cancel",  KB_HTTP_POST, "/v1/tokens/{token}/enrollment/{requestId}/cancel", kb_method_enrollment_cancel, true },
 };
 
 const kb_method *kb_methods(size_t *ret_n) {

@@ -51,7 +51,7 @@ static inline int kb_key_id_of(const kb_cert *c, kb_key_id *ret) {
         return 0;
 }
 
-/* What key pair to generate (renewal). */
+/* What key pair to generate (renewal, enrollment). */
 typedef struct kb_keygen {
         kb_key_type type;       /* KB_KEY_RSA, KB_KEY_EC or KB_KEY_SM2 */
         int bits;               /* RSA modulus bits */
@@ -162,6 +162,10 @@ typedef struct kb_source_ops {
         int (*key_public)(kb_source *s, const kb_token *t, const kb_key_id *id, bool sign, EVP_PKEY **ret);
         /* Generate a key pair on the token under a new random CKA_ID. */
         int (*key_generate)(kb_source *s, const kb_token *t, const kb_keygen *spec, kb_key_id *ret_id);
+        /* Optional: can the token generate this key pair (it lists the
+         * mechanism, for that size)? 0, UNSUPPORTED_ALGORITHM, or another
+         * -KB_E_*; needs no login, so a refusal comes before the PIN. */
+        int (*key_supported)(kb_source *s, const kb_token *t, const kb_keygen *spec);
         /* The private key with this CKA_ID as an EVP_PKEY working on the
          * token (its public half from the token's public key object). */
         int (*key_load)(kb_source *s, const kb_token *t, const kb_key_id *id, EVP_PKEY **ret);

@@ -26,3 +26,4 @@ KB_ERROR(UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE", 415, "Content-Type mu
 KB_ERROR(PAYLOAD_TOO_LARGE,      "PAYLOAD_TOO_LARGE",      413, "The request body is too large.", "请求内容过大。")
 KB_ERROR(RATE_LIMITED,           "RATE_LIMITED",           429, "Too many requests; slow down.", "请求过于频繁，请稍后再试。")
 KB_ERROR(INTERNAL,               "INTERNAL",               500, "Internal error.", "内部错误。")
+KB_ERROR(TOKEN_NOT_INITIALIZED,  "TOKEN_NOT_INITIALIZED",  409, "The token is not initialized (formatted); have your certificate authority (CA) format it first.", "证书介质（UKey）尚未初始化，请先由证书颁发机构（CA）格式化。")

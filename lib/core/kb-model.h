@@ -99,6 +99,11 @@ typedef struct kb_token {
         int retries_left;            /* -1 when unknown */
         unsigned long pin_min_len;
         unsigned long pin_max_len;
+        /* False for a token that cannot hold a key yet: a PKCS#11 token
+         * whose user PIN is not initialized, an SKF device with no
+         * application. Only the CA's tools format it (enrollment refuses). */
+        bool initialized;
+        int64_t free_space;          /* bytes free for objects; -1 when the module does not tell */
         kb_cert **certs;
         size_t n_certs;
         /* Backend bookkeeping (not rendered). */

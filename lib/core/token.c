@@ -10,8 +10,11 @@
 
 kb_token *kb_token_new(void) {
         kb_token *t = calloc(1, sizeof(*t));
-        if (t)
+        if (t) {
                 t->retries_left = -1;
+                t->initialized = true;
+                t->free_space = -1;
+        }
         return t;
 }
 

@@ -22,7 +22,8 @@ typedef struct kb_pin_prompt {
         const char *origin;             /* NULL: a local tool (bearer token) */
         const char *operation;          /* "sign", "authenticate", … */
         const kb_token *token;
-        const kb_cert *cert;
+        const kb_cert *cert;            /* NULL: the operation names no certificate */
+        const char *subject;            /* enrollment: the subject that will be written, or NULL */
         kb_pin_status status;           /* read from the token just now */
         int retries_left;               /* -1 unknown */
 } kb_pin_prompt;
@@ -116,6 +117,14 @@ int kb_token_op_begin(kb_service *svc, kb_call *call, const char *operation, uns
  * UNSUPPORTED_ALGORITHM (field "algorithm") before the PIN. */
 int kb_token_op_begin_renewal(kb_service *svc, kb_call *call, const char *cert_field, const char *operation,
                               kb_token_op *op);
+
+/* The same for an operation on the token itself (enrollment): params.token
+ * only, op->cert and op->key stay NULL. A token that cannot take a key
+ * (not initialized) is refused, and so is spec (when not NULL) if the
+ * token cannot generate it, both before the PIN. The dialog names
+ * subject, what will be written. */
+int kb_token_op_begin_token(kb_service *svc, kb_call *call, const char *operation, const kb_keygen *spec,
+                            const char *subject, kb_token_op *op);
 
 /* The same for an operation that only signs with the certificate's key
  * (sign, authenticate): when call->origin is authorized on the token and

@@ -84,7 +84,7 @@ json_t *kb_token_to_json(const kb_token *t, const char *module, int64_t now, int
         for (size_t i = 0; certs && i < t->n_certs; i++)
                 if (!t->certs[i]->is_authority || t->certs[i]->has_private_key)
                         json_array_append_new(certs, kb_cert_to_json(t->certs[i], now, warning_days, false));
-        return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:b, s:o}",
+        json_t *out = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:b, s:b, s:o}",
                          "id", t->id,
                          "backend", t->backend,
                          "module", module ? module : t->module,
@@ -95,5 +95,9 @@ json_t *kb_token_to_json(const kb_token *t, const char *module, int64_t now, int
                          "hardwareId", str_or_null(t->hardware_id),
                          "pin", pin_json(t),
                          "authorized", authorized,
+                         "initialized", t->initialized,
                          "certificates", certs);
+        if (out && t->free_space >= 0)
+                json_object_set_new(out, "freeSpace", json_integer(t->free_space));
+        return out;
 }

@@ -121,10 +121,11 @@ int kb_token_op_wrong_pin(kb_service *svc, kb_call *call, kb_token_op *op, int64
         return after_wrong_pin(svc, call, op, now);
 }
 
-static int authorize(kb_service *svc, kb_call *call, const char *operation, kb_token_op *op) {
+static int authorize(kb_service *svc, kb_call *call, const char *operation, const char *subject, kb_token_op *op) {
         const kb_source_ops *ops = op->source->ops;
         int64_t now = time(NULL);
-        kb_pin_prompt prompt = { .origin = call->origin, .operation = operation, .token = op->token, .cert = op->cert };
+        kb_pin_prompt prompt = { .origin = call->origin, .operation = operation, .token = op->token, .cert = op->cert,
+                                 .subject = subject };
         bool confirm = false;
         kb_secret *pin = NULL;
 
@@ -245,9 +246,50 @@ static int begin(kb_service *svc, kb_call *call, const char *cert_field, const c
                 *op = (kb_token_op) { 0 };
                 return r;
         }
-        r = authorize(svc, call, operation, op);
+        r = authorize(svc, call, operation, NULL, op);
         if (r >= 0)
                 r = load_key(op);
+        if (r < 0)
+                kb_token_op_end(svc, op);
+        return r;
+}
+
+/* Enrollment writes a first key and certificate through the renewal calls. */
+static int check_token(kb_call *call, const kb_token_op *op, const kb_keygen *spec) {
+        const kb_source_ops *ops = op->source->ops;
+        if (!op->token->initialized) {
+                snprintf(call->error_field, sizeof(call->error_field), "token");
+                return -KB_E_TOKEN_NOT_INITIALIZED;
+        }
+        bool keys = ops->key_generate && ops->key_find && ops->key_destroy && ops->cert_count && ops->cert_write &&
+                    (ops->cert_remove || ops->certs_in_containers);
+        int r = !keys ? -KB_E_UNSUPPORTED_ALGORITHM
+                : spec && ops->key_supported ? ops->key_supported(op->source, op->token, spec)
+                                            : 0;
+        if (r == -KB_E_UNSUPPORTED_ALGORITHM)
+                snprintf(call->error_field, sizeof(call->error_field), "keyType");
+        return r;
+}
+
+int kb_token_op_begin_token(kb_service *svc, kb_call *call, const char *operation, const kb_keygen *spec,
+                            const char *subject, kb_token_op *op) {
+        const char *tid;
+        *op = (kb_token_op) { .view = kb_cache_view(svc->cache) };
+        if (!op->view)
+                return -KB_E_INTERNAL;
+        int r = kb_param_string(call, "token", true, &tid);
+        if (r >= 0)
+                r = kb_view_token(svc, op->view, tid, &op->source, &op->token);
+        if (r >= 0)
+                r = kb_token_lock(op->source);
+        if (r < 0) {
+                kb_view_free(op->view);
+                *op = (kb_token_op) { 0 };
+                return r;
+        }
+        r = check_token(call, op, spec);
+        if (r >= 0)
+                r = authorize(svc, call, operation, subject, op);
         if (r < 0)
                 kb_token_op_end(svc, op);
         return r;

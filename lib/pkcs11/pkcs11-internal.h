@@ -94,6 +94,7 @@ int kb_p11_login_session(kb_p11_source *p, const kb_token *t, CK_SESSION_HANDLE 
 void kb_p11_forget_keys(kb_p11_source *p, const kb_token *t);
 /* Renewal: key pairs and certificate objects (pkcs11-keys.c, pkcs11-certs.c). */
 int kb_p11_key_generate(kb_source *s, const kb_token *t, const kb_keygen *spec, kb_key_id *ret_id);
+int kb_p11_key_supported(kb_source *s, const kb_token *t, const kb_keygen *spec);
 int kb_p11_key_load(kb_source *s, const kb_token *t, const kb_key_id *id, EVP_PKEY **ret);
 int kb_p11_key_find(kb_source *s, const kb_token *t, const EVP_PKEY *pub, kb_key_id *ret_id);
 int kb_p11_key_destroy(kb_source *s, const kb_token *t, const kb_key_id *id);

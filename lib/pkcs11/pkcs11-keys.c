@@ -278,3 +278,27 @@ int kb_p11_key_generate(kb_source *s, const kb_token *t, const kb_keygen *spec, 
                                             priv_tmpl, KB_ELEMENTSOF(priv_tmpl) - (rsa ? 0 : 1), &pub, &priv);
         return rv == CKR_OK ? 0 : kb_p11_rv(rv);
 }
+
+/* Sizes in CK_MECHANISM_INFO are bits for RSA and, by PKCS#11 2.40, for EC
+ * too; some modules give EC sizes in bytes: those are taken as they come. */
+static bool size_listed(const CK_MECHANISM_INFO *info, int bits) {
+        if (info->ulMaxKeySize == 0 || info->ulMaxKeySize < 128)
+                return true;    /* not told, or in bytes */
+        return (CK_ULONG) bits >= info->ulMinKeySize && (CK_ULONG) bits <= info->ulMaxKeySize;
+}
+
+int kb_p11_key_supported(kb_source *s, const kb_token *t, const kb_keygen *spec) {
+        kb_p11_source *p = (kb_p11_source *) s;
+        CK_MECHANISM_INFO info = { 0 };
+        if (spec->type != KB_KEY_RSA && spec->type != KB_KEY_EC)
+                return -KB_E_UNSUPPORTED_ALGORITHM;
+        CK_MECHANISM_TYPE mech = spec->type == KB_KEY_RSA ? CKM_RSA_PKCS_KEY_PAIR_GEN : CKM_EC_KEY_PAIR_GEN;
+        CK_RV rv = p->fn->C_GetMechanismInfo(t->slot_id, mech, &info);
+        if (rv == CKR_MECHANISM_INVALID)
+                return -KB_E_UNSUPPORTED_ALGORITHM;
+        if (rv != CKR_OK)
+                return kb_p11_rv(rv);
+        if (!(info.flags & CKF_GENERATE_KEY_PAIR) || !size_listed(&info, spec->bits))
+                return -KB_E_UNSUPPORTED_ALGORITHM;
+        return 0;
+}

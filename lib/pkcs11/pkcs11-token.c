@@ -44,6 +44,9 @@ int kb_pkcs11_token_from_info(const CK_TOKEN_INFO *ti, CK_SLOT_ID slot, const ch
         t->pin_status = kb_pkcs11_pin_status(ti->flags, &t->retries_left);
         t->pin_min_len = ti->ulMinPinLen;
         t->pin_max_len = ti->ulMaxPinLen;
+        t->initialized = (ti->flags & CKF_TOKEN_INITIALIZED) && (ti->flags & CKF_USER_PIN_INITIALIZED);
+        if (ti->ulFreePublicMemory != CK_UNAVAILABLE_INFORMATION && ti->ulFreePublicMemory <= INT64_MAX)
+                t->free_space = (int64_t) ti->ulFreePublicMemory;
         t->slot_id = slot;
         t->flags = ti->flags;
         if (!t->module || !t->label || !t->manufacturer || !t->model || !t->serial) {

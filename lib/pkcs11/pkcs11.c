@@ -133,6 +133,7 @@ static const kb_source_ops p11_ops = {
         .seal_read = kb_p11_seal_read,
         .seal_write = kb_p11_seal_write,
         .key_generate = kb_p11_key_generate,
+        .key_supported = kb_p11_key_supported,
         .key_unwrap = kb_p11_key_unwrap,
         .key_load = kb_p11_key_load,
         .key_find = kb_p11_key_find,

@@ -60,3 +60,7 @@ void kb_renew_recover_scan(kb_service *svc, kb_source *source, const kb_scan *sc
 int kb_method_renewal_request(kb_service *svc, kb_call *call, json_t **ret);
 int kb_method_renewal_install(kb_service *svc, kb_call *call, json_t **ret);
 int kb_method_renewal_cancel(kb_service *svc, kb_call *call, json_t **ret);
+/* Enrollment (enroll.c): a first key and certificate, on the same install. */
+int kb_method_enrollment_request(kb_service *svc, kb_call *call, json_t **ret);
+int kb_method_enrollment_install(kb_service *svc, kb_call *call, json_t **ret);
+int kb_method_enrollment_cancel(kb_service *svc, kb_call *call, json_t **ret);

@@ -9,7 +9,6 @@
 #include "kb-core.h"
 #include "renew-internal.h"
 
-#define MAX_CHAIN 8
 #define REREAD_WAIT_MS 5000
 
 static int step(kb_service *svc, kb_install *j, kb_install_phase next) {
@@ -64,9 +63,11 @@ static int write_new(kb_service *svc, kb_source *src, const kb_token *t, kb_inst
         return r < 0 ? r : step(svc, j, KB_INSTALL_WRITTEN);
 }
 
-/* In containers the old certificate goes with its container, at finish. */
+/* In containers the old certificate goes with its container, at finish;
+ * an enrollment has none. */
 static int remove_old(kb_service *svc, kb_source *src, const kb_token *t, kb_install *j) {
-        int r = src->ops->certs_in_containers ? 0 : src->ops->cert_remove(src, t, j->old_der, j->old_len);
+        bool none = src->ops->certs_in_containers || j->old_len == 0;
+        int r = none ? 0 : src->ops->cert_remove(src, t, j->old_der, j->old_len);
         return r < 0 ? r : step(svc, j, KB_INSTALL_OLD_REMOVED);
 }
 
@@ -177,29 +178,20 @@ void kb_renew_recover_scan(kb_service *svc, kb_source *source, const kb_scan *sc
 
 /* ---- the method ---- */
 
-typedef struct install_req {
-        kb_cert *cert;
-        kb_cert *chain[MAX_CHAIN];
-        size_t n_chain;
-        const char *request_id;
-        kb_pending pending;
-        kb_enc_req enc;
-} install_req;
-
-static void install_req_clear(install_req *rq) {
+void kb_install_req_clear(kb_install_req *rq) {
         kb_cert_free(rq->cert);
         kb_enc_req_clear(&rq->enc);
         for (size_t i = 0; i < rq->n_chain; i++)
                 kb_cert_free(rq->chain[i]);
 }
 
-static int parse_chain(kb_call *call, install_req *rq) {
+static int parse_chain(kb_call *call, kb_install_req *rq) {
         json_t *chain = json_object_get(call->params, "chain");
         size_t i;
         json_t *v;
         if (!chain)
                 return 0;
-        if (!json_is_array(chain) || json_array_size(chain) > MAX_CHAIN)
+        if (!json_is_array(chain) || json_array_size(chain) > KB_INSTALL_MAX_CHAIN)
                 return kb_bad_field(call, "chain");
         json_array_foreach(chain, i, v) {
                 int r = kb_param_cert(call, "chain", v, &rq->chain[rq->n_chain]);
@@ -210,7 +202,7 @@ static int parse_chain(kb_call *call, install_req *rq) {
         return 0;
 }
 
-static int parse_request(kb_service *svc, kb_call *call, install_req *rq) {
+int kb_install_parse(kb_service *svc, kb_call *call, kb_install_req *rq) {
         int r = kb_param_cert(call, "certificate", json_object_get(call->params, "certificate"), &rq->cert);
         if (r >= 0)
                 r = parse_chain(call, rq);
@@ -222,10 +214,12 @@ static int parse_request(kb_service *svc, kb_call *call, install_req *rq) {
                 return r;
         if (rq->cert->not_after < time(NULL))
                 return kb_renew_refuse(call, -KB_E_BAD_REQUEST, "certificate", "expired");
-        /* An installed request is still known: a repeated install answers the same. */
-        if (rq->request_id && kb_pending_load(svc->renewals, rq->request_id, true, &rq->pending) < 0) {
+        /* An installed request is still known: a repeated install answers the
+         * same. An enrollment installs only its own kind of request. */
+        bool known = rq->request_id && kb_pending_load(svc->renewals, rq->request_id, true, &rq->pending) >= 0;
+        if ((rq->request_id || rq->enrollment) && (!known || rq->pending.enrollment != rq->enrollment)) {
                 snprintf(call->error_field, sizeof(call->error_field), "requestId");
-                return -KB_E_NOT_FOUND;
+                return rq->request_id ? -KB_E_NOT_FOUND : kb_bad_field(call, "requestId");
         }
         return 0;
 }
@@ -255,11 +249,27 @@ static int holds_encryption_pair(kb_token_op *op, const kb_key_id *container) {
         return r >= 0 ? 1 : r == -KB_E_NOT_FOUND ? 0 : r;
 }
 
-static int journal_new(kb_token_op *op, const install_req *rq, const kb_key_id *key, kb_install *j) {
+/* An enrollment's: nothing old to replace, the label its request chose
+ * (in containers the container's name). */
+static int journal_first(kb_token_op *op, const kb_install_req *rq, const kb_key_id *key, kb_install *j) {
+        if (op->source->ops->certs_in_containers)
+                j->label = strndup((const char *) key->v, key->len);
+        else
+                j->label = strdup(rq->pending.label);
+        j->new_der = malloc(rq->cert->der_len);
+        if (!j->label || !j->new_der)
+                return -KB_E_INTERNAL;
+        memcpy(j->new_der, rq->cert->der, j->new_len = rq->cert->der_len);
+        return 0;
+}
+
+static int journal_new(kb_token_op *op, const kb_install_req *rq, const kb_key_id *key, kb_install *j) {
         *j = (kb_install) { .phase = KB_INSTALL_BEGUN, .new_key = *key, .started = time(NULL) };
         memcpy(j->token, op->token->id, sizeof(j->token));
         if (rq->request_id)
                 snprintf(j->request_id, sizeof(j->request_id), "%s", rq->request_id);
+        if (!op->cert)
+                return journal_first(op, rq, key, j);
         if (op->cert->key_id_len > sizeof(j->old_key.v))
                 return -KB_E_INTERNAL;
         memcpy(j->old_key.v, op->cert->key_id, op->cert->key_id_len);
@@ -287,7 +297,7 @@ static int journal_new(kb_token_op *op, const install_req *rq, const kb_key_id *
 
 /* The key the new certificate is for must be on the token (and be the
  * request's key when a request is named). */
-static int find_key(kb_call *call, kb_token_op *op, const install_req *rq, kb_key_id *ret) {
+static int find_key(kb_call *call, kb_token_op *op, const kb_install_req *rq, kb_key_id *ret) {
         /* In containers only a request's own new container may take the
          * certificate: another container's pairs and certificates would be
          * replaced, before the commit point, beyond any rollback. */
@@ -310,7 +320,7 @@ static int find_key(kb_call *call, kb_token_op *op, const install_req *rq, kb_ke
 
 /* Issuer certificates the token does not hold yet, best-effort: the install
  * does not depend on them, and a token without room keeps going. */
-static size_t store_chain(kb_token_op *op, const install_req *rq) {
+static size_t store_chain(kb_token_op *op, const kb_install_req *rq) {
         size_t stored = 0;
         for (size_t i = 0; i < rq->n_chain; i++) {
                 const kb_cert *c = rq->chain[i];
@@ -341,7 +351,7 @@ static json_t *held_json(kb_service *svc, const kb_cert *from, const char *label
 
 /* The double certificate's part of the answer: from what this install wrote
  * (enc_key), or as the token shows it (t, a repeated install). */
-static int add_encryption(kb_service *svc, json_t *out, const install_req *rq, const char *label,
+static int add_encryption(kb_service *svc, json_t *out, const kb_install_req *rq, const char *label,
                           const kb_key_id *enc_key, const kb_token *t) {
         const kb_cert *held = NULL;
         if (!rq->enc.cert)
@@ -362,9 +372,9 @@ typedef struct answer {
 } answer;
 
 /* The answer: the installed certificate as the token now holds it. */
-static json_t *result(kb_service *svc, const install_req *rq, const char *label, const kb_key_id *key,
+static json_t *result(kb_service *svc, const kb_install_req *rq, const char *label, const kb_key_id *key,
                       const answer *a) {
-        json_t *out = json_pack("{s:o, s:s, s:b, s:b, s:I}", "certificate",
+        json_t *out = json_pack("{s:o, s:s?, s:b, s:b, s:I}", "certificate",
                                 held_json(svc, rq->cert, label, key->v, key->len), "replaced", a->replaced,
                                 "finished", a->finished, "alreadyInstalled", a->already, "chainStored",
                                 (json_int_t) a->chain_stored);
@@ -379,10 +389,10 @@ static json_t *result(kb_service *svc, const install_req *rq, const char *label,
  * (the first answer was lost) gets the same answer, and nothing changes. */
 /* The new certificate is on the token and the old one gone, or (in
  * containers) staying with the encryption pair it shares a container with. */
-static int already_installed(kb_token_op *op, const install_req *rq, bool *ret) {
+static int already_installed(kb_token_op *op, const kb_install_req *rq, bool *ret) {
         size_t n_new = 0, n_old = 0;
         int r = op->source->ops->cert_count(op->source, op->token, rq->cert->der, rq->cert->der_len, &n_new);
-        if (r >= 0)
+        if (r >= 0 && op->cert)     /* an enrollment replaces nothing */
                 r = op->source->ops->cert_count(op->source, op->token, op->cert->der, op->cert->der_len, &n_old);
         int stays = 0;
         kb_key_id old;
@@ -418,8 +428,15 @@ static bool enc_on_token(kb_token_op *op, const kb_install *j) {
         return op->source->ops->cert_count(op->source, op->token, j->enc_der, j->enc_len, &n) >= 0 && n > 0;
 }
 
+/* The label of the installed certificate as the token shows it: the
+ * replaced one's, or for an enrollment the one the request chose. */
+static const char *label_on_token(const kb_token_op *op, const kb_install_req *rq) {
+        const kb_cert *c = op->cert ? NULL : kb_token_find_cert(op->token, rq->cert->id);
+        return op->cert ? op->cert->label : c && c->label ? c->label : rq->pending.label;
+}
+
 /* The install under the token lock, PIN checked. */
-static int install_locked(kb_service *svc, kb_call *call, kb_token_op *op, install_req *rq, json_t **ret) {
+int kb_install_locked(kb_service *svc, kb_call *call, kb_token_op *op, kb_install_req *rq, json_t **ret) {
         kb_install j = { 0 };
         kb_key_id key;
         bool already = false;
@@ -433,15 +450,16 @@ static int install_locked(kb_service *svc, kb_call *call, kb_token_op *op, insta
         if (r >= 0)
                 r = already_installed(op, rq, &already);
         if (r >= 0 && already) {
-                answer a = { .replaced = op->cert->id, .finished = true, .already = true, .token = op->token };
-                *ret = result(svc, rq, op->cert->label, &key, &a);
+                answer a = { .replaced = op->cert ? op->cert->id : NULL, .finished = true, .already = true,
+                             .token = op->token };
+                *ret = result(svc, rq, label_on_token(op, rq), &key, &a);
                 return *ret ? 0 : -KB_E_INTERNAL;
         }
         if (r >= 0)
                 r = journal_new(op, rq, &key, &j);
         if (r >= 0)
                 r = kb_enc_plan(call, op, &rq->enc, rq->cert, &j);
-        if (r >= 0)
+        if (r >= 0 && op->cert)
                 r = kb_backup_save(svc->renewals, op->token->id, op->cert->der, op->cert->der_len);
         if (r >= 0)
                 r = kb_journal_save(svc->renewals, &j);
@@ -462,7 +480,7 @@ static int install_locked(kb_service *svc, kb_call *call, kb_token_op *op, insta
                 return kb_token_gone(svc, op->source, op->token->id, r);
         }
         size_t stored = store_chain(op, rq);
-        answer a = { .replaced = op->cert->id, .finished = r == 0, .chain_stored = stored,
+        answer a = { .replaced = op->cert ? op->cert->id : NULL, .finished = r == 0, .chain_stored = stored,
                      .enc_key = enc_on_token(op, &j) ? &j.enc_key : NULL };
         *ret = result(svc, rq, j.label, &j.new_key, &a);
         kb_install_clear(&j);
@@ -482,7 +500,7 @@ typedef enum view_state {
  * token (*ret; NULL on OOM). Unfinished (the old key waits for a login), the
  * PIN flow runs on the new certificate (params.installed) and the recovery
  * finishes it. */
-static view_state installed_in_view(kb_service *svc, kb_call *call, const install_req *rq, json_t **ret) {
+static view_state installed_in_view(kb_service *svc, kb_call *call, const kb_install_req *rq, json_t **ret) {
         const char *tid, *old;
         kb_source *src;
         const kb_token *t;
@@ -507,7 +525,7 @@ static view_state installed_in_view(kb_service *svc, kb_call *call, const instal
         return state;
 }
 
-static int finish_installed(kb_service *svc, kb_call *call, kb_token_op *op, const install_req *rq, json_t **ret) {
+static int finish_installed(kb_service *svc, kb_call *call, kb_token_op *op, const kb_install_req *rq, json_t **ret) {
         const char *old = NULL;
         kb_key_id key = { .len = op->cert->key_id_len };
         if (key.len > sizeof(key.v) || kb_param_string(call, "replaces", true, &old) < 0)
@@ -524,7 +542,7 @@ static int finish_installed(kb_service *svc, kb_call *call, kb_token_op *op, con
 /* Read the token again once, after the token lock is given back: a scan
  * while the install still held it could see it half-written (and read it
  * again). Done, the page's next read shows the new certificate. */
-static void reread_after(kb_service *svc, kb_call *call, int r, bool token_touched) {
+void kb_install_reread_after(kb_service *svc, kb_call *call, int r, bool token_touched) {
         if (r >= 0) {
                 (void) kb_cache_reread_wait(svc->cache, REREAD_WAIT_MS);
                 kb_call_progress(call, "done", 100);
@@ -534,15 +552,15 @@ static void reread_after(kb_service *svc, kb_call *call, int r, bool token_touch
 }
 
 int kb_method_renewal_install(kb_service *svc, kb_call *call, json_t **ret) {
-        install_req rq = { 0 };
+        kb_install_req rq = { 0 };
         kb_token_op op;
         bool token_touched = false;
         if (!svc->renewals)
                 return -KB_E_INTERNAL;
-        int r = parse_request(svc, call, &rq);
+        int r = kb_install_parse(svc, call, &rq);
         view_state state = r >= 0 ? installed_in_view(svc, call, &rq, ret) : VIEW_NOT_INSTALLED;
         if (state == VIEW_INSTALLED) {
-                install_req_clear(&rq);
+                kb_install_req_clear(&rq);
                 return *ret ? 0 : -KB_E_INTERNAL;
         }
         bool finishing = state == VIEW_UNFINISHED;
@@ -557,10 +575,10 @@ int kb_method_renewal_install(kb_service *svc, kb_call *call, json_t **ret) {
                 else if (same)
                         r = kb_bad_field(call, "replaces");
                 else
-                        r = kb_token_gone(svc, op.source, op.token->id, install_locked(svc, call, &op, &rq, ret));
+                        r = kb_token_gone(svc, op.source, op.token->id, kb_install_locked(svc, call, &op, &rq, ret));
                 kb_token_op_end(svc, &op);
         }
-        install_req_clear(&rq);
-        reread_after(svc, call, r, token_touched);
+        kb_install_req_clear(&rq);
+        kb_install_reread_after(svc, call, r, token_touched);
         return r;
 }

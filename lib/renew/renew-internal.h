@@ -9,6 +9,7 @@
 
 
 #define KB_RENEW_ID_LEN 32      /* hex digits of a request id */
+#define KB_ENROLL_LABEL_MAX 64  /* bytes of an enrollment's label */
 
 typedef struct kb_pending {
         char request_id[KB_RENEW_ID_LEN + 1];
@@ -17,6 +18,10 @@ typedef struct kb_pending {
         bool new_key;
         kb_key_id key_id;                       /* the key the CSR is for */
         int64_t created;
+        /* Enrollment: a first key on the token (certificate ""), and the
+         * label its certificate object gets. */
+        bool enrollment;
+        char label[KB_ENROLL_LABEL_MAX + 1];
 } kb_pending;
 
 typedef enum kb_install_phase {
@@ -79,10 +84,28 @@ void kb_key_id_hex(const kb_key_id *id, char *buf, size_t size);
 int kb_renew_refuse(kb_call *call, int error, const char *field, const char *reason);
 
 /* SM2 requests (renew-sm2.c), keys signing through the backend's sm2_sign:
- * the CSR by the new key pair key (public half pub), the proof by the
- * current certificate's key, both with the GM/T default ID. */
-int kb_renew_sm2_csr(kb_token_op *op, const kb_key_id *key, EVP_PKEY *pub, X509_REQ **ret);
+ * the CSR for subject by the new key pair key (public half pub), the proof
+ * by the current certificate's key, both with the GM/T default ID. */
+int kb_renew_sm2_csr(kb_token_op *op, const kb_key_id *key, EVP_PKEY *pub, const X509_NAME *subject,
+                     X509_REQ **ret);
 int kb_renew_sm2_proof(kb_token_op *op, const unsigned char *csr, size_t len, json_t **ret);
+
+/* Requests (renew.c), shared by renewal and enrollment. */
+/* The spec of a keyType name (RSA-2048 … SM2); UNSUPPORTED_ALGORITHM. */
+int kb_renew_key_type(const char *name, kb_keygen *spec);
+const char *kb_renew_key_type_name(const kb_keygen *spec);
+void kb_renew_random_hex(char *buf, size_t digits);
+/* Generate a key pair on the token, with progress while the token works. */
+int kb_renew_generate(kb_call *call, kb_token_op *op, const kb_keygen *spec, kb_key_id *ret);
+/* Generate, then the new key as the CSR signs with it: the EVP_PKEY on the
+ * token, or for SM2 its public half. Nothing stays on a failure. */
+int kb_renew_new_key(kb_service *svc, kb_call *call, kb_token_op *op, const kb_keygen *spec, kb_key_id *id,
+                     EVP_PKEY **ret);
+/* A PKCS#10 request for subject, signed by the new key (key, or for SM2 the
+ * pair id with public half key); errors as the token gave them. */
+int kb_renew_csr(kb_service *svc, kb_token_op *op, EVP_PKEY *key, const kb_key_id *id, kb_key_type type,
+                 const X509_NAME *subject, X509_REQ **ret);
+json_t *kb_renew_csr_pem(X509_REQ *req);
 
 /* Double certificates (renew-encryption.c). */
 typedef struct kb_enc_req {
@@ -124,3 +147,30 @@ int kb_enc_after_commit(kb_call *call, kb_source *src, const kb_token *t, kb_ins
  * that last step waits (the journal stays at old-removed). */
 int kb_install_run(kb_service *svc, kb_source *source, const kb_token *t, kb_install *j, kb_call *call,
                    const kb_enc_req *enc);
+
+/* An install's request (renewal.install, enrollment.install). */
+#define KB_INSTALL_MAX_CHAIN 8
+typedef struct kb_install_req {
+        bool enrollment;                /* set by the caller: which method installs */
+        kb_cert *cert;
+        kb_cert *chain[KB_INSTALL_MAX_CHAIN];
+        size_t n_chain;
+        const char *request_id;
+        kb_pending pending;             /* loaded when request_id is set */
+        kb_enc_req enc;
+} kb_install_req;
+
+/* Parse certificate, chain, encryption and requestId, and load the request
+ * (required for an enrollment, and of the method's kind). */
+int kb_install_parse(kb_service *svc, kb_call *call, kb_install_req *rq);
+void kb_install_req_clear(kb_install_req *rq);
+/* The install under the token lock, PIN checked: op->cert is the
+ * certificate replaced, NULL for an enrollment. */
+int kb_install_locked(kb_service *svc, kb_call *call, kb_token_op *op, kb_install_req *rq, json_t **ret);
+/* After the token lock is given back: read the token again (the page's
+ * next read shows the new certificate), or only ask for a read. */
+void kb_install_reread_after(kb_service *svc, kb_call *call, int r, bool token_touched);
+
+/* Enrollment (enroll-subject.c): params.subject as an X.509 name and its
+ * one-line text ("CN=…, O=…"); BAD_REQUEST naming subject.<field>. */
+int kb_enroll_subject(kb_call *call, X509_NAME **ret_name, char **ret_text);

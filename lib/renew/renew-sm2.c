@@ -28,12 +28,11 @@ static X509 *current_cert(const kb_cert *c) {
 }
 
 /* The request without its signature, for the key pub. */
-static X509_REQ *unsigned_request(const kb_cert *cur, EVP_PKEY *pub) {
-        _cleanup_(X509_freep) X509 *x = current_cert(cur);
+static X509_REQ *unsigned_request(const X509_NAME *subject, EVP_PKEY *pub) {
         _cleanup_(X509_REQ_freep) X509_REQ *req = X509_REQ_new();
         _cleanup_(X509_ALGOR_freep) X509_ALGOR *alg = X509_ALGOR_new();
-        if (!x || !req || !alg || !X509_REQ_set_version(req, X509_REQ_VERSION_1) ||
-            !X509_REQ_set_subject_name(req, X509_get_subject_name(x)) || !X509_REQ_set_pubkey(req, pub) ||
+        if (!req || !alg || !X509_REQ_set_version(req, X509_REQ_VERSION_1) ||
+            !X509_REQ_set_subject_name(req, subject) || !X509_REQ_set_pubkey(req, pub) ||
             !X509_ALGOR_set0(alg, OBJ_nid2obj(NID_SM2_with_SM3), V_ASN1_UNDEF, NULL) ||
             !X509_REQ_set1_signature_algo(req, alg))
                 return NULL;
@@ -51,9 +50,10 @@ static int set_signature(X509_REQ *req, const unsigned char *sig, size_t len) {
         return 0;
 }
 
-int kb_renew_sm2_csr(kb_token_op *op, const kb_key_id *key, EVP_PKEY *pub, X509_REQ **ret) {
+int kb_renew_sm2_csr(kb_token_op *op, const kb_key_id *key, EVP_PKEY *pub, const X509_NAME *subject,
+                     X509_REQ **ret) {
         kb_sm2_signer signer = { .source = op->source, .token = op->token, .key = *key, .pub = pub };
-        _cleanup_(X509_REQ_freep) X509_REQ *req = unsigned_request(op->cert, pub);
+        _cleanup_(X509_REQ_freep) X509_REQ *req = unsigned_request(subject, pub);
         unsigned char *info = NULL, e[KB_SM2_DIGEST_LEN], *sig = NULL;
         size_t sig_len = 0;
         int len = req ? i2d_re_X509_REQ_tbs(req, &info) : -1;

@@ -162,6 +162,10 @@ int kb_pending_save(kb_renewals *r, const kb_pending *p) {
         json_t *doc = json_pack("{s:i, s:s, s:s, s:s, s:b, s:o, s:I}", "version", 1, "requestId", p->request_id,
                                 "token", p->token, "certificate", p->certificate, "newKey", p->new_key,
                                 "keyId", hex_json(&p->key_id), "created", (json_int_t) p->created);
+        if (doc && p->enrollment) {     /* absent in a renewal's request, as before enrollment existed */
+                json_object_set_new(doc, "enrollment", json_true());
+                json_object_set_new(doc, "label", json_string(p->label));
+        }
         return save_json(r->pending, name, doc) < 0 ? -KB_E_INTERNAL : 0;
 }
 
@@ -202,6 +206,9 @@ int kb_pending_load(kb_renewals *r, const char *request_id, bool retired_too, kb
                     copy_str(ret->certificate, sizeof(ret->certificate), cert) | key_id_from_hex(key, &ret->key_id);
         ret->new_key = new_key;
         ret->created = created;
+        ret->enrollment = json_is_true(json_object_get(doc, "enrollment"));
+        if (e == 0 && ret->enrollment)
+                e = copy_str(ret->label, sizeof(ret->label), json_string_value(json_object_get(doc, "label")));
         json_decref(doc);
         return e == 0 ? 0 : -KB_E_INTERNAL;
 }

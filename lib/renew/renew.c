@@ -40,6 +40,24 @@ static const struct {
         { "SM2", KB_KEY_SM2, 256, NID_sm2 },
 };
 
+int kb_renew_key_type(const char *name, kb_keygen *spec) {
+        for (size_t i = 0; i < KB_ELEMENTSOF(key_types); i++)
+                if (strcmp(name, key_types[i].name) == 0) {
+                        spec->type = key_types[i].type;
+                        spec->bits = key_types[i].bits;
+                        spec->curve_nid = key_types[i].nid;
+                        return 0;
+                }
+        return -KB_E_UNSUPPORTED_ALGORITHM;
+}
+
+const char *kb_renew_key_type_name(const kb_keygen *spec) {
+        for (size_t i = 0; i < KB_ELEMENTSOF(key_types); i++)
+                if (spec->type == key_types[i].type && spec->bits == key_types[i].bits)
+                        return key_types[i].name;
+        return NULL;
+}
+
 /* SM2 keys live on SKF tokens, the others on PKCS#11 tokens: a renewal
  * keeps to its token's kind. */
 static bool fits_token(const kb_cert *cur, kb_key_type type) {
@@ -52,21 +70,17 @@ static int key_spec(kb_call *call, const kb_cert *cur, kb_keygen *spec) {
         int r = kb_param_string(call, "keyType", false, &name);
         if (r < 0)
                 return r;
-        for (size_t i = 0; i < KB_ELEMENTSOF(key_types); i++) {
-                bool same = !name && key_types[i].type == cur->key_type && key_types[i].bits == cur->key_bits;
-                bool named = name && strcmp(name, key_types[i].name) == 0 && fits_token(cur, key_types[i].type);
-                if (same || named) {
-                        spec->type = key_types[i].type;
-                        spec->bits = key_types[i].bits;
-                        spec->curve_nid = key_types[i].nid;
-                        return 0;
-                }
-        }
+        for (size_t i = 0; !name && i < KB_ELEMENTSOF(key_types); i++)
+                if (key_types[i].type == cur->key_type && key_types[i].bits == cur->key_bits)
+                        name = key_types[i].name;
+        r = name ? kb_renew_key_type(name, spec) : -KB_E_UNSUPPORTED_ALGORITHM;
+        if (r >= 0 && fits_token(cur, spec->type))
+                return 0;
         snprintf(call->error_field, sizeof(call->error_field), "keyType");
         return -KB_E_UNSUPPORTED_ALGORITHM;
 }
 
-static void random_hex(char *buf, size_t digits) {
+void kb_renew_random_hex(char *buf, size_t digits) {
         unsigned char raw[KB_RENEW_ID_LEN / 2];
         if (RAND_bytes(raw, (int) (digits / 2)) != 1)
                 memset(raw, 0, sizeof(raw)); /* never: the default RNG does not fail */
@@ -122,7 +136,7 @@ static void ticker_stop(ticker *t) {
         pthread_mutex_destroy(&t->lock);
 }
 
-static int generate(kb_call *call, kb_token_op *op, const kb_keygen *spec, kb_key_id *ret) {
+int kb_renew_generate(kb_call *call, kb_token_op *op, const kb_keygen *spec, kb_key_id *ret) {
         ticker t = { .call = call,
                      .expected_s = spec->type == KB_KEY_RSA ? KEYGEN_EXPECTED_S_RSA : KEYGEN_EXPECTED_S_EC };
         bool ticking = call->progress && ticker_start(&t);
@@ -135,18 +149,30 @@ static int generate(kb_call *call, kb_token_op *op, const kb_keygen *spec, kb_ke
 
 /* ---- the request and its proof ---- */
 
-static int make_csr(EVP_PKEY *key, const kb_cert *cur, X509_REQ **ret) {
-        const unsigned char *in = cur->der;
-        _cleanup_(X509_freep) X509 *x = d2i_X509(NULL, &in, (long) cur->der_len);
+static int make_csr(EVP_PKEY *key, const X509_NAME *subject, X509_REQ **ret) {
         _cleanup_(X509_REQ_freep) X509_REQ *req = X509_REQ_new_ex(kb_p11_libctx(), kb_p11_propq());
         _cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *mctx = EVP_MD_CTX_new();
-        if (!x || !req || !mctx || !X509_REQ_set_version(req, X509_REQ_VERSION_1) ||
-            !X509_REQ_set_subject_name(req, X509_get_subject_name(x)) || !X509_REQ_set_pubkey(req, key))
+        if (!req || !mctx || !X509_REQ_set_version(req, X509_REQ_VERSION_1) ||
+            !X509_REQ_set_subject_name(req, subject) || !X509_REQ_set_pubkey(req, key))
                 return -KB_E_INTERNAL;
         if (EVP_DigestSignInit_ex(mctx, NULL, "SHA256", kb_p11_libctx(), kb_p11_propq(), key, NULL) != 1 ||
             X509_REQ_sign_ctx(req, mctx) <= 0)
                 return -KB_E_UNSUPPORTED_ALGORITHM; /* or the token failed: see key_error */
         *ret = TAKE_PTR(req);
+        return 0;
+}
+
+int kb_renew_csr(kb_service *svc, kb_token_op *op, EVP_PKEY *key, const kb_key_id *id, kb_key_type type,
+                 const X509_NAME *subject, X509_REQ **ret) {
+        bool sm2 = type == KB_KEY_SM2;
+        int r = sm2 ? kb_renew_sm2_csr(op, id, key, subject, ret) : make_csr(key, subject, ret);
+        if (r < 0 && sm2)
+                return kb_token_gone(svc, op->source, op->token->id, r); /* the backend's own error */
+        if (r < 0) {
+                ERR_clear_error();
+                int e = op->source->ops->key_error(op->source, key);
+                return kb_token_gone(svc, op->source, op->token->id, e == -KB_E_INTERNAL ? r : e);
+        }
         return 0;
 }
 
@@ -166,7 +192,7 @@ static int make_proof(EVP_PKEY *key, const kb_cert *cur, const unsigned char *cs
         return *ret ? 0 : -KB_E_INTERNAL;
 }
 
-static json_t *csr_pem(X509_REQ *req) {
+json_t *kb_renew_csr_pem(X509_REQ *req) {
         _cleanup_(BIO_freep) BIO *b = BIO_new(BIO_s_mem());
         char *text = NULL;
         if (!b || !PEM_write_bio_X509_REQ(b, req))
@@ -177,14 +203,22 @@ static json_t *csr_pem(X509_REQ *req) {
 
 /* CSR and proof into *ret (csr, proof); key signs the CSR: an EVP_PKEY on
  * the token, or for SM2 the key pair id, whose public half key is. */
+static X509_NAME *current_subject(const kb_cert *cur) {
+        const unsigned char *in = cur->der;
+        _cleanup_(X509_freep) X509 *x = d2i_X509(NULL, &in, (long) cur->der_len);
+        return x ? X509_NAME_dup(X509_get_subject_name(x)) : NULL;
+}
+
 static int request_body(kb_service *svc, kb_call *call, kb_token_op *op, EVP_PKEY *key, const kb_key_id *id,
                         json_t *ret) {
         _cleanup_(X509_REQ_freep) X509_REQ *req = NULL;
         _cleanup_free_ unsigned char *der = NULL;
         json_t *proof = NULL;
         bool sm2 = op->cert->key_type == KB_KEY_SM2;
+        X509_NAME *subject = current_subject(op->cert);
         kb_call_progress(call, "sign-request", 75);
-        int r = sm2 ? kb_renew_sm2_csr(op, id, key, &req) : make_csr(key, op->cert, &req);
+        int r = subject ? kb_renew_csr(svc, op, key, id, op->cert->key_type, subject, &req) : -KB_E_INTERNAL;
+        X509_NAME_free(subject);
         int len = r >= 0 ? i2d_X509_REQ(req, &der) : -1;
         if (r >= 0 && len <= 0)
                 r = -KB_E_INTERNAL;
@@ -192,17 +226,34 @@ static int request_body(kb_service *svc, kb_call *call, kb_token_op *op, EVP_PKE
                 kb_call_progress(call, "sign-proof", 85);
                 r = sm2 ? kb_renew_sm2_proof(op, der, (size_t) len, &proof)
                         : make_proof(op->key, op->cert, der, (size_t) len, &proof);
+                if (r < 0 && !sm2) {
+                        ERR_clear_error();
+                        int e = op->source->ops->key_error(op->source, op->key);
+                        r = e == -KB_E_INTERNAL ? r : e;
+                }
+                r = kb_token_gone(svc, op->source, op->token->id, r);
         }
-        if (r < 0 && sm2)
-                return kb_token_gone(svc, op->source, op->token->id, r); /* the backend's own error */
-        if (r < 0) {
-                ERR_clear_error();
-                int e = op->source->ops->key_error(op->source, key);
-                return kb_token_gone(svc, op->source, op->token->id, e == -KB_E_INTERNAL ? r : e);
-        }
+        if (r < 0)
+                return r;
         json_object_set_new(ret, "proof", proof);
-        json_object_set_new(ret, "csr", csr_pem(req));
+        json_object_set_new(ret, "csr", kb_renew_csr_pem(req));
         return json_object_get(ret, "csr") ? 0 : -KB_E_INTERNAL;
+}
+
+/* The CSR's key: a new pair beside the current one, or the current key.
+ * An SM2 key signs through the backend: *ret is its public half. */
+int kb_renew_new_key(kb_service *svc, kb_call *call, kb_token_op *op, const kb_keygen *spec, kb_key_id *id,
+                     EVP_PKEY **ret) {
+        int r = kb_renew_generate(call, op, spec, id);
+        if (r >= 0) {
+                if (spec->type == KB_KEY_SM2)
+                        r = op->source->ops->key_public(op->source, op->token, id, true, ret);
+                else
+                        r = op->source->ops->key_load(op->source, op->token, id, ret);
+                if (r < 0)
+                        (void) op->source->ops->key_destroy(op->source, op->token, id);
+        }
+        return kb_token_gone(svc, op->source, op->token->id, r);
 }
 
 /* The CSR's key: a new pair beside the current one, or the current key.
@@ -218,17 +269,7 @@ static int csr_key(kb_service *svc, kb_call *call, kb_token_op *op, kb_pending *
                 return EVP_PKEY_up_ref(op->key) ? 0 : -KB_E_INTERNAL;
         }
         int r = key_spec(call, op->cert, &spec);
-        if (r >= 0)
-                r = generate(call, op, &spec, &p->key_id);
-        if (r >= 0) {
-                if (spec.type == KB_KEY_SM2)
-                        r = op->source->ops->key_public(op->source, op->token, &p->key_id, true, ret);
-                else
-                        r = op->source->ops->key_load(op->source, op->token, &p->key_id, ret);
-                if (r < 0)
-                        (void) op->source->ops->key_destroy(op->source, op->token, &p->key_id);
-        }
-        return kb_token_gone(svc, op->source, op->token->id, r);
+        return r < 0 ? r : kb_renew_new_key(svc, call, op, &spec, &p->key_id, ret);
 }
 
 /* Does the call's token keep its certificates in containers (SKF)? False
@@ -268,7 +309,7 @@ int kb_method_renewal_request(kb_service *svc, kb_call *call, json_t **ret) {
                 kb_token_op_end(svc, &op);
                 return kb_renew_refuse(call, -KB_E_BAD_REQUEST, "newKey", "new-container-required");
         }
-        random_hex(p.request_id, KB_RENEW_ID_LEN);
+        kb_renew_random_hex(p.request_id, KB_RENEW_ID_LEN);
         memcpy(p.token, op.token->id, sizeof(p.token));
         memcpy(p.certificate, op.cert->id, sizeof(p.certificate));
         json_t *out = json_object();

@@ -159,6 +159,15 @@ int kb_skf_key_generate(kb_source *s, const kb_token *t, const kb_keygen *spec, 
         return r;
 }
 
+/* SKF tokens here hold SM2 keys only, generated with the profile's
+ * algorithm id (kb-skf-profile.h). */
+int kb_skf_key_supported(kb_source *s, const kb_token *t, const kb_keygen *spec) {
+        skf_source *p = (skf_source *) s;
+        (void) t;
+        bool can = p->f.SKF_CreateContainer && p->f.SKF_GenECCKeyPair && p->f.SKF_DeleteContainer;
+        return spec->type == KB_KEY_SM2 && can ? 0 : -KB_E_UNSUPPORTED_ALGORITHM;
+}
+
 int kb_skf_key_public(kb_source *s, const kb_token *t, const kb_key_id *id, bool sign, EVP_PKEY **ret) {
         skf_source *p = (skf_source *) s;
         char name[SKF_CONTAINER_NAME_MAX + 1];

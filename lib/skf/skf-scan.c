@@ -54,6 +54,7 @@ static int token_from_info(const SKF_DEVINFO *info, const char *module, kb_token
         t->hardware_id = field(info->SerialNumber, sizeof(info->SerialNumber));
         t->pin_min_len = 6;
         t->pin_max_len = 16;
+        t->free_space = info->FreeSpace;
         if (!t->module || !t->label || !t->manufacturer || !t->model || !t->serial || !t->hardware_id) {
                 kb_token_free(t);
                 return -KB_E_INTERNAL;
@@ -123,8 +124,12 @@ static SKF_ULONG read_application(skf_source *p, SKF_HANDLE dev, kb_token *t, sk
         SKF_BOOL is_default = 0;
         SKF_HANDLE app = NULL;
         SKF_ULONG sar = name_list(p->f.SKF_EnumApplication(dev, names, &size), names, &size);
-        if (sar != SAR_OK || !names[0])
-                return sar;     /* a blank device: no certificates, no PIN */
+        if (sar != SAR_OK)
+                return sar;
+        if (!names[0]) {        /* a blank device: no certificates, no PIN, no room for a key */
+                t->initialized = false;
+                return SAR_OK;
+        }
         if (!copy_name(d->app, sizeof(d->app), names))
                 return SAR_NAMELENERR;
         sar = p->f.SKF_OpenApplication(dev, names, &app);

@@ -84,6 +84,7 @@ int kb_skf_sm2_sign(kb_source *s, const kb_token *t, const kb_key_id *key, const
                     unsigned char **ret, size_t *ret_len);
 /* Renewal (skf-renew.c): a key id is a container's name. */
 int kb_skf_key_generate(kb_source *s, const kb_token *t, const kb_keygen *spec, kb_key_id *ret_id);
+int kb_skf_key_supported(kb_source *s, const kb_token *t, const kb_keygen *spec);
 int kb_skf_key_public(kb_source *s, const kb_token *t, const kb_key_id *id, bool sign, EVP_PKEY **ret);
 int kb_skf_key_find(kb_source *s, const kb_token *t, const EVP_PKEY *pub, kb_key_id *ret_id);
 int kb_skf_key_destroy(kb_source *s, const kb_token *t, const kb_key_id *id);

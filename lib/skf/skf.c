@@ -69,6 +69,7 @@ static const kb_source_ops skf_ops = {
         .seal_write = kb_skf_seal_write,
         .certs_in_containers = true,
         .key_generate = kb_skf_key_generate,
+        .key_supported = kb_skf_key_supported,
         .key_public = kb_skf_key_public,
         .key_find = kb_skf_key_find,
         .key_destroy = kb_skf_key_destroy,

@@ -40,6 +40,7 @@ static const struct {
         { KB_E_PAYLOAD_TOO_LARGE,      "PAYLOAD_TOO_LARGE",      413 },
         { KB_E_RATE_LIMITED,           "RATE_LIMITED",           429 },
         { KB_E_INTERNAL,               "INTERNAL",               500 },
+        { KB_E_TOKEN_NOT_INITIALIZED,  "TOKEN_NOT_INITIALIZED",  409 },
 };
 
 #define N_CONTRACT (sizeof(contract) / sizeof(contract[0]))

@@ -634,6 +634,8 @@ static const struct {
         { KB_DIALOG_OP_SEAL,         "写入电子印章",   "asks to write an electronic seal for" },
         { KB_DIALOG_OP_UNBLOCK_PIN,  "请求解锁证书介质", "asks to unblock the PIN of" },
         { KB_DIALOG_OP_GENERIC,      "请求使用证书",   "asks to use the certificate" },
+        { KB_DIALOG_OP_RENEW_REQUEST, "将在证书介质上生成新密钥", "a new key will be generated on the token" },
+        { KB_DIALOG_OP_ENROLL,       "上生成新密钥并写入证书：", "wants to generate a new key on" },
 };
 
 START_TEST(test_each_operation_is_named_in_both_languages) {
@@ -649,6 +651,25 @@ START_TEST(test_each_operation_is_named_in_both_languages) {
         ck_assert_msg(strstr(en.description, op_rows[_i].en), "%s", en.description);
         ck_assert_ptr_nonnull(strstr(zh.description, "https://portal.example.cn"));
         ck_assert_ptr_nonnull(strstr(en.description, "https://portal.example.cn"));
+        kb_dialog_text_clear(&zh);
+        kb_dialog_text_clear(&en);
+}
+END_TEST
+
+START_TEST(test_an_enrollment_names_the_token_and_the_subject_it_writes_cleaned) {
+        kb_pin_request r = sign_request();
+        kb_dialog_text zh, en;
+
+        r.op = KB_DIALOG_OP_ENROLL;
+        r.cert_cn = NULL;
+        r.subject = "CN=张三, O=某单位\nOK to sign everything";
+        ck_assert_int_eq(kb_dialog_text_pin(&r, true, &zh), 0);
+        ck_assert_int_eq(kb_dialog_text_pin(&r, false, &en), 0);
+        ck_assert_msg(strstr(zh.description, "上生成新密钥并写入证书：CN=张三, O=某单位\xef\xbf\xbdOK"), "%s",
+                      zh.description);
+        ck_assert_msg(strstr(en.description, "write the certificate: CN=张三"), "%s", en.description);
+        ck_assert_ptr_nonnull(strstr(zh.description, r.token_label));
+        ck_assert_str_eq(zh.title, "证书下载");
         kb_dialog_text_clear(&zh);
         kb_dialog_text_clear(&en);
 }
@@ -923,6 +944,7 @@ static Suite *pinentry_suite(void) {
         tcase_add_loop_test(dialog_text, test_each_operation_is_named_in_both_languages,
                             0, (int) (sizeof(op_rows) / sizeof(op_rows[0])));
         tcase_add_test(dialog_text, test_a_token_without_a_certificate_is_named_by_label_and_serial);
+        tcase_add_test(dialog_text, test_an_enrollment_names_the_token_and_the_subject_it_writes_cleaned);
         tcase_add_test(dialog_text, test_the_final_try_is_announced_in_both_languages);
         tcase_add_test(dialog_text, test_a_pin_about_to_lock_is_announced_in_both_languages);
         tcase_add_test(dialog_text, test_unknown_retries_and_an_ok_pin_show_no_count_and_no_warning);

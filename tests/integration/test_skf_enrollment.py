@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+"""Enrollment (远程下载) on the SKF backend: a first SM2 container, key
+pair and double certificate onto a blank application of the project's
+software SKF token, through the real daemon, with an openssl SM2 CA. The
+token is read from the software token's files."""
+import base64
+import ctypes
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "skfsoft"))
+from skf import HANDLE, ULONG, USER, Skf, enveloped_key, make_device, reexec_with_preload  # noqa: E402
+from skftest import SM2CA, skf_daemon, skf_dirs, sm2_key_pair, wait_token  # noqa: E402
+
+LIB = os.environ.get("KB_SKFSOFT_SO")
+PAGE_PIN = "https://pagepin.example.cn"
+SKF_PIN = "11223344"
+
+
+def b64(b):
+    return base64.b64encode(b).decode()
+
+
+def run(*args, input=None):
+    return subprocess.run(args, input=input, capture_output=True, check=True)
+
+
+def subject_line(pem):
+    out = run("openssl", "req", "-noout", "-subject", "-nameopt", "utf8,sep_comma_plus_space,sname",
+              input=pem.encode()).stdout.decode().strip()
+    return out.split("=", 1)[1].strip()
+
+
+class SkfEnrollment(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp, cls.root, cls.control = skf_dirs("kb-skf-enroll-")
+        cls.skf = Skf(LIB)
+        cls.ca = SM2CA(cls.tmp)
+        make_device(cls.root, "blankkey", "GM2026130001", "blankkey")
+        make_device(cls.root, "rawkey", "GM2026130002", "rawkey")
+        cls.blank_application("blankkey")
+        cls.d = skf_daemon(cls.tmp, cls.root, cls.control, PAGE_PIN, LIB, ["--poll-interval-ms", "200"])
+        cls.d.start()
+
+    @classmethod
+    def blank_application(cls, device):
+        """As the CA's tool formats a key: an application with its PINs, no container."""
+        dev = cls.skf.connect(device)
+        cls.skf.dev_auth(dev)
+        app = HANDLE()
+        cls.skf.CreateApplication(dev, b"GMCA", b"12345678", 10, b"123456", 6, 0x10, ctypes.byref(app))
+        # the user set their own PIN (a CA's initial PIN must be changed first)
+        cls.skf.ChangePIN(app, USER, b"123456", SKF_PIN.encode(), ctypes.byref(ULONG()))
+        cls.skf.CloseApplication(app)
+        cls.skf.DisConnectDev(dev)
+
+    @classmethod
+    def tearDownClass(cls):
+        log = cls.d.log_text()
+        cls.d.cleanup()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+        if SKF_PIN in log:
+            raise AssertionError("the PIN is in the daemon's log")
+
+    def token(self, serial):
+        t, body = wait_token(self.d, serial)
+        return t or self.fail(f"{serial} never showed: {body}")
+
+    def post(self, serial, what, body):
+        return self.d.request("POST", f"/v1/tokens/{self.token(serial)['id']}/enrollment/{what}",
+                              body=dict(body, pin=SKF_PIN), origin=PAGE_PIN)
+
+    def containers(self, device="blankkey"):
+        d = os.path.join(self.root, device, "GMCA", "c")
+        return sorted(os.listdir(d)) if os.path.isdir(d) else []
+
+    def read(self, container, part, device="blankkey"):
+        path = os.path.join(self.root, device, "GMCA", "c", container, part)
+        return open(path, "rb").read() if os.path.exists(path) else None
+
+    def test_a_device_with_no_application_is_listed_and_refused_with_its_own_code(self):
+        t = self.token("GM2026130002")
+        self.assertEqual((t["certificates"], t["initialized"]), ([], False))
+        self.assertIsInstance(t.get("freeSpace"), int)
+        st, _, body = self.post("GM2026130002", "request", {"subject": {"CN": "王五"}, "keyType": "SM2"})
+        self.assertEqual((st, body["error"]["code"]), (409, "TOKEN_NOT_INITIALIZED"), body)
+
+    def test_only_sm2_is_offered_on_an_skf_token(self):
+        before = self.containers()
+        st, _, body = self.post("GM2026130001", "request", {"subject": {"CN": "王五"}, "keyType": "RSA-2048"})
+        self.assertEqual((st, body["error"]["code"], body["error"].get("field")),
+                         (400, "UNSUPPORTED_ALGORITHM", "keyType"), body)
+        self.assertEqual(self.containers(), before)
+
+    def test_an_sm2_enrollment_with_a_double_certificate_fills_a_new_container(self):
+        self.assertTrue(self.token("GM2026130001")["initialized"])
+        st, _, req = self.post("GM2026130001", "request", {"subject": {"C": "CN", "O": "某单位", "CN": "王五"},
+                                                           "keyType": "SM2"})
+        self.assertEqual(st, 200, req)
+        name = bytes.fromhex(req["keyId"]).decode()
+        self.assertEqual(self.containers(), [name])
+        with tempfile.NamedTemporaryFile("w", suffix=".csr") as f:
+            f.write(req["csr"])
+            f.flush()
+            run("openssl", "req", "-in", f.name, "-noout", "-verify", "-vfyopt", "distid:1234567812345678")
+        self.assertEqual(subject_line(req["csr"]), "C=CN, O=某单位, CN=王五")
+        csr_pub = run("openssl", "req", "-noout", "-pubkey", input=req["csr"].encode()).stdout
+        sign_der = self.ca.issue(csr_pub, "王五", "digitalSignature,nonRepudiation", days=1822)
+        enc_key, enc_pub = sm2_key_pair()
+        blob, _ = enveloped_key(csr_pub, enc_key)
+        enc_der = self.ca.issue(enc_pub, "王五", "keyEncipherment,dataEncipherment")
+        st, _, body = self.post("GM2026130001", "install", {
+            "requestId": req["requestId"], "certificate": b64(sign_der),
+            "encryption": {"certificate": b64(enc_der), "envelopedKey": b64(bytes(blob))}})
+        self.assertEqual(st, 200, body)
+        self.assertEqual((self.read(name, "sign.crt"), self.read(name, "enc.crt")), (sign_der, enc_der))
+        self.assertIsNotNone(self.read(name, "enc.key"))
+        listed = self.token("GM2026130001")["certificates"]
+        self.assertEqual(sorted(c["usage"] for c in listed), ["encrypt", "sign"])
+
+    def test_cancel_removes_the_new_container(self):
+        before = self.containers()
+        st, _, req = self.post("GM2026130001", "request", {"subject": {"CN": "赵六"}, "keyType": "SM2"})
+        self.assertEqual(st, 200, req)
+        self.assertEqual(len(self.containers()), len(before) + 1)
+        st, _, body = self.post("GM2026130001", f"{req['requestId']}/cancel", {})
+        self.assertEqual(st, 200, body)
+        self.assertEqual(self.containers(), before)
+
+
+if __name__ == "__main__":
+    if not LIB:
+        sys.exit("KB_SKFSOFT_SO is not set")
+    reexec_with_preload()
+    unittest.main(verbosity=2)
