@@ -96,7 +96,7 @@ static int add_field(kb_call *call, X509_NAME *name, const struct field *f, json
         return 0;
 }
 
-static char *one_line(const X509_NAME *name) {
+char *kb_enroll_name_text(const X509_NAME *name) {
         unsigned long flags = XN_FLAG_SEP_CPLUS_SPC | XN_FLAG_DN_REV | XN_FLAG_FN_SN |
                               (ASN1_STRFLGS_RFC2253 & ~ASN1_STRFLGS_ESC_MSB);
         BIO *b = BIO_new(BIO_s_mem());
@@ -126,7 +126,7 @@ int kb_enroll_subject(kb_call *call, X509_NAME **ret_name, char **ret_text) {
                 if (r < 0)
                         return r;
         }
-        char *text = one_line(name);
+        char *text = kb_enroll_name_text(name);
         if (!text)
                 return -KB_E_INTERNAL;
         *ret_text = text;

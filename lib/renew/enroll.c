@@ -8,7 +8,6 @@
  * nothing to replace, recovered by the same scan; enrollment.cancel
  * destroys a key that never got its certificate.
  */
-#include <openssl/pem.h>
 #include <string.h>
 #include <time.h>
 
@@ -123,16 +122,7 @@ int kb_method_enrollment_request(kb_service *svc, kb_call *call, json_t **ret) {
 static char *cert_subject_text(const kb_cert *c) {
         const unsigned char *in = c->der;
         _cleanup_(X509_freep) X509 *x = d2i_X509(NULL, &in, (long) c->der_len);
-        if (!x)
-                return NULL;
-        unsigned long flags = XN_FLAG_SEP_CPLUS_SPC | XN_FLAG_DN_REV | XN_FLAG_FN_SN |
-                              (ASN1_STRFLGS_RFC2253 & ~ASN1_STRFLGS_ESC_MSB);
-        _cleanup_(BIO_freep) BIO *b = BIO_new(BIO_s_mem());
-        char *text = NULL;
-        if (!b || X509_NAME_print_ex(b, X509_get_subject_name(x), 0, flags) < 0)
-                return NULL;
-        long len = BIO_get_mem_data(b, &text);
-        return len >= 0 ? strndup(text, (size_t) len) : NULL;
+        return x ? kb_enroll_name_text(X509_get_subject_name(x)) : NULL;
 }
 
 int kb_method_enrollment_install(kb_service *svc, kb_call *call, json_t **ret) {
@@ -160,51 +150,13 @@ int kb_method_enrollment_install(kb_service *svc, kb_call *call, json_t **ret) {
         return r;
 }
 
-/* Does a certificate on the token use this key? Then it is not ours to drop. */
-static bool key_in_use(const kb_token *t, const kb_key_id *id) {
-        for (size_t i = 0; i < t->n_certs; i++)
-                if (t->certs[i]->key_id_len == id->len && memcmp(t->certs[i]->key_id, id->v, id->len) == 0)
-                        return true;
-        return false;
-}
-
-/* An enrollment request of this token, not installed yet. */
-static int load_request(kb_service *svc, kb_call *call, kb_pending *p) {
-        const char *token, *id;
-        int r = kb_param_string(call, "token", true, &token);
-        if (r >= 0)
-                r = kb_param_string(call, "requestId", true, &id);
-        if (r >= 0)
-                r = kb_pending_load(svc->renewals, id, false, p);
-        if (r >= 0 && (strcmp(p->token, token) != 0 || !p->enrollment))
-                r = -KB_E_NOT_FOUND;
-        if (r == -KB_E_NOT_FOUND && !call->error_field[0])
-                snprintf(call->error_field, sizeof(call->error_field), "requestId");
-        return r;
-}
-
 int kb_method_enrollment_cancel(kb_service *svc, kb_call *call, json_t **ret) {
         kb_pending p;
         kb_token_op op;
         if (!svc->renewals)
                 return -KB_E_INTERNAL;
-        int r = load_request(svc, call, &p);
+        int r = kb_pending_of_call(svc, call, true, &p);
         if (r >= 0)
                 r = kb_token_op_begin_token(svc, call, "enrollment.cancel", NULL, NULL, &op);
-        if (r < 0)
-                return r;
-        /* An installed request is no longer pending (load_request); one
-         * being installed has a journal. Never drop a key with a certificate. */
-        if (key_in_use(op.token, &p.key_id) || kb_journal_exists(svc->renewals, op.token->id))
-                r = kb_bad_field(call, "requestId");
-        else
-                r = kb_token_gone(svc, op.source, op.token->id,
-                                  op.source->ops->key_destroy(op.source, op.token, &p.key_id));
-        kb_token_op_end(svc, &op);
-        if (r >= 0)
-                r = kb_pending_remove(svc->renewals, p.request_id);
-        if (r < 0)
-                return r;
-        *ret = json_pack("{s:s, s:b}", "requestId", p.request_id, "cancelled", 1);
-        return *ret ? 0 : -KB_E_INTERNAL;
+        return r < 0 ? r : kb_renew_cancel_locked(svc, call, &op, &p, ret);
 }

@@ -106,6 +106,13 @@ int kb_renew_new_key(kb_service *svc, kb_call *call, kb_token_op *op, const kb_k
 int kb_renew_csr(kb_service *svc, kb_token_op *op, EVP_PKEY *key, const kb_key_id *id, kb_key_type type,
                  const X509_NAME *subject, X509_REQ **ret);
 json_t *kb_renew_csr_pem(X509_REQ *req);
+/* params.requestId of params.token, pending (not installed), of the kind
+ * asked; NOT_FOUND naming requestId otherwise. */
+int kb_pending_of_call(kb_service *svc, kb_call *call, bool enrollment, kb_pending *ret);
+/* Cancel the pending request p under op (which this ends): its key is
+ * destroyed unless a certificate uses it or its install is under way
+ * (BAD_REQUEST requestId), then the request goes. */
+int kb_renew_cancel_locked(kb_service *svc, kb_call *call, kb_token_op *op, const kb_pending *p, json_t **ret);
 
 /* Double certificates (renew-encryption.c). */
 typedef struct kb_enc_req {
@@ -174,3 +181,5 @@ void kb_install_reread_after(kb_service *svc, kb_call *call, int r, bool token_t
 /* Enrollment (enroll-subject.c): params.subject as an X.509 name and its
  * one-line text ("CN=…, O=…"); BAD_REQUEST naming subject.<field>. */
 int kb_enroll_subject(kb_call *call, X509_NAME **ret_name, char **ret_text);
+/* A name on one line, most specific first, UTF-8 unescaped. */
+char *kb_enroll_name_text(const X509_NAME *name);

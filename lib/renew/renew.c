@@ -343,24 +343,46 @@ static bool key_in_use(const kb_token *t, const kb_key_id *id) {
         return false;
 }
 
-int kb_method_renewal_cancel(kb_service *svc, kb_call *call, json_t **ret) {
+int kb_pending_of_call(kb_service *svc, kb_call *call, bool enrollment, kb_pending *ret) {
         const char *token, *id;
-        kb_pending p;
-        kb_token_op op;
-        if (!svc->renewals)
-                return -KB_E_INTERNAL;
         int r = kb_param_string(call, "token", true, &token);
         if (r >= 0)
                 r = kb_param_string(call, "requestId", true, &id);
         if (r >= 0)
-                r = kb_pending_load(svc->renewals, id, false, &p);
-        if (r >= 0 && strcmp(p.token, token) != 0)
+                r = kb_pending_load(svc->renewals, id, false, ret);
+        if (r >= 0 && (strcmp(ret->token, token) != 0 || ret->enrollment != enrollment))
                 r = -KB_E_NOT_FOUND;
-        if (r < 0) {
-                if (r == -KB_E_NOT_FOUND && !call->error_field[0])
-                        snprintf(call->error_field, sizeof(call->error_field), "requestId");
+        if (r == -KB_E_NOT_FOUND && !call->error_field[0])
+                snprintf(call->error_field, sizeof(call->error_field), "requestId");
+        return r;
+}
+
+int kb_renew_cancel_locked(kb_service *svc, kb_call *call, kb_token_op *op, const kb_pending *p, json_t **ret) {
+        int r;
+        /* A certificate uses the key (installed meanwhile), or an install of
+         * it is under way (its journal): never drop the key then. */
+        if (key_in_use(op->token, &p->key_id) || kb_journal_exists(svc->renewals, op->token->id))
+                r = kb_bad_field(call, "requestId");
+        else
+                r = kb_token_gone(svc, op->source, op->token->id,
+                                  op->source->ops->key_destroy(op->source, op->token, &p->key_id));
+        kb_token_op_end(svc, op);
+        if (r >= 0)
+                r = kb_pending_remove(svc->renewals, p->request_id);
+        if (r < 0)
                 return r;
-        }
+        *ret = json_pack("{s:s, s:b}", "requestId", p->request_id, "cancelled", 1);
+        return *ret ? 0 : -KB_E_INTERNAL;
+}
+
+int kb_method_renewal_cancel(kb_service *svc, kb_call *call, json_t **ret) {
+        kb_pending p;
+        kb_token_op op;
+        if (!svc->renewals)
+                return -KB_E_INTERNAL;
+        int r = kb_pending_of_call(svc, call, false, &p);
+        if (r < 0)
+                return r;
         if (!p.new_key) { /* the current key: nothing on the token to undo */
                 r = kb_pending_remove(svc->renewals, p.request_id);
                 *ret = json_pack("{s:s, s:b}", "requestId", p.request_id, "cancelled", 1);
@@ -368,18 +390,5 @@ int kb_method_renewal_cancel(kb_service *svc, kb_call *call, json_t **ret) {
         }
         json_object_set_new(call->params, "certificate", json_string(p.certificate));
         r = kb_token_op_begin_renewal(svc, call, "certificate", "renewal.cancel", &op);
-        if (r < 0)
-                return r;
-        if (key_in_use(op.token, &p.key_id))
-                r = kb_bad_field(call, "requestId"); /* installed meanwhile: never drop a key in use */
-        else
-                r = kb_token_gone(svc, op.source, op.token->id,
-                                  op.source->ops->key_destroy(op.source, op.token, &p.key_id));
-        kb_token_op_end(svc, &op);
-        if (r >= 0)
-                r = kb_pending_remove(svc->renewals, p.request_id);
-        if (r < 0)
-                return r;
-        *ret = json_pack("{s:s, s:b}", "requestId", p.request_id, "cancelled", 1);
-        return *ret ? 0 : -KB_E_INTERNAL;
+        return r < 0 ? r : kb_renew_cancel_locked(svc, call, &op, &p, ret);
 }

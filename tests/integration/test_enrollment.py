@@ -261,6 +261,10 @@ class Pkcs11Enrollment(unittest.TestCase):
         before = self.objects()
         req = self.request()
         self.assertNotEqual(self.objects(), before)
+        # a renewal's cancel does not take an enrollment's request
+        self.assert_refused(self.d.request("POST", f"/v1/tokens/{self.token(BLANK)['id']}/renewal/"
+                                                   f"{req['requestId']}/cancel", body={}), 404, "NOT_FOUND",
+                            "requestId")
         self.cancel(req)
         self.assertEqual(self.objects(), before)
         self.assert_refused(self.post(BLANK, f"{req['requestId']}/cancel", {}), 404, "NOT_FOUND", "requestId")
