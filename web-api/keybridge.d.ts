@@ -11,7 +11,7 @@ export type ApiErrorCode =
   | 'METHOD_NOT_ALLOWED' | 'UNSUPPORTED_MEDIA_TYPE' | 'PAYLOAD_TOO_LARGE' | 'TOKEN_NOT_PRESENT'
   | 'TOKEN_BUSY' | 'TOKEN_FULL' | 'TOKEN_READ_ONLY' | 'PIN_CANCELLED' | 'PIN_INCORRECT'
   | 'PIN_FINAL_TRY' | 'PIN_LOCKED' | 'PIN_POLICY' | 'CERTIFICATE_MISMATCH'
-  | 'UNSUPPORTED_ALGORITHM' | 'RATE_LIMITED' | 'INTERNAL';
+  | 'UNSUPPORTED_ALGORITHM' | 'RATE_LIMITED' | 'INTERNAL' | 'TOKEN_NOT_INITIALIZED';
 
 /** Codes the client raises itself. */
 export type ClientErrorCode =
@@ -59,7 +59,8 @@ export declare function textToBase64(text: string): string;
 export type MethodName =
   | 'info' | 'tokens.list' | 'token.get' | 'certificate.get' | 'sign' | 'authenticate'
   | 'pin.change' | 'pin.unblock' | 'seal.get' | 'seal.put' | 'renewal.request'
-  | 'renewal.install' | 'renewal.cancel' | 'origin.approve';
+  | 'renewal.install' | 'renewal.cancel' | 'enrollment.request' | 'enrollment.install'
+  | 'enrollment.cancel' | 'origin.approve';
 
 export type PinStatus = 'ok' | 'countLow' | 'finalTry' | 'locked' | 'mustChange';
 
@@ -106,6 +107,12 @@ export interface Token {
   hardwareId: string | null;
   pin: { status: PinStatus; retriesLeft: number | null; minLength: number | null; maxLength: number | null };
   authorized: boolean;
+  /** False for a token that cannot take a key yet (PKCS#11: user PIN not
+   *  initialized; SKF: no application): the CA must format it first. */
+  initialized: boolean;
+  /** Bytes free for objects, where the module tells. */
+  freeSpace?: number;
+  /** Empty on a blank (formatted, never enrolled) token. */
   certificates: Certificate[];
 }
 
@@ -155,6 +162,51 @@ export interface RenewalInstallParams {
   certificate: string;
   chain?: string[];
   encryption?: { certificate: string; envelopedKey: string };
+}
+
+/** Subject of an enrollment: values are UTF-8 (Chinese allowed); OU may repeat. */
+export interface EnrollmentSubject {
+  C?: string;
+  ST?: string;
+  L?: string;
+  O?: string;
+  OU?: string | string[];
+  CN?: string;
+  serialNumber?: string;
+  emailAddress?: string;
+}
+/** SM2 on SKF tokens only; the others on PKCS#11 tokens only. */
+export type EnrollmentKeyType = 'RSA-2048' | 'RSA-3072' | 'EC-P256' | 'EC-P384' | 'SM2';
+export interface EnrollmentRequestParams extends PinOptions {
+  subject: EnrollmentSubject;
+  keyType: EnrollmentKeyType;
+  label?: string;
+}
+export interface EnrollmentRequest {
+  requestId: string;
+  /** PEM PKCS#10 signed by the new key (SM2: SM2-with-SM3, ID 1234567812345678) */
+  csr: string;
+  /** hex */
+  keyId: string;
+  keyType: EnrollmentKeyType;
+  /** the subject as one line, RFC 4514 style */
+  subject: string;
+}
+export interface EnrollmentInstallParams extends PinOptions {
+  requestId: string;
+  /** PEM or base64 DER */
+  certificate: string;
+  chain?: string[];
+  /** SM2 double certificates: envelopedKey as for installRenewal */
+  encryption?: { certificate: string; envelopedKey: string };
+}
+export interface EnrollmentInstallResult {
+  certificate: Certificate;
+  replaced: null;
+  finished: boolean;
+  alreadyInstalled: boolean;
+  chainStored: number;
+  encryption?: { certificate: Certificate };
 }
 
 export interface Progress { requestId: string | number; stage: string; percent: number; method?: string | null }
@@ -222,6 +274,10 @@ export declare class KeybridgeClient {
     encryption?: { certificate: Certificate };
   }>;
   cancelRenewal(token: string, requestId: string): Promise<unknown>;
+  /** Over the WebSocket, onProgress gets stages generate-key (0–63), sign-request (75), done (100). */
+  requestEnrollment(token: string, params: EnrollmentRequestParams, options?: CallOptions): Promise<EnrollmentRequest>;
+  installEnrollment(token: string, params: EnrollmentInstallParams, options?: CallOptions): Promise<EnrollmentInstallResult>;
+  cancelEnrollment(token: string, requestId: string): Promise<{ requestId: string; cancelled: true }>;
   approveOrigin(): Promise<{ origin: string; approved: true }>;
 }
 

@@ -127,6 +127,9 @@ const METHODS = {
   'renewal.request': ['POST', '/v1/tokens/{token}/renewal/request'],
   'renewal.install': ['POST', '/v1/tokens/{token}/renewal/install'],
   'renewal.cancel': ['POST', '/v1/tokens/{token}/renewal/{requestId}/cancel'],
+  'enrollment.request': ['POST', '/v1/tokens/{token}/enrollment/request'],
+  'enrollment.install': ['POST', '/v1/tokens/{token}/enrollment/install'],
+  'enrollment.cancel': ['POST', '/v1/tokens/{token}/enrollment/{requestId}/cancel'],
   'origin.approve': ['POST', '/v1/origins/approval'],
 };
 
@@ -540,7 +543,7 @@ export class KeybridgeClient {
   }
 
   // The call a progress notification belongs to: by its JSON-RPC id, or by
-  // the renewal requestId in its params.
+  // the renewal's or enrollment's requestId in its params.
   _pendingFor(requestId) {
     if (this._pending.has(requestId)) return this._pending.get(requestId);
     for (const p of this._pending.values()) {
@@ -675,6 +678,12 @@ export class KeybridgeClient {
   requestRenewal(token, params, opts) { return this.call('renewal.request', Object.assign({ token: token }, params), opts); }
   installRenewal(token, params, opts) { return this.call('renewal.install', Object.assign({ token: token }, params), opts); }
   cancelRenewal(token, requestId) { return this.call('renewal.cancel', { token: token, requestId: requestId }); }
+  // Enrollment: the first certificate onto a formatted, empty token. The
+  // request makes a new key for params.subject and answers its CSR; the
+  // install writes what the CA issued; cancel removes the unused key.
+  requestEnrollment(token, params, opts) { return this.call('enrollment.request', Object.assign({ token: token }, params), opts); }
+  installEnrollment(token, params, opts) { return this.call('enrollment.install', Object.assign({ token: token }, params), opts); }
+  cancelEnrollment(token, requestId) { return this.call('enrollment.cancel', { token: token, requestId: requestId }); }
 
   // Asks the user, in keybridge's own dialog, to allow this website. The one
   // call an origin that is not allowed yet may make; works before connect()
@@ -704,9 +713,10 @@ export class KeybridgeClient {
   }
 }
 
-// What token.changed compares: the PIN state and the certificates.
+// What token.changed compares: the PIN state, whether the token is
+// initialized (formatted), and the certificates.
 function tokenState(t) {
-  return JSON.stringify([t.label, t.pin, (t.certificates || []).map((c) => c.id)]);
+  return JSON.stringify([t.label, t.pin, t.initialized, (t.certificates || []).map((c) => c.id)]);
 }
 
 // Creates a client and connects it. See KeybridgeClient for the options.
