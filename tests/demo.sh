@@ -2,10 +2,14 @@
 # The README's first command: install what is missing, build, create a demo
 # SoftHSM2 token (RSA-2048 and EC P-256 keys; certificates valid, expiring in
 # 20 days and expired; Chinese subjects) and a demo SM2 token of the software
-# SKF library (signature and encryption certificates), then run keybridged in the
-# foreground on it and serve the demo portal page with its small server side
-# (tests/demo_portal.py: login challenges, signature checks, a demo CA for
-# renewal, the unblock code for a PIN reset). Ctrl-C stops both.
+# SKF library (signature and encryption certificates), and beside them two
+# blank tokens for the remote download (远程下载) of a first certificate: a
+# SoftHSM2 token with its PINs set and no objects, and an SKF application with
+# its PINs and no container. Then run keybridged in the foreground on them and
+# serve the demo portal page with its small server side (tests/demo_portal.py:
+# login challenges, signature checks, a demo CA for renewal, the unblock code
+# for a PIN reset, the demo RA's download authorization codes). It prints one
+# code to try the remote download with. Ctrl-C stops both.
 #
 #   KEYBRIDGE_DEMO_DIR   where the token and daemon state live (build/demo)
 #   KEYBRIDGE_DEMO_TLS   1 = HTTPS with the daemon's own root (default 0: plain
@@ -31,16 +35,23 @@ if [ ! -d "$demo/tokens/tokens" ]; then
                 exit 1
         fi
 fi
+export SOFTHSM2_CONF="$demo/tokens/softhsm2.conf"
+# the blank token of the remote download: formatted (PINs set), no objects
+if ! softhsm2-util --show-slots 2>/dev/null | grep -q 'Label: *keybridge-blank *$'; then
+        echo "creating the blank demo token keybridge-blank ..." >&2
+        softhsm2-util --init-token --free --label keybridge-blank --so-pin 12345678 --pin 123456 >/dev/null
+fi
 skf_lib=$top/build/tests/skfsoft/libkb-skfsoft.so
-if [ ! -d "$demo/skf/devices" ]; then
-        echo "creating the demo SM2 token in $demo/skf ..." >&2
+# the SM2 token and the blank SKF application (an older demo directory gets
+# the blank one added)
+if [ ! -d "$demo/skf/devices/demo-sm2-blank" ]; then
+        echo "creating the demo SM2 tokens in $demo/skf ..." >&2
         if ! python3 tests/skfsoft/make-demo-token.py "$skf_lib" "$demo/skf" >"$demo/make-sm2.log" 2>&1; then
                 cat "$demo/make-sm2.log" >&2
                 exit 1
         fi
 fi
 export KB_SKFSOFT_DIR="$demo/skf/devices"
-export SOFTHSM2_CONF="$demo/tokens/softhsm2.conf"
 module=/usr/lib/softhsm/libsofthsm2.so
 [ -e "$module" ] || module=/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so
 
@@ -48,8 +59,10 @@ if [ "${KEYBRIDGE_DEMO_TLS:-0}" = 1 ]; then scheme=https; tls_flag=; else scheme
 page="http://127.0.0.1:$page_port"
 
 rm -f "$demo/run/api-token" # a stale one from an earlier run would be refused
+rm -f "$demo/download-code"  # the portal writes a new one (its codes live while it runs)
 python3 tests/demo_portal.py --bind 127.0.0.1 --port "$page_port" --root web-api \
-        --ca "$demo/tokens/ca" --trust "$demo/skf/ca/ca.pem" >"$demo/page.log" 2>&1 &
+        --ca "$demo/tokens/ca" --trust "$demo/skf/ca/ca.pem" --sm2-ca "$demo/skf/ca" \
+        --demo-code-file "$demo/download-code" >"$demo/page.log" 2>&1 &
 page_pid=$!
 # shellcheck disable=SC2086 # tls_flag is empty or one word
 build/daemon/keybridged --foreground $tls_flag \
@@ -71,7 +84,7 @@ until [ -s "$demo/run/api-token" ] && curl -ksf --max-time 1 -o /dev/null \
 done
 
 i=0
-until curl -sf --max-time 1 -o /dev/null "$page/demo/"; do
+until [ -s "$demo/download-code" ] && curl -sf --max-time 1 -o /dev/null "$page/demo/"; do
         i=$((i + 1))
         if [ $i -gt 50 ] || ! kill -0 $page_pid 2>/dev/null; then
                 echo "the demo page server did not start on port $page_port (see $demo/page.log; set KEYBRIDGE_DEMO_PORT)" >&2
@@ -82,12 +95,21 @@ done
 
 cacert=
 [ "$scheme" = https ] && cacert="--cacert $demo/state/tls/root.pem "
+code=$(sed -n 1p "$demo/download-code")
+code_subject=$(sed -n 2p "$demo/download-code")
 cat <<EOT
 
 keybridge demo is running (Ctrl-C stops it).
 
   Demo portal page:  $page/demo/?daemon=$scheme://127.0.0.1:$port
-  Daemon:            $scheme://127.0.0.1:$port/v1/   (PIN 123456, SO/admin PIN 12345678, both tokens)
+  Daemon:            $scheme://127.0.0.1:$port/v1/   (PIN 123456, SO/admin PIN 12345678, all tokens)
+
+Remote download (远程下载) of a first certificate onto a blank token
+(keybridge-blank, or "keybridge SM2 blank" for an SM2 double certificate):
+  download authorization code (证书下载授权码):  $code
+      for $code_subject (single use)
+  page:       $page/demo/download.html?daemon=$scheme://127.0.0.1:$port
+  more codes: $page/demo/ra.html   (the RA staff page)
 
 Query it as a browser page would (the demo page's origin is allowed):
   curl -s ${cacert}-H 'Origin: $page' $scheme://127.0.0.1:$port/v1/tokens

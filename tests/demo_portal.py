@@ -12,6 +12,17 @@ them (Python standard library and the openssl CLI only):
     POST /demo-api/ca/issue       {csr, proof, certificate} -> {certificate, chain, proofVerified}
     POST /demo-api/unblock-code   {token}                  -> {unblockCode, newPin}
 
+  the demo RA's remote download (远程下载) of a first certificate onto a blank token:
+    POST /demo-api/ra/codes       {subject, keyType}       -> a new download authorization code
+                                  (证书下载授权码) bound to the subject (and key type, or "auto")
+    POST /demo-api/ra/list        {}                       -> {codes: [...]} for the RA staff page
+    POST /demo-api/ra/lookup      {code}                   -> {code, subject, subjectText, keyType,
+                                                               validityDays, state}
+    POST /demo-api/ra/issue       {code, csr}              -> {certificate, chain, validityDays,
+                                  encryption?: {certificate, envelopedKey}}: the CSR must name
+                                  exactly the code's subject and verify; SM2 gets a double
+                                  certificate (the encryption key enveloped to the CSR's key)
+
     GET  /keybridge.classic.js    the classic-script build of ROOT/keybridge.js, made on each
                                   request with node and web-api/build-classic.mjs (it is
                                   not kept in git, and a copy left in ROOT may be stale)
@@ -19,13 +30,20 @@ them (Python standard library and the openssl CLI only):
 The CA is the one tests/fixtures/make-token.sh made for the demo token
 (DIR/ca/ca.pem and ca.key). An issued certificate keeps the CSR's subject.
 SM2 requests (the SKF token's) are checked with the GM/T ID, their GM/T 0010
-proofs with docs/examples/verify-gmt-signed-data.py.
+proofs with docs/examples/verify-gmt-signed-data.py. With --sm2-ca, SM2
+certificates of the remote download come from that SM2 CA (signed
+SM2-with-SM3 with the GM/T ID), else from the RSA CA; a download code is
+single-use (the same CSR may ask again and gets the same certificates, in
+case the first answer was lost), codes live as long as the server runs.
 Errors are {"error": {"code", "message"}} like the daemon's.
 
-    demo_portal.py --port 27183 --root web-api --ca build/demo/tokens/ca
+    demo_portal.py --port 27183 --root web-api --ca build/demo/tokens/ca \
+        --sm2-ca build/demo/skf/ca --demo-code-file build/demo/download-code
 """
 import argparse
 import base64
+import datetime
+import hashlib
 import http.server
 import importlib.util
 import json
@@ -41,10 +59,21 @@ SRC = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD_CLASSIC = os.path.join(SRC, "web-api", "build-classic.mjs")
 VERIFIER = os.path.join(SRC, "docs", "examples", "verify-keybridge-auth.py")
 GMT_VERIFIER = os.path.join(SRC, "docs", "examples", "verify-gmt-signed-data.py")
+SKF_HELPERS = os.path.join(SRC, "tests", "skfsoft", "skf.py")   # enveloped_key(): the KMC's ENVELOPEDKEYBLOB
 GMT_ID_OPTS = ["-vfyopt", "distid:1234567812345678"]   # how openssl checks an SM2 signature with the GM/T ID
 MAX_BODY = 1 << 20
 CHALLENGE_TTL = 120
 HASHES = {"SHA256": "-sha256", "SHA384": "-sha384", "SHA512": "-sha512", "SM3": "-sm3"}
+VALIDITY_DAYS = 1822            # what the RA's manual shows for a downloaded certificate (5 years)
+# The subject members of enrollment.request, in the order the RA shows them,
+# with their attribute OIDs and X.520 upper bounds.
+SUBJECT_FIELDS = [("C", "2.5.4.6", 2), ("ST", "2.5.4.8", 128), ("L", "2.5.4.7", 128), ("O", "2.5.4.10", 64),
+                  ("OU", "2.5.4.11", 64), ("CN", "2.5.4.3", 64), ("serialNumber", "2.5.4.5", 64),
+                  ("emailAddress", "1.2.840.113549.1.9.1", 255)]
+FIELD_OF_OID = {oid: name for name, oid, _ in SUBJECT_FIELDS}
+KEY_TYPES = ("RSA-2048", "RSA-3072", "EC-P256", "EC-P384", "SM2")
+CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"   # no 0/O, 1/I: read aloud over the phone
+DEMO_SUBJECT = {"C": "CN", "ST": "山东省", "L": "济南市", "O": "阳光采购测试有限公司", "OU": "投标部", "CN": "孙七"}
 KEY_USAGE_NAMES = {
     "Digital Signature": "digitalSignature", "Non Repudiation": "nonRepudiation",
     "Key Encipherment": "keyEncipherment", "Data Encipherment": "dataEncipherment",
@@ -109,13 +138,15 @@ class Workdir:
 class Portal:
     """The portal's server-side logic, independent of HTTP."""
 
-    def __init__(self, ca_dir, so_pin, initial_pin, origins, trust=()):
+    def __init__(self, ca_dir, so_pin, initial_pin, origins, trust=(), sm2_ca=None):
         self.ca_cert = os.path.join(ca_dir, "ca.pem")
         self.ca_key = os.path.join(ca_dir, "ca.key")
+        self.sm2_ca = (os.path.join(sm2_ca, "ca.pem"), os.path.join(sm2_ca, "ca.key")) if sm2_ca else None
+        self.codes = {}     # download authorization code -> DownloadCode
         # the CAs whose users may log in: the demo CA and any other (the SM2 token's)
         self.trusted = os.path.join(ca_dir, "trusted.pem")
         with open(self.trusted, "w") as out:
-            for path in (self.ca_cert, *trust):
+            for path in (self.ca_cert, *trust, *([self.sm2_ca[0]] if self.sm2_ca else [])):
                 with open(path) as f:
                     out.write(f.read())
         self.so_pin, self.initial_pin = so_pin, initial_pin
@@ -124,6 +155,7 @@ class Portal:
         self.lock = threading.Lock()
         self.verifier = load_example(VERIFIER)
         self.gmt = load_example(GMT_VERIFIER)
+        self.skf = load_example(SKF_HELPERS)
 
     # ---- login (keybridge-auth-1) ----
 
@@ -277,11 +309,236 @@ class Portal:
                 return ", ".join(names)
         return "digitalSignature, nonRepudiation"
 
+    # ---- the RA: remote download (远程下载) of a first certificate ----
+
+    def new_code(self, body, origin):
+        """RA staff: a download authorization code for the subject (and key type)."""
+        subject = clean_subject(body.get("subject"))
+        key_type = body.get("keyType") or "auto"
+        if key_type != "auto" and key_type not in KEY_TYPES:
+            raise bad("keyType must be auto or one of " + ", ".join(KEY_TYPES))
+        with self.lock:
+            while True:
+                code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(16))
+                if code not in self.codes:
+                    break
+            self.codes[code] = DownloadCode(code, subject, key_type)
+            return self.codes[code].view()
+
+    def list_codes(self, body, origin):
+        with self.lock:
+            return {"codes": [c.view() for c in sorted(self.codes.values(), key=lambda c: -c.created)]}
+
+    def lookup(self, body, origin):
+        """The user's page: what the code authorizes (证书主题, 有效期)."""
+        with self.lock:
+            entry = self._code(body)
+            if entry.state == "used":
+                raise DemoError(409, "CODE_USED", "this download code was used already")
+            return entry.view()
+
+    def _code(self, body):
+        code = normal_code(text_field(body, "code"))
+        entry = self.codes.get(code)
+        if not entry:
+            raise DemoError(404, "CODE_UNKNOWN", "no such download code")
+        return entry
+
+    def download(self, body, origin):
+        """Issues the certificate (and for SM2 the encryption certificate and
+        its key in an envelope) for a CSR that names exactly the code's
+        subject. The code is used up by the first issue; the same CSR asking
+        again gets the same answer."""
+        csr = text_field(body, "csr")
+        with Workdir() as w:
+            csr_path = w.file("req.csr", csr)
+            text = openssl("req", "-in", csr_path, "-noout", "-text").stdout.decode(errors="replace")
+            der = openssl("req", "-in", csr_path, "-outform", "DER").stdout
+            if not der or not text:
+                raise DemoError(400, "CSR_INVALID", "csr is not a PEM certificate request")
+            vfy = GMT_ID_OPTS if "SM2-with-SM3" in text else []
+            checked = openssl("req", "-in", csr_path, "-verify", "-noout", *vfy)
+            if checked.returncode or b"verify OK" not in checked.stdout + checked.stderr:
+                raise DemoError(400, "CSR_INVALID", "the CSR's signature does not verify")
+            key_type = csr_key_type(text)
+            pub_der = openssl("req", "-in", csr_path, "-noout", "-pubkey").stdout
+            pub_id = hashlib.sha256(pub_der).hexdigest()
+            with self.lock:
+                entry = self._code(body)
+                if entry.state == "used":
+                    if entry.issued_to == pub_id:
+                        return entry.answer
+                    raise DemoError(409, "CODE_USED", "this download code was used already")
+                if entry.state == "issuing":
+                    raise DemoError(409, "CODE_BUSY", "this download code is being used right now")
+                want = subject_pairs(entry.subject)
+                got = csr_subject_pairs(self.gmt, der)
+                if sorted(want) != sorted(got):
+                    raise DemoError(400, "SUBJECT_MISMATCH",
+                                    f"the CSR names {pairs_text(got)}, the code {pairs_text(want)}")
+                if key_type is None or (entry.key_type != "auto" and key_type != entry.key_type):
+                    raise DemoError(400, "KEY_TYPE_MISMATCH",
+                                    f"the CSR's key is {key_type or 'of no supported type'}, the code's {entry.key_type}")
+                entry.state = "issuing"
+            try:
+                answer = self._issue_download(w, csr_path, vfy, key_type)
+            except BaseException:
+                with self.lock:
+                    entry.state = "unused"
+                raise
+            with self.lock:
+                entry.state, entry.issued_to, entry.answer = "used", pub_id, answer
+                entry.serial = answer.pop("_serial")
+                entry.used = time.time()
+            return answer
+
+    def _issue_download(self, w, csr_path, vfy, key_type):
+        sm2 = key_type == "SM2"
+        ca_cert, ca_key = self.sm2_ca if sm2 and self.sm2_ca else (self.ca_cert, self.ca_key)
+        sig = ["-sm3", "-sigopt", "distid:1234567812345678"] if sm2 and self.sm2_ca else ["-sha256"]
+
+        def issue(name, usage, extra=()):
+            ext = w.file(name + ".cnf", "basicConstraints = critical, CA:false\n"
+                         f"keyUsage = critical, {usage}\n"
+                         "subjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid:always\n")
+            serial = secrets.token_hex(16)
+            out = w.file(name + ".pem")
+            r = openssl("x509", "-req", "-in", csr_path, *vfy, *extra, "-CA", ca_cert, "-CAkey", ca_key,
+                        "-set_serial", "0x" + serial, "-days", str(VALIDITY_DAYS), *sig, "-extfile", ext,
+                        "-out", out)
+            if r.returncode:
+                raise DemoError(500, "CA_FAILED", r.stderr.decode().strip())
+            with open(out) as f:
+                return f.read(), serial
+
+        cert, serial = issue("sign", "digitalSignature, nonRepudiation")
+        with open(ca_cert) as f:
+            answer = {"certificate": cert, "chain": [f.read()], "validityDays": VALIDITY_DAYS, "_serial": serial}
+        if sm2:
+            # the KMC's part: a fresh encryption pair, its certificate, and the
+            # private key in an ENVELOPEDKEYBLOB to the CSR's (the new container's) key
+            enc_key = openssl("genpkey", "-algorithm", "SM2").stdout
+            enc_pub = openssl("pkey", "-pubout", input=enc_key).stdout
+            if not enc_key or not enc_pub:
+                raise DemoError(500, "CA_FAILED", "cannot make the encryption key pair")
+            enc_cert, _ = issue("enc", "keyEncipherment, dataEncipherment",
+                                ["-force_pubkey", w.file("enc-pub.pem", enc_pub)])
+            sign_pub = openssl("req", "-in", csr_path, "-noout", "-pubkey").stdout
+            blob, _ = self.skf.enveloped_key(sign_pub, enc_key)
+            answer["encryption"] = {"certificate": enc_cert,
+                                    "envelopedKey": base64.b64encode(bytes(blob)).decode()}
+        return answer
+
     # ---- PIN reset: the server releases the SO PIN after checking the user ----
 
     def unblock_code(self, body, origin):
         text_field(body, "token")
         return {"unblockCode": self.so_pin, "newPin": self.initial_pin}
+
+
+class DownloadCode:
+    """A download authorization code (证书下载授权码) and what it allows."""
+
+    def __init__(self, code, subject, key_type):
+        self.code, self.subject, self.key_type = code, subject, key_type
+        self.created, self.used = time.time(), None
+        self.state = "unused"            # issuing, used
+        self.issued_to = self.answer = self.serial = None
+
+    def view(self):
+        return {"code": grouped(self.code), "subject": self.subject, "subjectText": subject_text(self.subject),
+                "keyType": self.key_type, "validityDays": VALIDITY_DAYS, "state": self.state,
+                "created": iso(self.created), "used": iso(self.used) if self.used else None,
+                "certificateSerial": self.serial}
+
+
+def iso(t):
+    return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def grouped(code):
+    return "-".join(code[i:i + 4] for i in range(0, len(code), 4))
+
+
+def normal_code(text):
+    """What the user typed, without spaces and dashes, in capitals."""
+    return "".join(ch for ch in text.upper() if ch.isalnum())
+
+
+def clean_subject(subject):
+    """The subject members the RA accepts, as enrollment.request takes them:
+    known names, non-empty UTF-8 strings within X.520's bounds (OU may be a
+    list), CN required, C two capital letters."""
+    if not isinstance(subject, dict):
+        raise bad("subject must be an object")
+    known = {name: bound for name, _, bound in SUBJECT_FIELDS}
+    out = {}
+    for name, value in subject.items():
+        if name not in known:
+            raise bad(f"subject.{name} is not a subject field the RA knows")
+        values = value if name == "OU" and isinstance(value, list) else [value]
+        kept = []
+        for v in values:
+            if not isinstance(v, str):
+                raise bad(f"subject.{name} must be a string")
+            v = v.strip()
+            if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in v) or len(v) > known[name]:
+                raise bad(f"subject.{name} is too long or holds control characters")
+            if v:
+                kept.append(v)
+        if kept:
+            out[name] = kept if name == "OU" and len(kept) > 1 else kept[0]
+    if "CN" not in out:
+        raise bad("subject.CN is required")
+    if "C" in out and not (len(out["C"]) == 2 and out["C"].isascii() and out["C"].isupper()):
+        raise bad("subject.C must be two capital letters (CN)")
+    return {name: out[name] for name, _, _ in SUBJECT_FIELDS if name in out}
+
+
+def subject_pairs(subject):
+    return [(name, v) for name, _, _ in SUBJECT_FIELDS if name in subject
+            for v in (subject[name] if isinstance(subject[name], list) else [subject[name]])]
+
+
+def pairs_text(pairs):
+    return ", ".join(f"{n}={v}" for n, v in reversed(pairs)) or "(empty)"
+
+
+def subject_text(subject):
+    """One line, most specific first (CN=…, OU=…, O=…, …, C=CN)."""
+    return pairs_text(subject_pairs(subject))
+
+
+STRING_TAGS = {0x0C: "utf-8", 0x13: "ascii", 0x16: "ascii", 0x14: "latin-1", 0x1E: "utf-16-be",
+               0x1C: "utf-32-be"}
+
+
+def csr_subject_pairs(gmt, der):
+    """The subject of a DER CSR as (name, text) pairs, in its order; an
+    attribute the RA does not know comes as its OID, so it never matches."""
+    _, s, e = gmt.der_tlv(der)
+    info = gmt.der_children(der, s, e)[0]
+    name = gmt.der_children(der, info[2], info[3])[1]
+    pairs = []
+    for _, _, rs, re_ in gmt.der_children(der, name[2], name[3]):            # RDN: SET
+        for _, _, avs, ave in gmt.der_children(der, rs, re_):              # AttributeTypeAndValue
+            (_, _, os_, oe), (tag, _, vs, ve) = gmt.der_children(der, avs, ave)
+            oid = gmt.oid_text(der[os_:oe])
+            try:
+                text = der[vs:ve].decode(STRING_TAGS[tag])
+            except (KeyError, UnicodeDecodeError):
+                text = der[vs:ve].hex()
+            pairs.append((FIELD_OF_OID.get(oid, oid), text))
+    return pairs
+
+
+def csr_key_type(text):
+    """The enrollment key type of the CSR's key, from `openssl req -text`."""
+    if "rsaEncryption" in text:
+        bits = {"Public-Key: (2048 bit)": "RSA-2048", "Public-Key: (3072 bit)": "RSA-3072"}
+        return next((t for k, t in bits.items() if k in text), None)
+    curves = {"ASN1 OID: prime256v1": "EC-P256", "ASN1 OID: secp384r1": "EC-P384", "ASN1 OID: SM2": "SM2"}
+    return next((t for k, t in curves.items() if k in text), None)
 
 
 ROUTES = {
@@ -290,6 +547,10 @@ ROUTES = {
     "/demo-api/verify": Portal.verify,
     "/demo-api/ca/issue": Portal.issue,
     "/demo-api/unblock-code": Portal.unblock_code,
+    "/demo-api/ra/codes": Portal.new_code,
+    "/demo-api/ra/list": Portal.list_codes,
+    "/demo-api/ra/lookup": Portal.lookup,
+    "/demo-api/ra/issue": Portal.download,
 }
 
 
@@ -373,9 +634,16 @@ def main():
     ap.add_argument("--so-pin", default="12345678", help="the unblock code released for PIN reset")
     ap.add_argument("--initial-pin", default="123456", help="the CA's initial PIN set by a PIN reset")
     ap.add_argument("--trust", action="append", default=[], help="another CA certificate whose users may log in")
+    ap.add_argument("--sm2-ca", help="an SM2 CA directory (ca.pem, ca.key) for SM2 remote downloads")
+    ap.add_argument("--demo-code-file", help="make one download code for a demo subject at start and write it here")
     a = ap.parse_args()
     origins = {f"http://{a.bind}:{a.port}", f"http://localhost:{a.port}"}
-    Handler.portal = Portal(a.ca, a.so_pin, a.initial_pin, origins, a.trust)
+    Handler.portal = Portal(a.ca, a.so_pin, a.initial_pin, origins, a.trust, a.sm2_ca)
+    if a.demo_code_file:
+        made = Handler.portal.new_code({"subject": DEMO_SUBJECT}, None)
+        with open(a.demo_code_file + ".tmp", "w") as f:
+            f.write(f"{made['code']}\n{made['subjectText']}\n")
+        os.replace(a.demo_code_file + ".tmp", a.demo_code_file)
     handler = lambda *args, **kw: Handler(*args, directory=a.root, **kw)  # noqa: E731
     server = http.server.ThreadingHTTPServer((a.bind, a.port), handler)
     server.daemon_threads = True

@@ -79,6 +79,12 @@ function algorithmFor(cert) {
 function applyTexts() {
   document.documentElement.lang = lang === 'zh' ? 'zh-CN' : 'en';
   document.querySelectorAll('[data-t]').forEach((e) => { e.textContent = T()[e.dataset.t]; });
+  // the links to the remote download and RA pages keep the daemon's address and the language
+  document.querySelectorAll('a[data-nav]').forEach((e) => {
+    const q = new URLSearchParams(location.search);
+    q.set('lang', lang);
+    e.href = `${e.dataset.nav}?${q}`;
+  });
   if (!$('sign-data').value || Object.values(TEXTS).some((x) => x.signData === $('sign-data').value)) {
     $('sign-data').value = T().signData;
   }
