@@ -16,6 +16,10 @@ export const env = {
   token: JSON.parse(must('KB_TOKEN_JSON')),
   features: JSON.parse(must('KB_FEATURES')),
   artifacts: must('KB_ARTIFACTS'),
+  // run.py --blank only: the blank tokens' listings ({pkcs11, skf}) and the CAs' certificates
+  blank: process.env.KB_BLANK_JSON ? JSON.parse(process.env.KB_BLANK_JSON) : null,
+  caPem: process.env.KB_CA_PEM,
+  sm2CaPem: process.env.KB_SM2_CA_PEM,
 };
 
 function must(name) {
@@ -44,6 +48,11 @@ export async function launch({ home = process.env.KB_BROWSER_HOME } = {}) {
 // The demo portal served from `origin`, talking to the test daemon.
 export async function openPortal(page, origin = env.page, extra = '') {
   await page.goto(`${origin}/demo/?daemon=${encodeURIComponent(env.daemon)}&lang=zh${extra}`);
+}
+
+// Another page of the demo portal (download.html, ra.html), talking to the test daemon.
+export async function openDemoPage(page, file, extra = '') {
+  await page.goto(`${env.page}/demo/${file}?daemon=${encodeURIComponent(env.daemon)}&lang=zh${extra}`);
 }
 
 export async function screenshot(page, name) {
