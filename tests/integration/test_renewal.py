@@ -102,6 +102,9 @@ class RenewalTest(RenewalBase):
         old = self.cert("张三")
         old_pem = self.cert_pem(old["id"])
         req = self.request("张三")
+        # the PIN dialog says what happens: a renewal, a new key made on the token
+        text = " ".join(str(d.get("title", "")) + " " + str(d.get("description", "")) for d in self.pin.dialogs())
+        self.assertTrue("a new key will be generated" in text or "生成新密钥" in text, text)
         # the CSR: the current subject, a new key, signed by that key (openssl req -verify)
         self.assertEqual(subject_of_csr(req["csr"]).replace("subject=", ""), old["subject"])
         self.assertNotEqual(pubkey_of(req["csr"], "req"), pubkey_of(old_pem))
