@@ -1,6 +1,6 @@
-// What the demo portal's remote-download and RA pages share: the language,
-// small DOM helpers, the portal's own server, the connection to keybridge
-// (shown in the header as on the main page) and the links between pages.
+// What the demo portal's pages (main, remote download, RA) share: the
+// language, small DOM helpers, the portal's own server, the connection to
+// keybridge shown in the header, and the links between pages.
 import { KeybridgeClient } from '../keybridge.js';
 import { TEXTS } from './i18n.js';
 
@@ -109,13 +109,13 @@ function showConnectError(e) {
 }
 
 // Connects to keybridge; onConnected runs once connected (and again after
-// an approval of this site). Token events call onTokens.
+// an approval of this site). Token events call onTokens(event, payload).
 export function startClient(onConnected, onTokens) {
   const options = { url: daemonUrl || null };
   if (daemonPort) options.port = Number(daemonPort);
   const kb = new KeybridgeClient(options);
   for (const ev of ['connected', 'disconnected', 'transport']) kb.on(ev, () => showState(kb));
-  for (const ev of ['token.inserted', 'token.removed', 'token.changed']) kb.on(ev, () => onTokens());
+  for (const ev of ['token.inserted', 'token.removed', 'token.changed']) kb.on(ev, (p) => onTokens(ev, p));
   onLanguage(() => showState(kb));
   const go = async () => {
     showState(kb);

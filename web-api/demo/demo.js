@@ -2,66 +2,16 @@
 // keybridge.js against a real token, with the demo server (tests/demo_portal.py)
 // as the portal's server side: challenges and login, signature checks, a demo
 // CA for renewal, and the unblock code for a PIN reset.
-import { KeybridgeClient, textToBase64 } from '../keybridge.js';
+import { textToBase64 } from '../keybridge.js';
+import { $, T, action, applyTexts, el, errorText, onLanguage, say, server, setupLanguage, startClient } from './common.js';
 import { TEXTS } from './i18n.js';
 import { drawSeal } from './seal.js';
-
-const params = new URLSearchParams(location.search);
-const daemonUrl = params.get('daemon');   // one URL, tried alone
-const daemonPort = params.get('port');     // another port, tried https then http
-let lang = params.get('lang') || ((navigator.language || '').startsWith('zh') ? 'zh' : 'en');
-const T = () => TEXTS[lang];
-const $ = (id) => document.getElementById(id);
 
 let kb = null;
 let tokens = [];
 let selected = null;          // {tokenId, certId}
 let lastSignature = null;     // {tokenId, certId, data, signature, algorithm, format}
 let sealToWrite = null;       // {mediaType, image}
-
-// ---- small helpers ----
-
-function el(tag, attrs, ...children) {
-  const e = document.createElement(tag);
-  Object.assign(e, attrs || {});
-  e.append(...children.filter((c) => c !== null && c !== undefined));
-  return e;
-}
-
-function say(id, text, ok) {
-  const e = $(id);
-  e.textContent = text;
-  e.className = `result ${ok === false ? 'error' : 'ok'}`;
-}
-
-function errorText(e) {
-  const known = T().errors[e.code];
-  const details = e.details && e.details.retriesLeft != null ? ` (retriesLeft ${e.details.retriesLeft})` : '';
-  return `${known || e.message}${details} [${e.code || e.name}]`;
-}
-
-// Runs one button's flow: its result line shows the outcome or the error.
-function action(buttonId, resultId, flow) {
-  $(buttonId).addEventListener('click', async () => {
-    $(buttonId).disabled = true;
-    say(resultId, '…');
-    try {
-      await flow();
-    } catch (e) {
-      say(resultId, errorText(e), false);
-    } finally {
-      $(buttonId).disabled = false;
-    }
-  });
-}
-
-// The portal's own server (same origin).
-async function server(path, body) {
-  const resp = await fetch(path, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
-  const data = await resp.json();
-  if (!resp.ok) throw Object.assign(new Error(data.error.message), { code: data.error.code });
-  return data;
-}
 
 function current() {
   const token = tokens.find((t) => selected && t.id === selected.tokenId);
@@ -74,82 +24,24 @@ function algorithmFor(cert) {
   return { RSA: 'RSA-PKCS1-SHA256', EC: 'ECDSA-SHA256', SM2: 'SM2-SM3' }[cert.keyType] || 'RSA-PKCS1-SHA256';
 }
 
-// ---- texts ----
+// ---- texts and token events ----
 
-function applyTexts() {
-  document.documentElement.lang = lang === 'zh' ? 'zh-CN' : 'en';
-  document.querySelectorAll('[data-t]').forEach((e) => { e.textContent = T()[e.dataset.t]; });
-  // the links to the remote download and RA pages keep the daemon's address and the language
-  document.querySelectorAll('a[data-nav]').forEach((e) => {
-    const q = new URLSearchParams(location.search);
-    q.set('lang', lang);
-    e.href = `${e.dataset.nav}?${q}`;
-  });
+// The sample text to sign follows the language unless the user typed their own.
+function languageChanged() {
   if (!$('sign-data').value || Object.values(TEXTS).some((x) => x.signData === $('sign-data').value)) {
     $('sign-data').value = T().signData;
   }
   renderTokens();
 }
 
-function setLang(l) {
-  lang = l;
-  applyTexts();
-  showState();
-}
+const EVENT_KINDS = { 'token.inserted': 'evInserted', 'token.removed': 'evRemoved', 'token.changed': 'evChanged' };
 
-// ---- connection ----
-
-function showState() {
-  const st = kb ? kb.state : 'connecting';
-  const text = st === 'connected' ? `${T().connected} (${kb.transport === 'websocket' ? 'WebSocket' : 'REST'})` :
-    st === 'disconnected' ? T().disconnected : T().connecting;
-  $('state').textContent = text;
-  $('state').dataset.state = st;
-  const port = daemonPort || '27182';
-  $('daemon-url').textContent = (kb && kb.baseUrl) || daemonUrl || `https://127.0.0.1:${port} · http://127.0.0.1:${port}`;
-}
-
-function showConnectError(e) {
-  $('connect-error').hidden = false;
-  $('connect-error').textContent = errorText(e);
-  $('connect-error').dataset.code = e.code;
-  $('approve').hidden = e.code !== 'ORIGIN_NOT_ALLOWED';
-}
-
-async function start() {
-  const options = { url: daemonUrl || null };
-  if (daemonPort) options.port = Number(daemonPort);
-  kb = new KeybridgeClient(options);
-  for (const ev of ['connected', 'disconnected', 'transport']) kb.on(ev, showState);
-  kb.on('token.inserted', (p) => tokenEvent('evInserted', p.token.id, p.token.label));
-  kb.on('token.removed', (p) => tokenEvent('evRemoved', p.id, ''));
-  kb.on('token.changed', (p) => tokenEvent('evChanged', p.token.id, p.token.label));
-  showState();
-  try {
-    await kb.connect();
-  } catch (e) {
-    showState();
-    showConnectError(e);
-    return;
-  }
-  $('connect-error').hidden = true;
-  $('approve').hidden = true;
-  showState();
-  await refresh();
-}
-
-async function approve() {
-  try {
-    await kb.approveOrigin();
-    await start();
-  } catch (e) {
-    showConnectError(e);
-  }
-}
-
-function tokenEvent(kind, id, label) {
+// One line in the event list; token.removed carries only the id, the others the token.
+function tokenEvent(ev, p) {
+  const kind = EVENT_KINDS[ev];
+  const id = ev === 'token.removed' ? p.id : p.token.id;
   const known = tokens.find((t) => t.id === id);
-  const name = label || (known ? known.label : '');
+  const name = (ev === 'token.removed' ? '' : p.token.label) || (known ? known.label : '');
   $('events').prepend(el('li', { className: `event ${kind}` },
     `${new Date().toLocaleTimeString()} ${T()[kind]}: ${name} (${id})`));
   refresh();
@@ -360,9 +252,8 @@ function pickSealFile() {
 
 // ---- wiring ----
 
-$('lang-zh').addEventListener('click', () => setLang('zh'));
-$('lang-en').addEventListener('click', () => setLang('en'));
-$('approve').addEventListener('click', approve);
+setupLanguage();
+onLanguage(languageChanged);
 $('refresh').addEventListener('click', refresh);
 $('seal-file').addEventListener('change', pickSealFile);
 $('seal-make').addEventListener('click', () => useSealDataUrl(drawSeal(T().sealName)));
@@ -375,4 +266,4 @@ action('pin-reset', 'pin-result', resetPin);
 action('seal-view', 'seal-result', viewSeal);
 action('seal-upload', 'seal-result', uploadSeal);
 applyTexts();
-start();
+kb = startClient(refresh, tokenEvent);
