@@ -71,11 +71,31 @@ static void log_problem(void *userdata, const kb_source *source, const kb_proble
 /* After each scan (cache thread): token events to the WebSockets, then
  * finish the renewal installs that a crash or a pulled token interrupted, on
  * the tokens this scan saw. */
+/* A recovery step that failed is tried again at every scan: said once per
+ * token and error, not at each scan. A busy token is normal (an operation
+ * holds it) and is not logged. */
+static void on_recovery_left(void *userdata, const char *token_id, int error) {
+        static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+        static char last_token[KB_TOKEN_ID_LEN + 1];
+        static int last_error;
+        (void) userdata;
+        if (error == 0)
+                return;
+        pthread_mutex_lock(&lock);
+        bool repeat = last_error == error && strcmp(last_token, token_id) == 0;
+        snprintf(last_token, sizeof(last_token), "%s", token_id);
+        last_error = error;
+        pthread_mutex_unlock(&lock);
+        kb_log_fields f = { .token = token_id, .code = kb_error_code(-error) };
+        if (!repeat)
+                kb_log(LOG_NOTICE, &f, "an unfinished certificate install could not go on; tried again at each scan");
+}
+
 static void on_scan(void *userdata, kb_source *source, const kb_scan *prev, const kb_scan *next) {
         kb_daemon *d = userdata;
         kb_events_scan_hook(userdata, source, prev, next);
         if (atomic_load(&d->service_ready))
-                kb_renew_recover_scan(&d->service, source, next);
+                kb_renew_recover_scan(&d->service, source, next, on_recovery_left, d);
 }
 
 /* PKCS#11 modules, then SKF libraries, as one list of sources. */

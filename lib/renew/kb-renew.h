@@ -51,10 +51,17 @@ typedef struct kb_renewals kb_renewals;
 int kb_renewals_open(const char *state_dir, kb_renewals **ret);
 void kb_renewals_free(kb_renewals *r);
 
+/* A token whose unfinished install a recovery pass left for a later scan:
+ * error 0 when the source was busy with an operation, else why a step
+ * failed (-KB_E_*). */
+typedef void (*kb_recover_left_fn)(void *userdata, const char *token_id, int error);
+
 /* Finish or roll back unfinished installs on the tokens of a scan (the
  * cache's scan hook, on the source's scan thread). A source busy with an
- * operation is left for its next scan. */
-void kb_renew_recover_scan(kb_service *svc, kb_source *source, const kb_scan *scan);
+ * operation, or a step that fails, is left for its next scan; left (may be
+ * NULL) hears of each. */
+void kb_renew_recover_scan(kb_service *svc, kb_source *source, const kb_scan *scan, kb_recover_left_fn left,
+                           void *userdata);
 
 /* Methods (renew.c, renew-install.c). */
 int kb_method_renewal_request(kb_service *svc, kb_call *call, json_t **ret);

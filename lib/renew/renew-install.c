@@ -159,18 +159,26 @@ static int recover_token(kb_service *svc, kb_source *src, const kb_token *t, boo
         return r < 0 ? r : 0;
 }
 
-void kb_renew_recover_scan(kb_service *svc, kb_source *source, const kb_scan *scan) {
+void kb_renew_recover_scan(kb_service *svc, kb_source *source, const kb_scan *scan, kb_recover_left_fn left,
+                           void *userdata) {
         bool changed = false;
         if (!svc->renewals || !scan)
                 return;
         for (size_t i = 0; i < scan->n_tokens; i++) {
                 const kb_token *t = scan->tokens[i];
-                if (!kb_journal_exists(svc->renewals, t->id) || pthread_rwlock_trywrlock(&source->op_lock) != 0)
+                if (!kb_journal_exists(svc->renewals, t->id))
                         continue;
+                if (pthread_rwlock_trywrlock(&source->op_lock) != 0) {
+                        if (left)
+                                left(userdata, t->id, 0);
+                        continue;
+                }
                 bool moved = false;
-                (void) recover_token(svc, source, t, &moved); /* a failed step is tried again at the next scan */
+                int r = recover_token(svc, source, t, &moved); /* a failed step is tried again at the next scan */
                 changed |= moved;
                 pthread_rwlock_unlock(&source->op_lock);
+                if (r < 0 && left)
+                        left(userdata, t->id, r);
         }
         if (changed)
                 kb_cache_reread(svc->cache);

@@ -218,6 +218,13 @@ class RenewalTest(RenewalBase):
         self.assertEqual((st, body.get("finished")), (200, False), body)
         self.assertIn(serial_of(old_pem), self.objects()[0], "the failed removal removed it after all?")
         self.assertEqual(len(self.state_files("journal")), 1)
+        # while the token keeps failing, the scans (every 300 ms) say so once
+        notice = "an unfinished certificate install could not go on"
+        deadline = time.time() + 10
+        while notice not in self.d.log_text() and time.time() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.5)
+        self.assertEqual(self.d.log_text().count(notice), 1, self.d.log_text()[-2000:])
         self.ctl.clear()
         deadline = time.time() + 15
         while self.state_files("journal") and time.time() < deadline:
