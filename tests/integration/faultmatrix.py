@@ -1,7 +1,9 @@
-"""What the renewal fault matrices share (test_renewal_faults.py for
-PKCS#11, test_skf_renewal_faults.py for SKF): reading the call log a fault
-module or library writes (one line per call, the function's name first),
-killing the daemon where a call hangs, and which calls a run goes over.
+"""What the fault matrices share (test_renewal_faults.py for PKCS#11,
+test_skf_renewal_faults.py for SKF, and the same two over an enrollment's
+install: test_enrollment_faults.py, test_skf_enrollment_faults.py): reading
+the call log a fault module or library writes (one line per call, the
+function's name first), killing the daemon where a call hangs, which calls a
+run goes over, and running the cases (run_matrix).
 
 KB_FAULT_MATRIX=sample (set by tests/integration/meson.build in the
 sanitizer build) runs a deterministic part of a matrix: every call that
@@ -9,6 +11,7 @@ writes to the token, every SAMPLE_STRIDE-th of the others and the last. The
 plain build runs every call (KB_FAULT_MATRIX unset or "full")."""
 import os
 import signal
+import sys
 import threading
 import time
 
@@ -34,9 +37,11 @@ def start_for_recovery(daemon, poll_ms="1000"):
     token busy at the first scan is tried again at the next one, as
     designed. The matrices poll every ten minutes otherwise, so that the
     install's calls are the only ones while it runs; after the fault no call
-    is counted.)"""
+    is counted. The daemon takes the last --poll-interval-ms of its
+    arguments (kbtest.Daemon gives one, a matrix its own after it): that one
+    is changed."""
     args = daemon.args
-    i = args.index("--poll-interval-ms") + 1
+    i = len(args) - args[::-1].index("--poll-interval-ms")
     saved, args[i] = args[i], poll_ms
     try:
         daemon.start()
@@ -111,3 +116,37 @@ def kill_when_hung(daemon, log, fn, call, timeout=30):
     daemon.proc.wait()
     t.join(15)
     return hung
+
+
+def run_matrix(test, calls, failures, outcomes, report_suffix=""):
+    """Every case of a matrix as a subtest of test: each (function, nth) of
+    calls with each failure of failures(function), run by
+    test.run_case(function, nth, failure), which returns the case's outcome.
+    outcomes: {outcome: what the summary calls it}, the rolled-back one
+    first, then the one gone forward; the matrix must have gone both ways.
+    With KB_RENEWAL_MATRIX_REPORT=path, every case's line goes to
+    path + report_suffix. The summary (per failure too) goes to stderr.
+    Returns {(function, nth, failure): outcome}."""
+    done = {}
+    for fn, nth in calls:
+        for failure in failures(fn):
+            with test.subTest(call=f"{fn} #{nth}", failure=failure):
+                done[(fn, nth, failure)] = test.run_case(fn, nth, failure)
+    report = os.environ.get("KB_RENEWAL_MATRIX_REPORT")
+    if report:
+        with open(report + report_suffix, "w") as f:
+            for (fn, nth, failure), outcome in done.items():
+                f.write(f"{fn}\t{nth}\t{failure}\t{outcome}\n")
+
+    def counts(cases):
+        return ", ".join(f"{sum(o == outcome for o in cases)} {text}" for outcome, text in outcomes.items())
+    kinds = dict.fromkeys(failure for _, _, failure in done)
+    lines = [f"{len(done)} cases over {len({(fn, nth) for fn, nth, _ in done})} calls "
+             f"({os.environ.get('KB_FAULT_MATRIX', 'full')} matrix): {counts(done.values())}"]
+    for kind in kinds:
+        cases = [o for (_, _, failure), o in done.items() if failure == kind]
+        lines.append(f"  {kind}: {len(cases)} cases, {counts(cases)}")
+    print("\n".join(lines), file=sys.stderr)
+    for outcome in outcomes:
+        test.assertIn(outcome, done.values(), "the matrix went both ways")
+    return done

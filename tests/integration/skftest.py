@@ -94,6 +94,19 @@ def provision(skf, ca, device, pin=b"11223344", container=b"sign-2026", sign_cer
     return sign_der, enc_der
 
 
+def blank_application(skf, device, pin=b"11223344", initial=b"123456"):
+    """A device as a CA's tool formats it for an enrollment: an application
+    GMCA with its PINs (administrator 12345678; the user's own, set in place
+    of the CA's initial PIN, which must be changed first), no container."""
+    dev = skf.connect(device)
+    skf.dev_auth(dev)
+    app = HANDLE()
+    skf.CreateApplication(dev, b"GMCA", b"12345678", 10, initial, 6, 0x10, ctypes.byref(app))
+    skf.ChangePIN(app, USER, initial, pin, ctypes.byref(ULONG()))
+    skf.CloseApplication(app)
+    skf.DisConnectDev(dev)
+
+
 def skf_dirs(prefix):
     """A temporary directory for a suite: (it, the devices' root, the
     control file's path), both set in this process's environment, where the

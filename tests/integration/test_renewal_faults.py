@@ -38,7 +38,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import kbtest  # noqa: E402
 from faultmatrix import (agreed, calls_between, ends_of_runs, kill_when_hung, matrix_calls,  # noqa: E402
-                         start_for_recovery, wait_quiet)  # noqa: E402
+                         run_matrix, start_for_recovery, wait_quiet)  # noqa: E402
 from p11fault import FaultControl, module_path  # noqa: E402
 from renewal import TestCA, serial_of, token_objects  # noqa: E402
 from test_sign import PINENTRY, Pinentry  # noqa: E402
@@ -50,13 +50,29 @@ WRITES = ("C_CreateObject", "C_DestroyObject", "C_UnwrapKey", "C_GenerateKeyPair
           "C_CopyObject")
 
 
-class FaultMatrix(unittest.TestCase):
-    double = False
+class InstallFaultMatrix:
+    """The machinery of a PKCS#11 install matrix, whatever the install
+    (a renewal here, an enrollment in test_enrollment_faults.py): a mixin,
+    so that importing it runs no test. A matrix class adds unittest.TestCase
+    and gives:
+
+      make_tokens()   the SoftHSM2 token directory (its CA is TestCA's)
+      prepare()       with the daemon running: the request and the CA's
+                      certificates, all the install needs
+      install()       the install call, (status, headers, body)
+      recovered(case, phase)  check the token after the restart's recovery
+                      (phase: the journal's, None without one); the outcome
+      assert_installed(case)  check the token after the retried install
+      OUTCOMES        {outcome: its name in the summary}, rolled back first
+      WAITING         journal phases that wait for a login after recovery
+    """
+    WAITING = ("old-removed", "rolling-back")
+    report_suffix = ""
 
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="kb-faults-")
-        cls.tokens = kbtest.TokenDir((LABEL,))
+        cls.tokens = cls.make_tokens()
         cls.ca = TestCA(cls.tokens)
         cls.pin = Pinentry(cls.tmp)
         cls.ctl = FaultControl(os.path.join(cls.tmp, "control"))
@@ -69,21 +85,7 @@ class FaultMatrix(unittest.TestCase):
                                      "--poll-interval-ms", "600000", "--dialogs-per-minute", "1000"])
         cls.pin.answer(*["pin 123456"] * 10)
         cls.d.start()
-        cls.token_id, old = cls.identity()
-        cls.old_id = old["id"]
-        st, _, req = cls.d.request("POST", f"/v1/tokens/{cls.token_id}/renewal/request",
-                                   body={"certificate": cls.old_id})
-        assert st == 200, req
-        cls.req = req
-        cls.new_pem = cls.ca.issue(req["csr"])
-        cls.old_serial = old["serialNumber"].lstrip("0")
-        cls.new_serial = serial_of(cls.new_pem)
-        cls.encryption = None
-        if cls.double:
-            enc_pem, wrapped, _ = cls.ca.encryption_pair("张三", cls.new_pem)
-            cls.encryption = {"certificate": enc_pem, "envelopedKey": wrapped}
-            cls.enc_serial = serial_of(enc_pem)
-        cls.keys_before = set(token_objects(cls.tokens, LABEL)[1])
+        cls.prepare()
         cls.d.stop()
         cls.snapshot = os.path.join(cls.tmp, "snapshot")
         shutil.copytree(os.path.join(cls.tokens.path, "tokens"), os.path.join(cls.snapshot, "tokens"))
@@ -97,23 +99,10 @@ class FaultMatrix(unittest.TestCase):
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
     @classmethod
-    def identity(cls):
-        st, _, body = cls.d.get("/v1/tokens")
-        token = body["tokens"][0]
-        return token["id"], next(c for c in token["certificates"] if c["subjectFields"]["CN"] == "张三")
-
-    @classmethod
     def restore(cls):
         for part, target in (("tokens", os.path.join(cls.tokens.path, "tokens")), ("state", cls.d.state)):
             shutil.rmtree(target)
             shutil.copytree(os.path.join(cls.snapshot, part), target)
-
-    @classmethod
-    def install(cls):
-        body = {"requestId": cls.req["requestId"], "replaces": cls.old_id, "certificate": cls.new_pem}
-        if cls.encryption:
-            body["encryption"] = cls.encryption
-        return cls.d.request("POST", f"/v1/tokens/{cls.token_id}/renewal/install", body=body)
 
     @classmethod
     def install_sequence(cls):
@@ -165,9 +154,9 @@ class FaultMatrix(unittest.TestCase):
         raise AssertionError("the token never showed")
 
     def wait_recovered(self, timeout=30):
-        """No journal, or one waiting for a login: at old-removed (the old key
-        goes at the next login) or rolling back (so does an unwrapped
-        encryption key)."""
+        """No journal (None), or one waiting for a login (its phase, one of
+        WAITING: at old-removed the old key waits for it, rolling back an
+        unwrapped encryption key does)."""
         journal = os.path.join(self.d.state, "renewal", "journal")
         deadline = time.time() + timeout
         while time.time() < deadline:
@@ -181,12 +170,97 @@ class FaultMatrix(unittest.TestCase):
                 continue  # recovery finished between the glob and the open
             except ValueError:
                 phase = None
-            if phase in ("old-removed", "rolling-back"):
+            if phase in self.WAITING:
                 return phase
             time.sleep(0.05)
         self.fail(f"recovery did not finish: {os.listdir(journal)}")
 
-    def assert_one_identity(self, case):
+    def journal_left(self):
+        return glob.glob(os.path.join(self.d.state, "renewal", "journal", "*.json"))
+
+    def hang_and_kill(self, fn, nth):
+        """Install with the nth fn hanging; SIGKILL the daemon once it hangs."""
+        self.ctl.fail(fn, nth, "HANG")
+        self.assertTrue(kill_when_hung(self.d, self.calls_log, fn, self.install), f"{fn} #{nth} never ran")
+
+    def run_case(self, fn, nth, failure):
+        try:
+            return self.one_case(fn, nth, failure)
+        finally:
+            self.ctl.clear()
+            self.d.stop()
+
+    def fault(self, fn, nth, failure):
+        """From the snapshot: the install with the fault, then the daemon
+        restarted (its recovery done). The journal's phase then."""
+        self.restore()
+        self.pin.answer(*["pin 123456"] * 10)
+        self.start_quiet()
+        if failure == "HANG":
+            self.hang_and_kill(fn, nth)
+        else:
+            self.ctl.fail(fn, nth, failure)
+            self.install()
+            self.d.stop()
+        self.ctl.clear()
+        start_for_recovery(self.d)  # start-up recovery
+        self.wait_listed()
+        return self.wait_recovered()
+
+    def one_case(self, fn, nth, failure):
+        case = f"{fn} #{nth} {failure}"
+        outcome = self.recovered(case, self.fault(fn, nth, failure))
+        st, _, body = self.install()
+        self.assertEqual(st, 200, f"{case}: retried install: {body}")
+        self.assert_installed(case)
+        return outcome
+
+    def test_every_call_fails_or_is_killed(self):
+        run_matrix(self, matrix_calls(self.sequence, lambda fn: fn in WRITES), lambda fn: FAILURES,
+                   self.OUTCOMES, self.report_suffix)
+
+
+class FaultMatrix(InstallFaultMatrix, unittest.TestCase):
+    double = False
+    # the matrix goes both ways: some failures roll back, later ones go forward
+    OUTCOMES = {"old": "kept the old certificate", "new": "the new one"}
+
+    @classmethod
+    def make_tokens(cls):
+        return kbtest.TokenDir((LABEL,))
+
+    @classmethod
+    def prepare(cls):
+        cls.token_id, old = cls.identity()
+        cls.old_id = old["id"]
+        st, _, req = cls.d.request("POST", f"/v1/tokens/{cls.token_id}/renewal/request",
+                                   body={"certificate": cls.old_id})
+        assert st == 200, req
+        cls.req = req
+        cls.new_pem = cls.ca.issue(req["csr"])
+        cls.old_serial = old["serialNumber"].lstrip("0")
+        cls.new_serial = serial_of(cls.new_pem)
+        cls.encryption = None
+        if cls.double:
+            enc_pem, wrapped, _ = cls.ca.encryption_pair("张三", cls.new_pem)
+            cls.encryption = {"certificate": enc_pem, "envelopedKey": wrapped}
+            cls.enc_serial = serial_of(enc_pem)
+        cls.keys_before = set(token_objects(cls.tokens, LABEL)[1])
+
+    @classmethod
+    def identity(cls):
+        st, _, body = cls.d.get("/v1/tokens")
+        token = body["tokens"][0]
+        return token["id"], next(c for c in token["certificates"] if c["subjectFields"]["CN"] == "张三")
+
+    @classmethod
+    def install(cls):
+        body = {"requestId": cls.req["requestId"], "replaces": cls.old_id, "certificate": cls.new_pem}
+        if cls.encryption:
+            body["encryption"] = cls.encryption
+        return cls.d.request("POST", f"/v1/tokens/{cls.token_id}/renewal/install", body=body)
+
+    def recovered(self, case, phase):
         certs, keys = token_objects(self.tokens, LABEL)
         old, new = certs.get(self.old_serial, []), certs.get(self.new_serial, [])
         self.assertEqual(len(old) + len(new), 1, f"{case}: old {old}, new {new} on the token")
@@ -212,63 +286,12 @@ class FaultMatrix(unittest.TestCase):
             self.assertEqual(len(enc), 1, f"{case}: encryption certificate {enc}")
             # exactly one encryption key: a rolled-back one went at the login
             self.assertEqual(set(keys), self.keys_before - {"01"} | {enc[0]}, case)
-        self.assertEqual(glob.glob(os.path.join(self.d.state, "renewal", "journal", "*.json")), [], case)
-
-    def hang_and_kill(self, fn, nth):
-        """Install with the nth fn hanging; SIGKILL the daemon once it hangs."""
-        self.ctl.fail(fn, nth, "HANG")
-        self.assertTrue(kill_when_hung(self.d, self.calls_log, fn, self.install), f"{fn} #{nth} never ran")
-
-    def run_case(self, fn, nth, failure):
-        try:
-            return self.one_case(fn, nth, failure)
-        finally:
-            self.ctl.clear()
-            self.d.stop()
-
-    def one_case(self, fn, nth, failure):
-        case = f"{fn} #{nth} {failure}"
-        self.restore()
-        self.pin.answer(*["pin 123456"] * 10)
-        self.start_quiet()
-        if failure == "HANG":
-            self.hang_and_kill(fn, nth)
-        else:
-            self.ctl.fail(fn, nth, failure)
-            self.install()
-            self.d.stop()
-        self.ctl.clear()
-        start_for_recovery(self.d)  # start-up recovery
-        self.wait_listed()
-        self.wait_recovered()
-        outcome = self.assert_one_identity(case)
-        st, _, body = self.install()
-        self.assertEqual(st, 200, f"{case}: retried install: {body}")
-        self.assert_installed(case)
-        return outcome
-
-    def test_every_call_fails_or_is_killed(self):
-        outcomes = {}
-        for fn, nth in matrix_calls(self.sequence, lambda fn: fn in WRITES):
-            for failure in FAILURES:
-                with self.subTest(call=f"{fn} #{nth}", failure=failure):
-                    outcomes[(fn, nth, failure)] = self.run_case(fn, nth, failure)
-        # the matrix went both ways: some failures roll back, later ones go forward
-        self.assertIn("old", outcomes.values())
-        self.assertIn("new", outcomes.values())
-        report = os.environ.get("KB_RENEWAL_MATRIX_REPORT")
-        if report:
-            with open(report + ("-double" if self.double else ""), "w") as f:
-                for (fn, nth, failure), outcome in outcomes.items():
-                    f.write(f"{fn}\t{nth}\t{failure}\t{outcome}\n")
-        print(f"{len(outcomes)} cases over {len({(fn, nth) for fn, nth, _ in outcomes})} calls "
-              f"({os.environ.get('KB_FAULT_MATRIX', 'full')} matrix): "
-              f"{sum(o == 'old' for o in outcomes.values())} kept the old certificate, "
-              f"{sum(o == 'new' for o in outcomes.values())} the new one", file=sys.stderr)
+        self.assertEqual(self.journal_left(), [], case)
 
 
 class DoubleFaultMatrix(FaultMatrix):
     double = True
+    report_suffix = "-double"
 
     @classmethod
     def cases(cls, seq):
@@ -285,6 +308,7 @@ class DoubleFaultMatrix(FaultMatrix):
         while end < len(seq) and seq[end][0] == "C_GetAttributeValue":
             end += 1
         return ends_of_runs(seq[start:end])
+
 
 if __name__ == "__main__":
     kbtest.run(__name__)

@@ -4,7 +4,6 @@ pair and double certificate onto a blank application of the project's
 software SKF token, through the real daemon, with an openssl SM2 CA. The
 token is read from the software token's files."""
 import base64
-import ctypes
 import os
 import shutil
 import subprocess
@@ -15,8 +14,8 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "skfsoft"))
-from skf import HANDLE, ULONG, USER, Skf, enveloped_key, make_device, reexec_with_preload  # noqa: E402
-from skftest import SM2CA, skf_daemon, skf_dirs, sm2_key_pair, wait_token  # noqa: E402
+from skf import Skf, enveloped_key, make_device, reexec_with_preload  # noqa: E402
+from skftest import SM2CA, blank_application, skf_daemon, skf_dirs, sm2_key_pair, wait_token  # noqa: E402
 
 LIB = os.environ.get("KB_SKFSOFT_SO")
 PAGE_PIN = "https://pagepin.example.cn"
@@ -45,21 +44,9 @@ class SkfEnrollment(unittest.TestCase):
         cls.ca = SM2CA(cls.tmp)
         make_device(cls.root, "blankkey", "GM2026130001", "blankkey")
         make_device(cls.root, "rawkey", "GM2026130002", "rawkey")
-        cls.blank_application("blankkey")
+        blank_application(cls.skf, "blankkey", SKF_PIN.encode())
         cls.d = skf_daemon(cls.tmp, cls.root, cls.control, PAGE_PIN, LIB, ["--poll-interval-ms", "200"])
         cls.d.start()
-
-    @classmethod
-    def blank_application(cls, device):
-        """As the CA's tool formats a key: an application with its PINs, no container."""
-        dev = cls.skf.connect(device)
-        cls.skf.dev_auth(dev)
-        app = HANDLE()
-        cls.skf.CreateApplication(dev, b"GMCA", b"12345678", 10, b"123456", 6, 0x10, ctypes.byref(app))
-        # the user set their own PIN (a CA's initial PIN must be changed first)
-        cls.skf.ChangePIN(app, USER, b"123456", SKF_PIN.encode(), ctypes.byref(ULONG()))
-        cls.skf.CloseApplication(app)
-        cls.skf.DisConnectDev(dev)
 
     @classmethod
     def tearDownClass(cls):
@@ -124,6 +111,20 @@ class SkfEnrollment(unittest.TestCase):
         self.assertIsNotNone(self.read(name, "enc.key"))
         listed = self.token("GM2026130001")["certificates"]
         self.assertEqual(sorted(c["usage"] for c in listed), ["encrypt", "sign"])
+
+    def test_a_full_device_leaves_no_container_behind(self):
+        for fn in ("SKF_CreateContainer", "SKF_GenECCKeyPair"):
+            with self.subTest(fn=fn):
+                before = self.containers()
+                with open(self.control, "w") as f:
+                    f.write(f"fail = {fn} 1+ SAR_NO_ROOM\n")
+                try:
+                    st, _, body = self.post("GM2026130001", "request", {"subject": {"CN": "赵六"}, "keyType": "SM2"})
+                finally:
+                    with open(self.control, "w") as f:
+                        f.write("")
+                self.assertEqual((st, body["error"]["code"]), (507, "TOKEN_FULL"), body)
+                self.assertEqual(self.containers(), before)
 
     def test_cancel_removes_the_new_container(self):
         before = self.containers()

@@ -37,9 +37,9 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "skfsoft"))
 from skf import Skf, make_device, reexec_with_preload  # noqa: E402
 from faultmatrix import (agreed, calls_between, ends_of_runs, kill_when_hung, matrix_calls,  # noqa: E402
-                         start_for_recovery, wait_quiet)  # noqa: E402
+                         run_matrix, start_for_recovery, wait_quiet)  # noqa: E402
 from skftest import provision  # noqa: E402
-from skftest import skf_daemon, skf_dirs  # noqa: E402
+from skftest import skf_daemon, skf_dirs, wait_token  # noqa: E402
 from test_skf_renewal import CA, LIB, PAGE_PIN, PIN, Token, b64, der_to_pem  # noqa: E402
 
 FAILURES = ("SAR_FAIL", "SAR_DEVICE_REMOVED", "HANG")
@@ -50,26 +50,36 @@ DEVICE, SERIAL = "faultkey", "GM2026129001"
 COMMITTED = ("written", "old-removed")
 
 
-class SkfFaultMatrix(unittest.TestCase):
+class SkfInstallMatrix:
+    """The machinery of an SKF install matrix, whatever the install (a
+    renewal here, an enrollment in test_skf_enrollment_faults.py): a mixin,
+    so that importing it runs no test. A matrix class adds unittest.TestCase
+    and gives:
+
+      provision_device()  the device's application (and what it holds)
+      prepare()       with the daemon running: token_id, the request and
+                      the CA's certificates, all the install needs
+      install()       the install call, (status, headers, body)
+      recovered(case, phase)  check the token after the restart's recovery
+                      (phase: the journal's, None without one); the outcome
+      assert_installed(case)  check the token after the retried install
+      OUTCOMES        {outcome: its name in the summary}, rolled back first
+      WRITES_COVERED  the writing calls the install must make
+    """
+    report_suffix = "-skf"
+
     @classmethod
     def setUpClass(cls):
         cls.tmp, cls.root, cls.control = skf_dirs("kb-skf-faults-")
         cls.calls_log = os.path.join(cls.tmp, "calls.log")
         cls.ca = CA(cls.tmp)
         make_device(cls.root, DEVICE, SERIAL, DEVICE)
-        cls.old_der, _ = provision(Skf(LIB), cls.ca, DEVICE, encryption=False)
+        cls.provision_device()
         cls.tok = Token(cls.root, DEVICE)
-        (cls.old_name,) = cls.tok.containers()
         # No timed rescans: the install's calls are the only calls while it runs.
         cls.d = skf_daemon(cls.tmp, cls.root, cls.control, PAGE_PIN, LIB, ["--poll-interval-ms", "600000"])
         cls.d.start()
-        cls.token_id, cls.old_id = cls.identity()
-        st, _, req = cls.post("renewal/request", {"certificate": cls.old_id})
-        assert st == 200, req
-        cls.req = req
-        cls.new_name = bytes.fromhex(req["keyId"]).decode()
-        cls.new_der = cls.ca.sign_cert(req["csr"])
-        cls.enc_der, cls.blob, _ = cls.ca.encryption(req["csr"])
+        cls.prepare()
         cls.d.stop()
         cls.snapshot = os.path.join(cls.tmp, "snapshot")
         shutil.copytree(cls.root, os.path.join(cls.snapshot, "skf"))
@@ -89,28 +99,18 @@ class SkfFaultMatrix(unittest.TestCase):
                              origin=PAGE_PIN)
 
     @classmethod
-    def identity(cls):
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            st, _, body = cls.d.get("/v1/tokens")
-            for t in body.get("tokens", []) if st == 200 else []:
-                for c in t["certificates"]:
-                    if c["usage"] == "sign":
-                        return t["id"], c["id"]
-            time.sleep(0.05)
-        raise AssertionError("the token never showed")
+    def wait_listed(cls):
+        """The token's listing, once the daemon shows it."""
+        t, body = wait_token(cls.d, SERIAL, timeout=30)
+        if not t:
+            raise AssertionError(f"the token never showed: {body}")
+        return t
 
     @classmethod
     def restore(cls):
         for part, target in (("skf", cls.root), ("state", cls.d.state)):
             shutil.rmtree(target)
             shutil.copytree(os.path.join(cls.snapshot, part), target)
-
-    @classmethod
-    def install(cls):
-        return cls.post("renewal/install", {
-            "requestId": cls.req["requestId"], "replaces": cls.old_id, "certificate": der_to_pem(cls.new_der),
-            "encryption": {"certificate": b64(cls.enc_der), "envelopedKey": b64(cls.blob)}})
 
     @classmethod
     def set_control(cls, text):
@@ -127,7 +127,7 @@ class SkfFaultMatrix(unittest.TestCase):
             os.unlink(cls.calls_log)
         cls.set_control(f"log = {cls.calls_log}\n")
         cls.d.start()
-        cls.identity()
+        cls.wait_listed()
         return wait_quiet(cls.calls_log)
 
     @classmethod
@@ -172,7 +172,89 @@ class SkfFaultMatrix(unittest.TestCase):
         self.set_control(f"log = {self.calls_log}\nfail = {fn} {nth} HANG\n")
         self.assertTrue(kill_when_hung(self.d, self.calls_log, fn, self.install), f"{fn} #{nth} never ran")
 
-    def assert_one_identity(self, case, phase):
+    def fault(self, fn, nth, failure):
+        """From the snapshot: the install with the fault, then the daemon
+        restarted (its recovery done, without a login). The journal's phase
+        then."""
+        self.restore()
+        self.start_quiet()
+        if failure == "HANG":
+            self.hang_and_kill(fn, nth)
+        else:
+            self.set_control(f"log = {self.calls_log}\nfail = {fn} {nth} {failure}\n")
+            self.install()
+            self.d.stop()
+        self.set_control("")
+        start_for_recovery(self.d)  # start-up recovery, without a login
+        self.wait_listed()
+        return self.wait_recovered()
+
+    def one_case(self, fn, nth, failure):
+        case = f"{fn} #{nth} {failure}"
+        outcome = self.recovered(case, self.fault(fn, nth, failure))
+        st, _, body = self.install()
+        self.assertEqual(st, 200, f"{case}: retried install: {body}")
+        self.assert_installed(case)
+        return outcome
+
+    def run_case(self, fn, nth, failure):
+        try:
+            return self.one_case(fn, nth, failure)
+        finally:
+            self.set_control("")
+            self.d.stop()
+
+    def test_every_call_fails_or_is_killed(self):
+        calls = {fn for fn, _ in self.sequence}
+        for fn in self.WRITES_COVERED:
+            self.assertIn(fn, calls, "the matrix covers every write")
+        writes = re.compile(r"SKF_(Import|Delete|Write|Create|Gen)")
+        run_matrix(self, matrix_calls(self.sequence, writes.match), lambda fn: ("HANG",) if fn in CLOSING else FAILURES,
+                   self.OUTCOMES, self.report_suffix)
+
+
+class SkfFaultMatrix(SkfInstallMatrix, unittest.TestCase):
+    OUTCOMES = {"old": "kept the old certificate", "new": "the new one"}
+    WRITES_COVERED = ("SKF_ImportECCKeyPair", "SKF_ImportCertificate", "SKF_DeleteContainer")
+
+    @classmethod
+    def provision_device(cls):
+        cls.old_der, _ = provision(Skf(LIB), cls.ca, DEVICE, encryption=False)
+        (cls.old_name,) = Token(cls.root, DEVICE).containers()
+
+    @classmethod
+    def prepare(cls):
+        cls.token_id, cls.old_id = cls.identity()
+        st, _, req = cls.post("renewal/request", {"certificate": cls.old_id})
+        assert st == 200, req
+        cls.req = req
+        cls.new_name = bytes.fromhex(req["keyId"]).decode()
+        cls.new_der = cls.ca.sign_cert(req["csr"])
+        cls.enc_der, cls.blob, _ = cls.ca.encryption(req["csr"])
+
+    @classmethod
+    def identity(cls):
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            st, _, body = cls.d.get("/v1/tokens")
+            for t in body.get("tokens", []) if st == 200 else []:
+                for c in t["certificates"]:
+                    if c["usage"] == "sign":
+                        return t["id"], c["id"]
+            time.sleep(0.05)
+        raise AssertionError("the token never showed")
+
+    @classmethod
+    def wait_listed(cls):
+        cls.identity()      # with its signature certificate
+
+    @classmethod
+    def install(cls):
+        return cls.post("renewal/install", {
+            "requestId": cls.req["requestId"], "replaces": cls.old_id, "certificate": der_to_pem(cls.new_der),
+            "encryption": {"certificate": b64(cls.enc_der), "envelopedKey": b64(cls.blob)}})
+
+    def recovered(self, case, phase):
         tok = self.tok
         old = tok.read(self.old_name, "sign.crt") == self.old_der
         new = tok.read(self.new_name, "sign.crt") == self.new_der
@@ -200,53 +282,6 @@ class SkfFaultMatrix(unittest.TestCase):
         self.assertTrue(tok.key_is_certs(self.new_name, "sign"), case)
         self.assertTrue(tok.key_is_certs(self.new_name, "enc"), case)
         self.assertIsNone(self.journal_phase(), case)
-
-    def one_case(self, fn, nth, failure):
-        case = f"{fn} #{nth} {failure}"
-        self.restore()
-        self.start_quiet()
-        if failure == "HANG":
-            self.hang_and_kill(fn, nth)
-        else:
-            self.set_control(f"log = {self.calls_log}\nfail = {fn} {nth} {failure}\n")
-            self.install()
-            self.d.stop()
-        self.set_control("")
-        start_for_recovery(self.d)  # start-up recovery, without a login
-        self.identity()
-        outcome = self.assert_one_identity(case, self.wait_recovered())
-        st, _, body = self.install()
-        self.assertEqual(st, 200, f"{case}: retried install: {body}")
-        self.assert_installed(case)
-        return outcome
-
-    def run_case(self, fn, nth, failure):
-        try:
-            return self.one_case(fn, nth, failure)
-        finally:
-            self.set_control("")
-            self.d.stop()
-
-    def test_every_call_fails_or_is_killed(self):
-        outcomes = {}
-        for fn, nth in matrix_calls(self.sequence, lambda fn: re.match(r"SKF_(Import|Delete|Write|Create|Gen)", fn)):
-            for failure in ("HANG",) if fn in CLOSING else FAILURES:
-                with self.subTest(call=f"{fn} #{nth}", failure=failure):
-                    outcomes[(fn, nth, failure)] = self.run_case(fn, nth, failure)
-        self.assertIn("old", outcomes.values())
-        self.assertIn("new", outcomes.values())
-        report = os.environ.get("KB_RENEWAL_MATRIX_REPORT")
-        if report:
-            with open(report + "-skf", "w") as f:
-                for (fn, nth, failure), outcome in outcomes.items():
-                    f.write(f"{fn}\t{nth}\t{failure}\t{outcome}\n")
-        calls = {fn for fn, _ in self.sequence}
-        for fn in ("SKF_ImportECCKeyPair", "SKF_ImportCertificate", "SKF_DeleteContainer"):
-            self.assertIn(fn, calls, "the matrix covers every write")
-        print(f"{len(outcomes)} cases over {len({(fn, nth) for fn, nth, _ in outcomes})} calls "
-              f"({os.environ.get('KB_FAULT_MATRIX', 'full')} matrix): "
-              f"{sum(o == 'old' for o in outcomes.values())} kept the old certificate, "
-              f"{sum(o == 'new' for o in outcomes.values())} the new one", file=sys.stderr)
 
 
 if __name__ == "__main__":
