@@ -415,7 +415,7 @@ static int already_installed(kb_token_op *op, const kb_install_req *rq, bool *re
 /* An earlier install on the token is finished or rolled back first. One
  * that recovery cannot take on now keeps its journal, the only record of
  * what it left half done, which a new install must not replace. */
-static int recover_first(kb_service *svc, kb_call *call, kb_token_op *op) {
+int kb_install_recover_first(kb_service *svc, kb_call *call, kb_token_op *op) {
         bool changed;
         if (!kb_journal_exists(svc->renewals, op->token->id))
                 return 0;
@@ -450,7 +450,7 @@ int kb_install_locked(kb_service *svc, kb_call *call, kb_token_op *op, kb_instal
         bool already = false;
         int r = 0;
 
-        r = recover_first(svc, call, op);
+        r = kb_install_recover_first(svc, call, op);
         if (r < 0)
                 return r;
         kb_call_progress(call, "verify", 10);

@@ -174,6 +174,10 @@ void kb_install_req_clear(kb_install_req *rq);
 /* The install under the token lock, PIN checked: op->cert is the
  * certificate replaced, NULL for an enrollment. */
 int kb_install_locked(kb_service *svc, kb_call *call, kb_token_op *op, kb_install_req *rq, json_t **ret);
+/* An earlier install on op's token is finished or rolled back first, with
+ * op's login (a rollback may wait for one); TOKEN_BUSY
+ * (reason install-unfinished) when its journal stays. */
+int kb_install_recover_first(kb_service *svc, kb_call *call, kb_token_op *op);
 /* After the token lock is given back: read the token again (the page's
  * next read shows the new certificate), or only ask for a read. */
 void kb_install_reread_after(kb_service *svc, kb_call *call, int r, bool token_touched);

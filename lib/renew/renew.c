@@ -358,12 +358,18 @@ int kb_pending_of_call(kb_service *svc, kb_call *call, bool enrollment, kb_pendi
 }
 
 int kb_renew_cancel_locked(kb_service *svc, kb_call *call, kb_token_op *op, const kb_pending *p, json_t **ret) {
-        int r;
-        /* A certificate uses the key (installed meanwhile), or an install of
-         * it is under way (its journal): never drop the key then. */
-        if (key_in_use(op->token, &p->key_id) || kb_journal_exists(svc->renewals, op->token->id))
+        kb_pending again;
+        /* An unfinished install goes first, on this login (its rollback may
+         * wait for one). Finished, it may have installed this request. */
+        int r = kb_install_recover_first(svc, call, op);
+        if (r >= 0 && kb_pending_load(svc->renewals, p->request_id, false, &again) < 0) {
+                snprintf(call->error_field, sizeof(call->error_field), "requestId");
+                r = -KB_E_NOT_FOUND;
+        }
+        /* A certificate uses the key (installed meanwhile): never drop it. */
+        if (r >= 0 && key_in_use(op->token, &p->key_id))
                 r = kb_bad_field(call, "requestId");
-        else
+        else if (r >= 0)
                 r = kb_token_gone(svc, op->source, op->token->id,
                                   op->source->ops->key_destroy(op->source, op->token, &p->key_id));
         kb_token_op_end(svc, op);
