@@ -150,3 +150,18 @@ def run_matrix(test, calls, failures, outcomes, report_suffix=""):
     for outcome in outcomes:
         test.assertIn(outcome, done.values(), "the matrix went both ways")
     return done
+
+
+class InstallCase:
+    """One case of a matrix, on either backend: the fault and the recovery
+    after it (the matrix's fault() and recovered(), which names the
+    outcome), then the same install again, which must succeed and leave the
+    new identity whole (assert_installed())."""
+
+    def one_case(self, fn, nth, failure):
+        case = f"{fn} #{nth} {failure}"
+        outcome = self.recovered(case, self.fault(fn, nth, failure))
+        st, _, body = self.install()
+        self.assertEqual(st, 200, f"{case}: retried install: {body}")
+        self.assert_installed(case)
+        return outcome

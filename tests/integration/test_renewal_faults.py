@@ -37,7 +37,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import kbtest  # noqa: E402
-from faultmatrix import (agreed, calls_between, ends_of_runs, kill_when_hung, matrix_calls,  # noqa: E402
+from faultmatrix import (InstallCase, agreed, calls_between, ends_of_runs, kill_when_hung, matrix_calls,  # noqa: E402
                          run_matrix, start_for_recovery, wait_quiet)  # noqa: E402
 from p11fault import FaultControl, module_path  # noqa: E402
 from renewal import TestCA, serial_of, token_objects  # noqa: E402
@@ -50,7 +50,7 @@ WRITES = ("C_CreateObject", "C_DestroyObject", "C_UnwrapKey", "C_GenerateKeyPair
           "C_CopyObject")
 
 
-class InstallFaultMatrix:
+class InstallFaultMatrix(InstallCase):
     """The machinery of a PKCS#11 install matrix, whatever the install
     (a renewal here, an enrollment in test_enrollment_faults.py): a mixin,
     so that importing it runs no test. A matrix class adds unittest.TestCase
@@ -206,14 +206,6 @@ class InstallFaultMatrix:
         start_for_recovery(self.d)  # start-up recovery
         self.wait_listed()
         return self.wait_recovered()
-
-    def one_case(self, fn, nth, failure):
-        case = f"{fn} #{nth} {failure}"
-        outcome = self.recovered(case, self.fault(fn, nth, failure))
-        st, _, body = self.install()
-        self.assertEqual(st, 200, f"{case}: retried install: {body}")
-        self.assert_installed(case)
-        return outcome
 
     def test_every_call_fails_or_is_killed(self):
         run_matrix(self, matrix_calls(self.sequence, lambda fn: fn in WRITES), lambda fn: FAILURES,

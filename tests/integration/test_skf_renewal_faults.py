@@ -36,7 +36,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "skfsoft"))
 from skf import Skf, make_device, reexec_with_preload  # noqa: E402
-from faultmatrix import (agreed, calls_between, ends_of_runs, kill_when_hung, matrix_calls,  # noqa: E402
+from faultmatrix import (InstallCase, agreed, calls_between, ends_of_runs, kill_when_hung, matrix_calls,  # noqa: E402
                          run_matrix, start_for_recovery, wait_quiet)  # noqa: E402
 from skftest import provision  # noqa: E402
 from skftest import skf_daemon, skf_dirs, wait_token  # noqa: E402
@@ -50,7 +50,7 @@ DEVICE, SERIAL = "faultkey", "GM2026129001"
 COMMITTED = ("written", "old-removed")
 
 
-class SkfInstallMatrix:
+class SkfInstallMatrix(InstallCase):
     """The machinery of an SKF install matrix, whatever the install (a
     renewal here, an enrollment in test_skf_enrollment_faults.py): a mixin,
     so that importing it runs no test. A matrix class adds unittest.TestCase
@@ -188,14 +188,6 @@ class SkfInstallMatrix:
         start_for_recovery(self.d)  # start-up recovery, without a login
         self.wait_listed()
         return self.wait_recovered()
-
-    def one_case(self, fn, nth, failure):
-        case = f"{fn} #{nth} {failure}"
-        outcome = self.recovered(case, self.fault(fn, nth, failure))
-        st, _, body = self.install()
-        self.assertEqual(st, 200, f"{case}: retried install: {body}")
-        self.assert_installed(case)
-        return outcome
 
     def run_case(self, fn, nth, failure):
         try:
