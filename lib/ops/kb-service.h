@@ -114,15 +114,17 @@ int kb_token_op_begin(kb_service *svc, kb_call *call, const char *operation, uns
                       kb_token_op *op);
 /* The same for renewal (request, cancel, install): the certificate's key
  * must be one the backend can renew (RSA and EC on PKCS#11 tokens), else
- * UNSUPPORTED_ALGORITHM (field "algorithm") before the PIN. */
+ * UNSUPPORTED_ALGORITHM (field "algorithm") before the PIN. The PIN flow
+ * runs every time: no earlier authorization counts for a write. */
 int kb_token_op_begin_renewal(kb_service *svc, kb_call *call, const char *cert_field, const char *operation,
                               kb_token_op *op);
 
 /* The same for an operation on the token itself (enrollment): params.token
- * only, op->cert and op->key stay NULL. A token that cannot take a key
- * (not initialized) is refused, and so is spec (when not NULL) if the
- * token cannot generate it, both before the PIN. The dialog names
- * subject, what will be written. */
+ * only, op->cert and op->key stay NULL. Refused before the PIN: a token
+ * that cannot take a key (not initialized); with spec (a new key pair), a
+ * type the token cannot generate, and a token that holds an identity (a
+ * certificate with its key) already. The dialog names subject, what will
+ * be written, and is shown every time: no earlier authorization counts. */
 int kb_token_op_begin_token(kb_service *svc, kb_call *call, const char *operation, const kb_keygen *spec,
                             const char *subject, kb_token_op *op);
 

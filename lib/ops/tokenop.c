@@ -121,7 +121,10 @@ int kb_token_op_wrong_pin(kb_service *svc, kb_call *call, kb_token_op *op, int64
         return after_wrong_pin(svc, call, op, now);
 }
 
-static int authorize(kb_service *svc, kb_call *call, const char *operation, const char *subject, kb_token_op *op) {
+/* always_ask: no reuse of an earlier authorization; the dialog (or the
+ * page PIN) every time, for what writes keys and certificates. */
+static int authorize(kb_service *svc, kb_call *call, const char *operation, const char *subject, bool always_ask,
+                     kb_token_op *op) {
         const kb_source_ops *ops = op->source->ops;
         int64_t now = time(NULL);
         kb_pin_prompt prompt = { .origin = call->origin, .operation = operation, .token = op->token, .cert = op->cert,
@@ -132,7 +135,8 @@ static int authorize(kb_service *svc, kb_call *call, const char *operation, cons
         int r = kb_pin_check_usable(svc, call, op->token, KB_PIN_OK);
         if (r < 0)
                 return r;
-        if (kb_authz_check(svc->authz, op->token->id, who(call), now) && ops->logged_in(op->source, op->token))
+        if (!always_ask && kb_authz_check(svc->authz, op->token->id, who(call), now) &&
+            ops->logged_in(op->source, op->token))
                 return 0;
         r = kb_param_bool(call, "confirmFinalTry", &confirm);
         if (r >= 0)
@@ -246,28 +250,49 @@ static int begin(kb_service *svc, kb_call *call, const char *cert_field, const c
                 *op = (kb_token_op) { 0 };
                 return r;
         }
-        r = authorize(svc, call, operation, NULL, op);
+        r = authorize(svc, call, operation, NULL, flags & BEGIN_RENEWAL, op);
         if (r >= 0)
                 r = load_key(op);
-        if (r < 0)
+        if (r < 0) {
+                /* gone since the scan: our session on it goes too, or the
+                 * next login after re-insertion would use it */
+                r = kb_token_gone(svc, op->source, op->token->id, r);
                 kb_token_op_end(svc, op);
+        }
         return r;
 }
 
-/* Enrollment writes a first key and certificate through the renewal calls. */
+/* A certificate with its key on the token: a user's identity. */
+static bool holds_identity(const kb_token *t) {
+        for (size_t i = 0; i < t->n_certs; i++)
+                if (t->certs[i]->has_private_key)
+                        return true;
+        return false;
+}
+
+static int refuse_token(kb_call *call, int error, const char *field, const char *reason) {
+        snprintf(call->error_field, sizeof(call->error_field), "%s", field);
+        json_decref(call->error_details);
+        call->error_details = json_pack("{s:s}", "reason", reason);
+        return error;
+}
+
+/* Enrollment writes a first key and certificate through the renewal calls.
+ * With spec (a request): the token must generate it, be formatted, and hold
+ * no identity yet (one that does is renewed instead). */
 static int check_token(kb_call *call, const kb_token_op *op, const kb_keygen *spec) {
         const kb_source_ops *ops = op->source->ops;
-        if (!op->token->initialized) {
-                snprintf(call->error_field, sizeof(call->error_field), "token");
-                return -KB_E_TOKEN_NOT_INITIALIZED;
-        }
         bool keys = ops->key_generate && ops->key_find && ops->key_destroy && ops->cert_count && ops->cert_write &&
                     (ops->cert_remove || ops->certs_in_containers);
         int r = !keys ? -KB_E_UNSUPPORTED_ALGORITHM
                 : spec && ops->key_supported ? ops->key_supported(op->source, op->token, spec)
                                             : 0;
         if (r == -KB_E_UNSUPPORTED_ALGORITHM)
-                snprintf(call->error_field, sizeof(call->error_field), "keyType");
+                return refuse_token(call, r, "keyType", "token-cannot-generate");
+        if (r >= 0 && !op->token->initialized)
+                return refuse_token(call, -KB_E_TOKEN_NOT_INITIALIZED, "token", "not-formatted");
+        if (r >= 0 && spec && holds_identity(op->token))
+                return refuse_token(call, -KB_E_BAD_REQUEST, "token", "token-not-blank");
         return r;
 }
 
@@ -289,9 +314,11 @@ int kb_token_op_begin_token(kb_service *svc, kb_call *call, const char *operatio
         }
         r = check_token(call, op, spec);
         if (r >= 0)
-                r = authorize(svc, call, operation, subject, op);
-        if (r < 0)
+                r = authorize(svc, call, operation, subject, true, op);
+        if (r < 0) {
+                r = kb_token_gone(svc, op->source, op->token->id, r);
                 kb_token_op_end(svc, op);
+        }
         return r;
 }
 

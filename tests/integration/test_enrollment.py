@@ -22,6 +22,8 @@ from renewal import TestCA, key_attributes, run, serial_of, token_objects, utc  
 from test_sign import PINENTRY, Pinentry  # noqa: E402
 
 BLANK, RAW = "kb-blank", "kb-raw"
+# a blank token for each test that installs: a token with an identity takes no enrollment
+INSTALLED, DOUBLE, RESTARTED = "kb-install", "kb-double", "kb-restart"
 PIN, SO_PIN = "123456", "12345678"
 SUBJECT = {"C": "CN", "ST": "山东省", "L": "济南市", "O": "山东某某建设工程有限公司",
            "OU": ["投标部", "财务部"], "CN": "张三", "serialNumber": "91370100MA3C5XXXXX"}
@@ -63,8 +65,9 @@ class Pkcs11Enrollment(unittest.TestCase):
         cls.ca = TestCA(cls.tokens)
         env = dict(os.environ, SOFTHSM2_CONF=cls.tokens.conf)
         # a token the CA's tool formatted: initialized, user PIN set, no objects
-        subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", BLANK, "--pin", PIN, "--so-pin",
-                        SO_PIN], env=env, check=True, capture_output=True)
+        for label in (BLANK, INSTALLED, DOUBLE, RESTARTED):
+            subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", label, "--pin", PIN, "--so-pin",
+                            SO_PIN], env=env, check=True, capture_output=True)
         # a token only half formatted: no user PIN
         subprocess.run(["pkcs11-tool", "--module", kbtest.SOFTHSM, "--slot", str(uninitialized_slot(env)),
                         "--init-token", "--label", RAW, "--so-pin", SO_PIN], env=env, check=True, capture_output=True)
@@ -102,11 +105,11 @@ class Pkcs11Enrollment(unittest.TestCase):
         self.assertEqual(st, 200, body)
         return body
 
-    def objects(self):
-        return token_objects(self.tokens, BLANK)
+    def objects(self, label=BLANK):
+        return token_objects(self.tokens, label)
 
-    def cancel(self, req):
-        st, _, body = self.post(BLANK, f"{req['requestId']}/cancel", {})
+    def cancel(self, req, label=BLANK):
+        st, _, body = self.post(label, f"{req['requestId']}/cancel", {})
         self.assertEqual(st, 200, body)
 
     def assert_refused(self, answer, status, code, field=None):
@@ -163,38 +166,44 @@ class Pkcs11Enrollment(unittest.TestCase):
     # ---- install ----
 
     def test_the_issued_certificate_is_installed_with_its_key_and_a_retry_changes_nothing(self):
-        req = self.request()
+        req = self.request(token_label=INSTALLED)
         pem = self.ca.issue(req["csr"], days="1822")
-        st, _, body = self.post(BLANK, "install", {"requestId": req["requestId"], "certificate": pem,
+        st, _, body = self.post(INSTALLED, "install", {"requestId": req["requestId"], "certificate": pem,
                                                    "chain": [self.ca.pem()]})
         self.assertEqual(st, 200, body)
         self.assertIsNone(body["replaced"])
         self.assertTrue(body["finished"])
         self.assertFalse(body["alreadyInstalled"])
-        certs, keys = self.objects()
+        certs, keys = self.objects(INSTALLED)
         self.assertEqual(certs[serial_of(pem)], [req["keyId"]])
         self.assertIn(req["keyId"], keys)
-        listed = [c for c in self.token(BLANK)["certificates"] if c["serialNumber"] == body["certificate"]["serialNumber"]]
+        listed = [c for c in self.token(INSTALLED)["certificates"] if c["serialNumber"] == body["certificate"]["serialNumber"]]
         self.assertEqual(len(listed), 1)
         self.assertTrue(listed[0]["hasPrivateKey"])
         self.assertEqual(listed[0]["subjectFields"]["CN"], "张三")
-        again = self.post(BLANK, "install", {"requestId": req["requestId"], "certificate": pem})
+        again = self.post(INSTALLED, "install", {"requestId": req["requestId"], "certificate": pem})
         self.assertEqual(again[0], 200, again[2])
         self.assertTrue(again[2]["alreadyInstalled"])
-        self.assertEqual(self.objects(), (certs, keys))
+        self.assertEqual(self.objects(INSTALLED), (certs, keys))
         # installed: nothing to cancel, the key stays
-        self.assert_refused(self.post(BLANK, f"{req['requestId']}/cancel", {}), 404, "NOT_FOUND", "requestId")
-        self.assertIn(req["keyId"], self.objects()[1])
+        self.assert_refused(self.post(INSTALLED, f"{req['requestId']}/cancel", {}), 404, "NOT_FOUND", "requestId")
+        self.assertIn(req["keyId"], self.objects(INSTALLED)[1])
+        # the token holds an identity now: a second enrollment is refused, before the PIN
+        dialogs = len(self.pin.dialogs())
+        body = self.assert_refused(self.post(INSTALLED, "request", {"subject": SUBJECT, "keyType": "EC-P256"}),
+                                   400, "BAD_REQUEST", "token")
+        self.assertEqual(body["error"].get("reason"), "token-not-blank")
+        self.assertEqual(len(self.pin.dialogs()), dialogs)
 
     def test_a_double_certificate_comes_with_its_encryption_key_unwrapped_on_the_token(self):
-        req = self.request("RSA-2048", subject={"CN": "李四", "O": "某单位"}, label="双证")
+        req = self.request("RSA-2048", subject={"CN": "李四", "O": "某单位"}, token_label=DOUBLE, label="双证")
         sign = self.ca.issue(req["csr"])
         enc_pem, blob, _ = self.ca.encryption_pair("李四", sign)
-        st, _, body = self.post(BLANK, "install", {"requestId": req["requestId"], "certificate": sign,
+        st, _, body = self.post(DOUBLE, "install", {"requestId": req["requestId"], "certificate": sign,
                                                    "encryption": {"certificate": enc_pem, "envelopedKey": blob}})
         self.assertEqual(st, 200, body)
         self.assertEqual(body["encryption"]["certificate"]["usage"], "encrypt")
-        certs, keys = self.objects()
+        certs, keys = self.objects(DOUBLE)
         self.assertEqual(certs[serial_of(sign)], [req["keyId"]])
         (enc_key,) = certs[serial_of(enc_pem)]
         self.assertIn(enc_key, keys)
@@ -214,6 +223,23 @@ class Pkcs11Enrollment(unittest.TestCase):
                                     400, "BAD_REQUEST", field)
         self.assertEqual(self.pin.dialogs(), [])
         self.assertEqual(self.objects(), before)
+
+    def test_a_token_that_holds_an_identity_is_refused_before_the_pin(self):
+        body = self.assert_refused(self.post("kb-ca-only", "request", {"subject": SUBJECT, "keyType": "EC-P256"}),
+                                   400, "BAD_REQUEST", "token")
+        self.assertEqual(body["error"].get("reason"), "token-not-blank")
+        self.assertEqual(self.pin.dialogs(), [])
+
+    def test_every_call_asks_even_an_origin_authorized_on_the_token(self):
+        """A PIN entry authorizes signing for a while, not writing keys and
+        certificates: each enrollment call on the token shows its dialog."""
+        first = self.request()
+        second = self.request()
+        self.assertEqual(len(self.pin.dialogs()), 2, "the second request reused the first one's login")
+        self.cancel(second)
+        self.cancel(first)
+        self.assertEqual(len(self.pin.dialogs()), 4)
+        self.assertIn("CN=", json.dumps(self.pin.dialogs()[1], ensure_ascii=False))
 
     def test_a_key_type_the_token_lacks_is_refused_before_the_pin(self):
         for key_type in ("SM2", "RSA-1024", "DSA"):
@@ -270,11 +296,11 @@ class Pkcs11Enrollment(unittest.TestCase):
         self.assert_refused(self.post(BLANK, f"{req['requestId']}/cancel", {}), 404, "NOT_FOUND", "requestId")
 
     def test_the_request_survives_a_restart_of_the_daemon(self):
-        req = self.request()
+        req = self.request(token_label=RESTARTED)
         self.d.stop()
         self.d.start()
         pem = self.ca.issue(req["csr"])
-        st, _, body = self.post(BLANK, "install", {"requestId": req["requestId"], "certificate": pem})
+        st, _, body = self.post(RESTARTED, "install", {"requestId": req["requestId"], "certificate": pem})
         self.assertEqual(st, 200, body)
 
 

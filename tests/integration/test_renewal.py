@@ -206,6 +206,17 @@ class RenewalTest(RenewalBase):
         self.assert_error(self.post("0123/cancel", {}), 404, "NOT_FOUND", "requestId")
 
 
+    def test_6_each_renewal_call_asks_even_an_authorized_origin(self):
+        """A PIN entry authorizes signing for a while, not writing to the
+        token: every renewal call shows its dialog."""
+        before = len(self.pin.dialogs())
+        first = self.request("张三", newKey=False)
+        second = self.request("张三", newKey=False)
+        self.assertEqual(len(self.pin.dialogs()), before + 2, "the second request reused the first one's login")
+        for r in (first, second):
+            st, _, body = self.post(f"{r['requestId']}/cancel", {})
+            self.assertEqual(st, 200, body)
+
     def test_5_a_failed_removal_is_finished_by_the_next_scan(self):
         """After the commit point the install answers 200 with finished false;
         the daemon's next rescan removes the old certificate and key itself."""

@@ -44,6 +44,9 @@ class SkfEnrollment(unittest.TestCase):
         cls.ca = SM2CA(cls.tmp)
         make_device(cls.root, "blankkey", "GM2026130001", "blankkey")
         make_device(cls.root, "rawkey", "GM2026130002", "rawkey")
+        # the install's own: a device with an identity takes no enrollment
+        make_device(cls.root, "installkey", "GM2026130003", "installkey")
+        blank_application(cls.skf, "installkey", SKF_PIN.encode())
         blank_application(cls.skf, "blankkey", SKF_PIN.encode())
         cls.d = skf_daemon(cls.tmp, cls.root, cls.control, PAGE_PIN, LIB, ["--poll-interval-ms", "200"])
         cls.d.start()
@@ -87,12 +90,12 @@ class SkfEnrollment(unittest.TestCase):
         self.assertEqual(self.containers(), before)
 
     def test_an_sm2_enrollment_with_a_double_certificate_fills_a_new_container(self):
-        self.assertTrue(self.token("GM2026130001")["initialized"])
-        st, _, req = self.post("GM2026130001", "request", {"subject": {"C": "CN", "O": "某单位", "CN": "王五"},
+        self.assertTrue(self.token("GM2026130003")["initialized"])
+        st, _, req = self.post("GM2026130003", "request", {"subject": {"C": "CN", "O": "某单位", "CN": "王五"},
                                                            "keyType": "SM2"})
         self.assertEqual(st, 200, req)
         name = bytes.fromhex(req["keyId"]).decode()
-        self.assertEqual(self.containers(), [name])
+        self.assertEqual(self.containers("installkey"), [name])
         with tempfile.NamedTemporaryFile("w", suffix=".csr") as f:
             f.write(req["csr"])
             f.flush()
@@ -103,28 +106,32 @@ class SkfEnrollment(unittest.TestCase):
         enc_key, enc_pub = sm2_key_pair()
         blob, _ = enveloped_key(csr_pub, enc_key)
         enc_der = self.ca.issue(enc_pub, "王五", "keyEncipherment,dataEncipherment")
-        st, _, body = self.post("GM2026130001", "install", {
+        st, _, body = self.post("GM2026130003", "install", {
             "requestId": req["requestId"], "certificate": b64(sign_der),
             "encryption": {"certificate": b64(enc_der), "envelopedKey": b64(bytes(blob))}})
         self.assertEqual(st, 200, body)
-        self.assertEqual((self.read(name, "sign.crt"), self.read(name, "enc.crt")), (sign_der, enc_der))
-        self.assertIsNotNone(self.read(name, "enc.key"))
-        listed = self.token("GM2026130001")["certificates"]
+        self.assertEqual((self.read(name, "sign.crt", "installkey"), self.read(name, "enc.crt", "installkey")), (sign_der, enc_der))
+        self.assertIsNotNone(self.read(name, "enc.key", "installkey"))
+        listed = self.token("GM2026130003")["certificates"]
         self.assertEqual(sorted(c["usage"] for c in listed), ["encrypt", "sign"])
+        # an identity now: a second enrollment is refused, before the PIN
+        st, _, body = self.post("GM2026130003", "request", {"subject": {"CN": "王五"}, "keyType": "SM2"})
+        self.assertEqual((st, body["error"]["code"], body["error"].get("reason")),
+                         (400, "BAD_REQUEST", "token-not-blank"), body)
 
     def test_a_full_device_leaves_no_container_behind(self):
         for fn in ("SKF_CreateContainer", "SKF_GenECCKeyPair"):
             with self.subTest(fn=fn):
-                before = self.containers()
+                before = self.containers("installkey")
                 with open(self.control, "w") as f:
                     f.write(f"fail = {fn} 1+ SAR_NO_ROOM\n")
                 try:
-                    st, _, body = self.post("GM2026130001", "request", {"subject": {"CN": "赵六"}, "keyType": "SM2"})
+                    st, _, body = self.post("GM2026130003", "request", {"subject": {"CN": "赵六"}, "keyType": "SM2"})
                 finally:
                     with open(self.control, "w") as f:
                         f.write("")
                 self.assertEqual((st, body["error"]["code"]), (507, "TOKEN_FULL"), body)
-                self.assertEqual(self.containers(), before)
+                self.assertEqual(self.containers("installkey"), before)
 
     def test_cancel_removes_the_new_container(self):
         before = self.containers()
