@@ -45,6 +45,9 @@ static const struct op_text {
         [KB_DIALOG_OP_RENEW_REQUEST] = { { "Renew certificate", "证书更新" }, { "OK", "确定" },
                 { "%s asks to renew %s: a new key will be generated on the token.",
                   "%s请求更新%s（证书更新），将在证书介质上生成新密钥。" } },
+        [KB_DIALOG_OP_DROP_KEY] = { { "Delete unused key", "删除未使用的密钥" }, { "OK", "确定" },
+                { "%s asks to delete an unused key (from a request that was not installed) on %s.",
+                  "%s请求删除%s上未使用的密钥（来自未完成安装的申请）。" } },
         /* the subject follows the colon */
         [KB_DIALOG_OP_ENROLL] = { { "Download certificate", "证书下载" }, { "OK", "确定" },
                 { "%s wants to generate a new key on %s and write the certificate: ",

@@ -26,6 +26,7 @@ typedef enum kb_dialog_op {
         KB_DIALOG_OP_UNBLOCK_PIN,
         KB_DIALOG_OP_RENEW_REQUEST,  /* a renewal's new key pair */
         KB_DIALOG_OP_ENROLL,         /* a first key and certificate: names the subject */
+        KB_DIALOG_OP_DROP_KEY,       /* a cancelled request's unused key is deleted */
         _KB_DIALOG_OP_MAX,
 } kb_dialog_op;
 

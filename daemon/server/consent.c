@@ -60,6 +60,8 @@ static kb_dialog_op dialog_op(const char *operation) {
                 { "renewal.install", KB_DIALOG_OP_RENEW },
                 { "enrollment.request", KB_DIALOG_OP_ENROLL },
                 { "enrollment.install", KB_DIALOG_OP_ENROLL },
+                { "renewal.cancel", KB_DIALOG_OP_DROP_KEY },
+                { "enrollment.cancel", KB_DIALOG_OP_DROP_KEY },
                 { "seal", KB_DIALOG_OP_SEAL },
         };
         for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
@@ -78,7 +80,7 @@ static const char *cert_cn(const kb_cert *c) {
 static int show_pin_dialog(kb_daemon *d, const kb_pin_request *r, const char *error, kb_secret **ret) {
         kb_dialog_text text;
         kb_dialog dialog = { .program = d->config.pinentry, .timeout_s = d->config.dialog_timeout, .error = error };
-        char err[256] = "";
+        char err[512] = "";   /* the reason may name the pinentries to install */
 
         if (kb_dialog_text_pin(r, kb_locale_is_chinese(), &text) < 0)
                 return -KB_E_INTERNAL;
@@ -188,7 +190,7 @@ static bool origin_allowed(kb_daemon *d, const char *origin) {
 static int ask_approval(kb_daemon *d, const char *origin) {
         kb_dialog_text text;
         kb_dialog dialog = { .program = d->config.pinentry, .timeout_s = d->config.dialog_timeout };
-        char err[256] = "";
+        char err[512] = "";   /* the reason may name the pinentries to install */
 
         if (kb_dialog_text_origin_approval(origin, kb_locale_is_chinese(), &text) < 0)
                 return -KB_E_INTERNAL;

@@ -113,7 +113,9 @@ int kb_enroll_subject(kb_call *call, X509_NAME **ret_name, char **ret_text) {
         json_t *subject = json_object_get(call->params, "subject");
         const char *key;
         json_t *v;
-        if (!json_is_object(subject) || json_object_size(subject) == 0)
+        if (!json_is_object(subject))
+                return kb_renew_refuse(call, -KB_E_BAD_REQUEST, "subject", "not-an-object");
+        if (json_object_size(subject) == 0)
                 return kb_renew_refuse(call, -KB_E_BAD_REQUEST, "subject", "empty");
         json_object_foreach(subject, key, v)
                 if (!find_field(key))

@@ -123,13 +123,15 @@ static int run(kb_service *svc, kb_source *src, const kb_token *t, kb_install *j
         if (j->phase == KB_INSTALL_DONE)
                 return kb_journal_close(svc->renewals, j);
         if (j->phase == KB_INSTALL_WRITTEN) {
-                kb_call_progress(call, "remove-old-certificate", 70);
+                if (j->old_len > 0)     /* an enrollment replaces nothing */
+                        kb_call_progress(call, "remove-old-certificate", 70);
                 r = remove_old(svc, src, t, j);
                 if (r < 0)
                         return r;
         }
         if (j->phase == KB_INSTALL_OLD_REMOVED) {
-                kb_call_progress(call, "remove-old-key", 85);
+                if (j->destroy_old_key)
+                        kb_call_progress(call, "remove-old-key", 85);
                 r = finish(svc, src, t, j, call);
         }
         return r;

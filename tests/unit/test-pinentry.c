@@ -636,6 +636,7 @@ static const struct {
         { KB_DIALOG_OP_GENERIC,      "请求使用证书",   "asks to use the certificate" },
         { KB_DIALOG_OP_RENEW_REQUEST, "将在证书介质上生成新密钥", "a new key will be generated on the token" },
         { KB_DIALOG_OP_ENROLL,       "上生成新密钥并写入证书：", "wants to generate a new key on" },
+        { KB_DIALOG_OP_DROP_KEY,     "未使用的密钥", "asks to delete an unused key" },
 };
 
 START_TEST(test_each_operation_is_named_in_both_languages) {
