@@ -5,11 +5,13 @@
 # SKF library (signature and encryption certificates), and beside them two
 # blank tokens for the remote download (远程下载) of a first certificate: a
 # SoftHSM2 token with its PINs set and no objects, and an SKF application with
-# its PINs and no container. Then run keybridged in the foreground on them and
-# serve the demo portal page with its small server side (tests/demo_portal.py:
-# login challenges, signature checks, a demo CA for renewal, the unblock code
-# for a PIN reset, the demo RA's download authorization codes). It prints one
-# code to try the remote download with. Ctrl-C stops both.
+# its PINs and no container, both made again at a start when they are not
+# blank any more (a download went to them, or their PIN was changed). Then
+# run keybridged in the foreground on them and serve the demo portal page
+# with its small server side (tests/demo_portal.py: login challenges,
+# signature checks, a demo CA for renewal, the unblock code for a PIN reset,
+# the demo RA's download authorization codes). It prints one code to try the
+# remote download with. Ctrl-C stops both.
 #
 #   KEYBRIDGE_DEMO_DIR   where the token and daemon state live (build/demo)
 #   KEYBRIDGE_DEMO_TLS   1 = HTTPS with the daemon's own root (default 0: plain
@@ -36,24 +38,48 @@ if [ ! -d "$demo/tokens/tokens" ]; then
         fi
 fi
 export SOFTHSM2_CONF="$demo/tokens/softhsm2.conf"
-# the blank token of the remote download: formatted (PINs set), no objects
-if ! softhsm2-util --show-slots 2>/dev/null | grep -q 'Label: *keybridge-blank *$'; then
-        echo "creating the blank demo token keybridge-blank ..." >&2
+module=/usr/lib/softhsm/libsofthsm2.so
+[ -e "$module" ] || module=/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so
+
+# Why the blank token keybridge-blank is not blank any more (nothing when it
+# is): blank is formatted with the user PIN 123456 and no certificate with its
+# key (an earlier run's download put one there); a key without a certificate
+# (an unfinished request's) still counts as blank, as keybridged counts it.
+blank_p11_problem() {
+        softhsm2-util --show-slots 2>/dev/null | grep -q 'Label: *keybridge-blank *$' || { echo missing; return; }
+        if ! objects=$(pkcs11-tool --module "$module" --token-label keybridge-blank --login --pin 123456 \
+                --list-objects 2>/dev/null); then
+                echo "its user PIN is not 123456 (or is locked)"
+                return
+        fi
+        printf '%s\n' "$objects" | awk '
+                /^[^ ]/ { kind = /^Certificate Object/ ? "cert" : /^Private Key Object/ ? "key" : "" }
+                /^  ID:/ { if (kind == "cert") cert[$2] = 1; else if (kind == "key") key[$2] = 1 }
+                END { for (id in cert) if (id in key) { print "it holds a certificate with its key (ID " id ")"; exit } }'
+}
+# the blank token of the remote download: formatted (PINs set), no objects;
+# made again at each start once a download went to it, so that the code
+# printed below always has a blank token to go to
+why=$(blank_p11_problem)
+if [ -n "$why" ]; then
+        if [ "$why" = missing ]; then
+                echo "creating the blank demo token keybridge-blank ..." >&2
+        else
+                echo "re-creating the blank demo token keybridge-blank: $why ..." >&2
+                softhsm2-util --delete-token --token keybridge-blank >/dev/null
+        fi
         softhsm2-util --init-token --free --label keybridge-blank --so-pin 12345678 --pin 123456 >/dev/null
 fi
 skf_lib=$top/build/tests/skfsoft/libkb-skfsoft.so
-# the SM2 token and the blank SKF application (an older demo directory gets
-# the blank one added)
-if [ ! -d "$demo/skf/devices/demo-sm2-blank" ]; then
-        echo "creating the demo SM2 tokens in $demo/skf ..." >&2
-        if ! python3 tests/skfsoft/make-demo-token.py "$skf_lib" "$demo/skf" >"$demo/make-sm2.log" 2>&1; then
-                cat "$demo/make-sm2.log" >&2
-                exit 1
-        fi
+# the SM2 token and the blank SKF application: made when missing (an older
+# demo directory gets the blank one added), the blank one made again when it
+# is not blank any more (the script says why on stdout)
+[ -d "$demo/skf/devices/demo-sm2" ] || echo "creating the demo SM2 tokens in $demo/skf ..." >&2
+if ! python3 tests/skfsoft/make-demo-token.py "$skf_lib" "$demo/skf" >&2 2>"$demo/make-sm2.log"; then
+        cat "$demo/make-sm2.log" >&2
+        exit 1
 fi
 export KB_SKFSOFT_DIR="$demo/skf/devices"
-module=/usr/lib/softhsm/libsofthsm2.so
-[ -e "$module" ] || module=/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so
 
 if [ "${KEYBRIDGE_DEMO_TLS:-0}" = 1 ]; then scheme=https; tls_flag=; else scheme=http; tls_flag=--no-tls; fi
 page="http://127.0.0.1:$page_port"

@@ -7,8 +7,11 @@
 // (EC P-256, two OUs) and on a blank application of the software SKF token
 // (SM2, a double certificate: the encryption key comes enveloped to the new
 // key); the certificates are checked with openssl, the token listing after.
-// Refusals: a used code, an unknown one, a CSR for another subject.
-// run.py --blank makes the blank tokens. The flows that need the daemon's
+// Refusals: a used code, an unknown one, none, a CSR for another subject, a
+// token that holds a certificate already (shown disabled, never picked; the
+// daemon refuses it, reason token-not-blank, before any PIN dialog), a token
+// not formatted. Each token is enrolled once: a second request on it is
+// refused. run.py --blank makes the blank tokens. The flows that need the daemon's
 // enrollment run when it lists "enrollment" in GET /v1/info features;
 // otherwise they are reported as skipped, never as passed.
 import { after, before, test } from 'node:test';
@@ -153,18 +156,25 @@ test('a blank SoftHSM2 token: the code, the subject and 1822 days, 下载, the c
   const offered = await page.locator('#dl-token option').evaluateAll((os) => os.map((o) => o.value));
   assert.ok(offered.includes(env.token.id) && !offered.includes(env.blank.skf.id), `PKCS#11 tokens only: ${offered}`);
   assert.equal(await page.locator('#dl-token').inputValue(), blank.id, 'the blank token is picked');
+  assert.match(await page.locator(`#dl-token option[value="${blank.id}"]`).textContent(), /，空白）$/);
+  // the test's token holds certificates with their keys: shown, disabled, with why
+  const held = page.locator(`#dl-token option[value="${env.token.id}"]`);
+  assert.deepEqual([await held.isDisabled(), await held.getAttribute('data-state')], [true, 'identity']);
+  assert.match(await held.textContent(), /，已有证书，请使用证书更新）$/);
+  assert.match(await page.locator('#dl-token-note').textContent(), /已有证书.*不能再下载新证书.*证书更新/);
   await screenshot(page, 'enroll-check');
 
   const result = await download(blank.id, ['pin 123456', 'pin 123456', 'pin 123456']);
   assert.match(result, /^证书下载成功：钱九，有效期至 \d{4}-\d\d-\d\d（序列号 [0-9a-fA-F:]+）$/, result);
   assert.equal(await page.locator('#dl-progress').evaluate((p) => p.value), 100);
   assert.equal(await page.locator('#dl-stages li.done').count(), 4);
+  // the request and the install each ask: no earlier authorization counts for a write
   const dialogs = pinentryDialogs();
-  assert.ok(dialogs.length >= 1 && dialogs.every((d) => d.description.includes(env.page)), JSON.stringify(dialogs));
+  assert.ok(dialogs.length >= 2 && dialogs.every((d) => d.description.includes(env.page)), JSON.stringify(dialogs));
 
   // the certificate shown is the token's, and what the CA issued for the code
   assert.match(await page.locator('#dl-cert tr[data-field=subject] td').textContent(), /CN=钱九/);
-  assert.match(await page.locator('#dl-cert tr[data-field=key] td').textContent(), /^EC 256/);
+  assert.equal(await page.locator('#dl-cert tr[data-field=key] td').textContent(), 'EC P-256');
   const pem = await page.locator('#dl-pem').textContent();
   assert.equal(verify(pem, env.caPem), 'OK');
   const subject = x509(pem, '-subject');
@@ -182,7 +192,78 @@ test('a blank SoftHSM2 token: the code, the subject and 1822 days, 下载, the c
   assert.equal(cert.id, await page.locator('#dl-cert').getAttribute('data-cert'));
   assert.equal((Date.parse(cert.notAfter) - Date.parse(cert.notBefore)) / DAY, 1822);
   await page.locator(`#token-${blank.id}[data-certificates="1"]`).waitFor();
+  // not blank any more: disabled, not picked, no other blank PKCS#11 token to pick
+  await page.locator(`#dl-token option[value="${blank.id}"][data-state=identity]:disabled`).waitFor({ state: 'attached' });
+  assert.equal(await page.locator('#dl-token').inputValue(), '');
+  assert.ok(await page.locator('#dl-download').isDisabled());
   await screenshot(page, 'enroll-pkcs11');
+});
+
+test('a token that holds a certificate: offered disabled, never picked, and refused (token-not-blank) before any PIN', async (t) => {
+  if (!available) {
+    t.skip(why);
+    return;
+  }
+  const blank = env.blank.pkcs11;    // enrolled by the test before
+  await openDemoPage(page, 'ra.html');
+  const made = await portal('/demo-api/ra/codes', { subject: { C: 'CN', CN: '周八' }, keyType: 'EC-P256' });
+  await enterCode(made.body.code);
+  await page.locator('#dl-check:not([hidden])').waitFor();
+  const option = page.locator(`#dl-token option[value="${blank.id}"]`);
+  await option.waitFor({ state: 'attached' });
+  assert.deepEqual([await option.isDisabled(), await option.getAttribute('data-state')], [true, 'identity']);
+  assert.match(await option.textContent(), /，已有证书，请使用证书更新）$/);
+  assert.equal(await page.locator('#dl-token').inputValue(), '', 'no token picked: none of them is blank');
+  assert.match(await page.locator('#dl-token option:checked').textContent(), /无可装载证书的空白 UKey/);
+  assert.ok(await page.locator('#dl-download').isDisabled());
+  const note = await page.locator('#dl-token-note').textContent();
+  assert.match(note, /^未检测到可装载该证书的空白 UKey/);
+  assert.match(note, /标有“已有证书”的 UKey 已装有用户证书，不能再下载新证书；如需延期或更换证书，请在“证书业务”页面使用“证书更新”。/);
+  await page.click('#lang-en');
+  assert.match(await option.textContent(), /, holds a certificate: use renewal\)$/);
+  assert.match(await page.locator('#dl-token-note').textContent(), /"holds a certificate" has a user certificate already.*renewal/);
+  await page.click('#lang-zh');
+
+  // keybridge refuses a request on it, before any dialog
+  pinentryClear();
+  const answer = await page.evaluate(async ([url, id]) => {
+    const r = await fetch(`${url}/v1/tokens/${id}/enrollment/request`, { method: 'POST',
+      headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ subject: { CN: '周八' }, keyType: 'EC-P256' }) });
+    return { status: r.status, body: await r.json() };
+  }, [env.daemon, blank.id]);
+  assert.equal(answer.status, 400, JSON.stringify(answer.body));
+  assert.deepEqual([answer.body.error.code, answer.body.error.field, answer.body.error.reason],
+    ['BAD_REQUEST', 'token', 'token-not-blank']);
+  assert.deepEqual(pinentryDialogs(), [], 'refused before the PIN dialog');
+
+  // a page whose listing is stale (the token got its certificate meanwhile)
+  // sends the request: the refusal is said in the page's words, the listing
+  // is read again, and the code stays unused
+  await page.evaluate((id) => {
+    const s = document.getElementById('dl-token');
+    s.querySelector(`option[value="${id}"]`).disabled = false;
+    s.value = id;
+    s.dispatchEvent(new Event('change'));
+  }, blank.id);
+  await page.click('#dl-download');
+  const said = await textMatching(page, '#dl-result', /\[/);
+  assert.equal(said, '该 UKey 已装有证书，不能再下载新证书；如需延期或更换证书，请在“证书业务”页面使用“证书更新”。 [BAD_REQUEST]');
+  assert.deepEqual([await page.locator('#dl-result').getAttribute('data-code'), await page.locator('#dl-result').getAttribute('data-reason')],
+    ['BAD_REQUEST', 'token-not-blank']);
+  assert.deepEqual(pinentryDialogs(), []);
+  await page.locator(`#dl-token option[value="${blank.id}"]:disabled`).waitFor({ state: 'attached' });
+  const still = await portal('/demo-api/ra/lookup', { code: made.body.code });
+  assert.equal(still.body.state, 'unused');
+  await screenshot(page, 'enroll-not-blank');
+
+  // a key type the token cannot make is refused with its reason too
+  const sm2 = await page.evaluate(async ([url, id]) => {
+    const r = await fetch(`${url}/v1/tokens/${id}/enrollment/request`, { method: 'POST',
+      headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ subject: { CN: '周八' }, keyType: 'SM2' }) });
+    return { status: r.status, body: await r.json() };
+  }, [env.daemon, blank.id]);
+  assert.deepEqual([sm2.body.error.code, sm2.body.error.field, sm2.body.error.reason],
+    ['UNSUPPORTED_ALGORITHM', 'keyType', 'token-cannot-generate'], JSON.stringify(sm2));
 });
 
 // ---- refusals ----
@@ -205,6 +286,13 @@ test('a used code and an unknown one are refused with clear messages', async (t)
     assert.equal(await page.locator('#dl-code-result').getAttribute('data-code'), 'CODE_USED');
     assert.ok(await page.locator('#dl-check').isHidden(), 'nothing to download');
   }
+  // no code: the page says so in its language (not the RA server's English)
+  for (const typed of ['', ' - - ']) {
+    await page.fill('#dl-code', typed);
+    await page.click('#dl-next');
+    await page.locator('#dl-code-result[data-code=CODE_EMPTY]').waitFor();
+    assert.equal(await page.locator('#dl-code-result').textContent(), '请输入从 RA 中心获取的证书下载授权码。');
+  }
   await page.fill('#dl-code', 'ABCD-EFGH-JKLM-NPQR');
   await page.click('#dl-next');
   await page.locator('#dl-code-result[data-code=CODE_UNKNOWN]').waitFor();
@@ -212,6 +300,9 @@ test('a used code and an unknown one are refused with clear messages', async (t)
   await page.click('#lang-en');
   await page.click('#dl-next');
   assert.match(await textMatching(page, '#dl-code-result', /code/), /^No such download code: check it and enter it again\./);
+  await page.fill('#dl-code', '');
+  await page.click('#dl-next');
+  assert.equal(await textMatching(page, '#dl-code-result', /code/), 'Enter the download authorization code the RA gave you.');
   await screenshot(page, 'enroll-refused');
   if (!available) t.diagnostic(`the code used by a token's enrollment is not tried: ${why}`);
 });
@@ -243,6 +334,7 @@ test('a blank SKF application: SM2, a signing and an encryption certificate, the
   assert.equal(await page.locator('#dl-keytype').textContent(), 'SM2');
   assert.equal(await page.locator('#dl-subject tr[data-field=serialNumber] td').textContent(), '370102199001011234');
   assert.equal(await page.locator('#dl-token').inputValue(), blank.id, 'the blank SKF token is picked');
+  assert.match(await page.locator(`#dl-token option[value="${blank.id}"]`).textContent(), /，空白）$/);
 
   const result = await download(blank.id, ['pin 123456', 'pin 123456', 'pin 123456']);
   assert.match(result, /^证书下载成功：国密用户，有效期至 \d{4}-\d\d-\d\d（序列号 [0-9a-fA-F:]+），加密证书已一并写入$/, result);
@@ -276,6 +368,7 @@ test('a blank SKF application: SM2, a signing and an encryption certificate, the
   }
   assert.equal(byUsage.sign.label, byUsage.encrypt.label, 'one container holds both');
   assert.equal(byUsage.sign.id, await page.locator('#dl-cert').getAttribute('data-cert'));
+  assert.equal(await page.locator('#dl-cert tr[data-field=key] td').textContent(), 'SM2 256');
   await page.locator(`#token-${blank.id}[data-certificates="2"]`).waitFor();
   await screenshot(page, 'enroll-skf');
 });
@@ -288,16 +381,22 @@ test('an SKF device its CA has not formatted is offered disabled, and the daemon
   await openDemoPage(page, 'ra.html');
   const made = await portal('/demo-api/ra/codes', { subject: { CN: '未格式化' }, keyType: 'SM2' });
   await enterCode(made.body.code);
-  const option = page.locator('#dl-token option[disabled]');
-  await option.first().waitFor({ state: 'attached' });
-  assert.match(await option.first().textContent(), /（未格式化）$/);
+  const option = page.locator('#dl-token option[data-state=unformatted]');
+  await option.waitFor({ state: 'attached' });
+  assert.ok(await option.isDisabled());
+  assert.match(await option.textContent(), /，未格式化）$/);   // not formatted, and nothing more (not "blank")
   assert.match(await page.locator('#dl-token-note').textContent(), /未格式化.*不能下载证书/);
-  const unformatted = await page.locator('#dl-token option[disabled]').first().getAttribute('value');
+  // the SKF application enrolled before holds its certificates now: disabled too, nothing picked
+  const enrolled = page.locator(`#dl-token option[value="${env.blank.skf.id}"]`);
+  assert.deepEqual([await enrolled.isDisabled(), await enrolled.getAttribute('data-state')], [true, 'identity']);
+  assert.equal(await page.locator('#dl-token').inputValue(), '');
+  const unformatted = await option.getAttribute('value');
   const answer = await page.evaluate(async ([url, id]) => {
     const r = await fetch(`${url}/v1/tokens/${id}/enrollment/request`, { method: 'POST',
       headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ subject: { CN: '未格式化' }, keyType: 'SM2' }) });
     return { status: r.status, body: await r.json() };
   }, [env.daemon, unformatted]);
-  assert.deepEqual([answer.status, answer.body.error.code], [409, 'TOKEN_NOT_INITIALIZED']);
+  assert.deepEqual([answer.status, answer.body.error.code, answer.body.error.field, answer.body.error.reason],
+    [409, 'TOKEN_NOT_INITIALIZED', 'token', 'not-formatted']);
   assert.equal((await listed(unformatted)).initialized, false);
 });

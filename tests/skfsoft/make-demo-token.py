@@ -13,13 +13,18 @@ and the SM2 demo CA (made with openssl) in DIR/ca.
   token its CA has not formatted).
 
 What exists already is kept, so the script can run again on an older DIR
-to add what is missing. --only-blank makes the CA and demo-sm2-blank only.
+to add what is missing, but for demo-sm2-blank once it is no longer blank:
+when it holds a certificate with its key (a download went to it), has no
+application, or its user PIN is locked or is not 123456 any more, the
+device is removed and made again (same serial). A line on stdout says
+what is made and why. --only-blank makes the CA and demo-sm2-blank only.
 
     make-demo-token.py [--only-blank] [--unformatted NAME] LIBRARY DIR
 """
 import argparse
 import ctypes
 import os
+import shutil
 import subprocess
 import sys
 
@@ -59,6 +64,48 @@ def blank(skf, device):
     skf.DisConnectDev(dev)
 
 
+def not_blank(skf, devices, device):
+    """Why the blank demo device is not as the demo says it is, or None:
+    blank means an application with the user PIN 123456 and no certificate
+    with its key (a key without a certificate, a request's, still is)."""
+    from skf import ULONG, USER, SkfError
+    if not os.path.isdir(os.path.join(devices, device)):
+        return "missing"
+    try:
+        dev = skf.connect(device)
+    except SkfError as e:
+        return f"cannot be opened ({e.name})"
+    try:
+        if "GMCA" not in skf.names("EnumApplication", dev):
+            return "it has no application"
+        app = skf.open(dev, "Application", "GMCA")
+        try:
+            if skf.pin_info(app)[1] == 0:
+                return "its user PIN is locked"
+            try:
+                skf.VerifyPIN(app, USER, PIN, ctypes.byref(ULONG()))
+            except SkfError:
+                return "its user PIN is not 123456"
+            skf.ClearSecureState(app)
+            for name in skf.names("EnumContainer", app):
+                c = skf.open(app, "Container", name)
+                try:
+                    for sign in (True, False):
+                        try:
+                            skf.export("ExportCertificate", c, sign)
+                            skf.export("ExportPublicKey", c, sign)
+                        except SkfError:
+                            continue
+                        return f"it holds a certificate with its key (container {name})"
+                finally:
+                    skf.CloseContainer(c)
+        finally:
+            skf.CloseApplication(app)
+    finally:
+        skf.DisConnectDev(dev)
+    return None
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only-blank", action="store_true", help="the CA and the blank token only")
@@ -79,7 +126,13 @@ def main():
     if not a.only_blank and not os.path.isdir(os.path.join(devices, "demo-sm2")):
         make_device(devices, "demo-sm2", "GM2026DEMO0001", "keybridge SM2 demo")
         provision(skf, ca, "demo-sm2", pin=PIN, initial=INITIAL_PIN, cn="Demo SM2 User")
-    if not os.path.isdir(os.path.join(devices, "demo-sm2-blank")):
+    why = not_blank(skf, devices, "demo-sm2-blank")
+    if why == "missing":
+        print("making the blank SM2 token demo-sm2-blank", flush=True)
+    elif why:
+        print(f"making the blank SM2 token demo-sm2-blank again: {why}", flush=True)
+        shutil.rmtree(os.path.join(devices, "demo-sm2-blank"))
+    if why:
         make_device(devices, "demo-sm2-blank", "GM2026DEMO0002", "keybridge SM2 blank")
         blank(skf, "demo-sm2-blank")
     if a.unformatted and not os.path.isdir(os.path.join(devices, a.unformatted)):

@@ -24,27 +24,42 @@ export function say(id, text, ok) {
   e.className = `result ${ok === false ? 'error' : 'ok'}`;
 }
 
+// An error's text: what a known reason (error.reason: why the daemon
+// refused, e.g. token-not-blank) or code means in the page's language, else
+// the message as it came.
 export function errorText(e) {
-  const known = T().errors[e.code];
+  const reason = e.details && e.details.reason;
+  const known = (reason && T().reasons[reason]) || T().errors[e.code];
   const details = e.details && e.details.retriesLeft != null ? ` (retriesLeft ${e.details.retriesLeft})` : '';
   const hint = e.hint ? ` ${e.hint}` : '';   // what the page adds: what differs, what to do
   return `${known || e.message}${details} [${e.code || e.name}]${hint}`;
 }
 
+// A certificate's key in a few words: "RSA 2048", "EC P-256", "SM2 256"
+// (the curve when it says more than the key type).
+export function keyText(c) {
+  if (c.curve && c.curve !== c.keyType) return [c.keyType, c.curve].filter(Boolean).join(' ');
+  return [c.keyType, c.keyBits].filter(Boolean).join(' ');
+}
+
 // Runs one button's flow: its result line shows the outcome or the error
-// (the error's code in data-code, for the tests and for styling).
-export function action(buttonId, resultId, flow) {
+// (the error's code in data-code, its reason in data-reason, for the tests
+// and for styling). The button is disabled while the flow runs; after it,
+// enabled() says whether it may be pressed again (default: yes).
+export function action(buttonId, resultId, flow, enabled = () => true) {
   $(buttonId).addEventListener('click', async () => {
     $(buttonId).disabled = true;
     say(resultId, '…');
     delete $(resultId).dataset.code;
+    delete $(resultId).dataset.reason;
     try {
       await flow();
     } catch (e) {
       say(resultId, errorText(e), false);
       $(resultId).dataset.code = e.code || e.name;
+      if (e.details && e.details.reason) $(resultId).dataset.reason = e.details.reason;
     } finally {
-      $(buttonId).disabled = false;
+      $(buttonId).disabled = !enabled();
     }
   });
 }

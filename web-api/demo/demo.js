@@ -3,7 +3,7 @@
 // as the portal's server side: challenges and login, signature checks, a demo
 // CA for renewal, and the unblock code for a PIN reset.
 import { textToBase64 } from '../keybridge.js';
-import { $, T, action, applyTexts, el, errorText, onLanguage, say, server, setupLanguage, startClient } from './common.js';
+import { $, T, action, applyTexts, el, errorText, keyText, onLanguage, say, server, setupLanguage, startClient } from './common.js';
 import { TEXTS } from './i18n.js';
 import { drawSeal } from './seal.js';
 
@@ -98,7 +98,7 @@ function certRows(t, c) {
     el('td', {}, String(c.subjectFields.CN || c.subject)),
     el('td', {}, String(c.subjectFields.O || '')),
     el('td', {}, T().usage[c.usage] || ''),
-    el('td', {}, [c.keyType, c.keyBits, c.curve].filter(Boolean).join(' ')),
+    el('td', {}, keyText(c)),
     el('td', {}, c.notBefore.slice(0, 10)),
     el('td', {}, c.notAfter.slice(0, 10)),
     el('td', {}, String(c.daysLeft)),

@@ -6,7 +6,7 @@
 // checks the CSR against the code and issues — for SM2 a double certificate,
 // the encryption key enveloped to the new key — and keybridge writes what
 // it issued onto the token (enrollment.install).
-import { $, T, action, applyTexts, el, onLanguage, params, say, server, setupLanguage, startClient } from './common.js';
+import { $, T, action, applyTexts, el, keyText, onLanguage, params, say, server, setupLanguage, startClient } from './common.js';
 
 const SUBJECT_ORDER = ['C', 'ST', 'L', 'O', 'OU', 'CN', 'serialNumber', 'emailAddress'];
 const STAGES = ['request', 'issue', 'install', 'done'];
@@ -16,6 +16,7 @@ let tokens = [];
 let auth = null;       // what the code authorizes (the RA's lookup answer)
 let pending = null;    // {code, tokenId, req, issued}: issued, not yet written (the install failed)
 let shown = null;      // {certificate, encryption} written, as the token lists them
+let busy = false;      // a download runs: 下载 stays disabled whatever the listing does
 
 // ---- tokens ----
 
@@ -38,6 +39,15 @@ function fits(t) {
   return (auth.keyType === 'SM2') === (t.backend === 'skf');
 }
 
+// What a token is to a download: "unformatted" (its CA has not formatted
+// it), "identity" (it holds a certificate with its key: that one is renewed,
+// and keybridge refuses a request on it, reason token-not-blank) or
+// "blank" (certificates without a key, a CA's, do not count).
+function tokenState(t) {
+  if (t.initialized === false) return 'unformatted';
+  return t.certificates.some((c) => c.hasPrivateKey) ? 'identity' : 'blank';
+}
+
 function keyTypeFor(t) {
   if (auth.keyType !== 'auto') return auth.keyType;
   return t.backend === 'skf' ? 'SM2' : 'RSA-2048';
@@ -48,16 +58,18 @@ function renderTokenChoice() {
   const select = $('dl-token');
   const before = select.value;
   const usable = tokens.filter(fits);
-  select.replaceChildren(...usable.map((t) => {
-    const o = el('option', { value: t.id, disabled: t.initialized === false },
-      T().dlTokenOption(t, t.certificates.length) + (t.initialized === false ? T().dlUnformatted : ''));
-    o.dataset.blank = String(t.certificates.length === 0 && t.initialized !== false);
+  // only a blank token can be picked; the others are shown, disabled, with why
+  const options = usable.map((t) => {
+    const state = tokenState(t);
+    const o = el('option', { value: t.id, disabled: state !== 'blank' }, T().dlTokenOption(t, state, t.certificates.length));
+    o.dataset.state = state;
+    o.dataset.blank = String(state === 'blank');
     return o;
-  }));
-  const keep = usable.find((t) => t.id === before && t.initialized !== false);
-  const blank = usable.find((t) => t.initialized !== false && t.certificates.length === 0);
-  const any = usable.find((t) => t.initialized !== false);
-  select.value = (keep || blank || any || { id: '' }).id;
+  });
+  const blanks = usable.filter((t) => tokenState(t) === 'blank');
+  if (!blanks.length) options.unshift(el('option', { value: '', disabled: true }, T().dlNoBlank));
+  select.replaceChildren(...options);
+  select.value = (blanks.find((t) => t.id === before) || blanks[0] || { id: '' }).id;
   showChoice();
 }
 
@@ -67,11 +79,13 @@ function chosen() {
 
 function showChoice() {
   const t = chosen();
-  const unformatted = tokens.filter(fits).some((x) => x.initialized === false);
+  const states = tokens.filter(fits).map(tokenState);
   $('dl-keytype').textContent = !auth ? '' : auth.keyType !== 'auto' ? auth.keyType :
     T().dlKeyAuto(t ? keyTypeFor(t) : 'SM2 / RSA-2048');
-  $('dl-token-note').textContent = !tokens.some(fits) || !t ? T().dlNoToken : unformatted ? T().dlNotFormatted : '';
-  $('dl-download').disabled = !t;
+  const notes = [!t ? T().dlNoToken : '', states.includes('identity') ? T().dlNotBlank : '',
+    states.includes('unformatted') ? T().dlNotFormatted : ''];
+  $('dl-token-note').replaceChildren(...notes.filter(Boolean).map((n) => el('span', { className: 'note-line' }, n)));
+  $('dl-download').disabled = busy || !t;
 }
 
 function renderTokens() {
@@ -83,7 +97,7 @@ function tokenBox(t) {
   const rows = t.certificates.map((c) => {
     const r = el('tr', { className: 'cert' },
       el('td', {}, String(c.subjectFields.CN || c.subject)), el('td', {}, String(c.subjectFields.O || '')),
-      el('td', {}, T().usage[c.usage] || ''), el('td', {}, [c.keyType, c.keyBits, c.curve].filter(Boolean).join(' ')),
+      el('td', {}, T().usage[c.usage] || ''), el('td', {}, keyText(c)),
       el('td', {}, c.notBefore.slice(0, 10)), el('td', {}, c.notAfter.slice(0, 10)), el('td', {}, String(c.daysLeft)),
       el('td', { className: `status status-${c.status}` }, T().status[c.status]));
     r.dataset.cert = c.id;
@@ -107,6 +121,12 @@ async function next() {
   const code = $('dl-code').value.trim();
   $('dl-check').hidden = true;
   auth = null;
+  if (!/[0-9a-z]/i.test(code)) {    // the RA server would answer in English: the page says it
+    say('dl-code-result', T().dlCodeEmpty, false);
+    $('dl-code-result').dataset.code = 'CODE_EMPTY';
+    $('dl-code').focus();
+    return;
+  }
   auth = await server('/demo-api/ra/lookup', { code });
   if (pending && pending.code !== auth.code) pending = null;
   say('dl-code-result', '');
@@ -148,7 +168,15 @@ function setProgress(percent) {
 }
 
 async function download() {
-  const token = chosen();
+  busy = true;
+  try {
+    await downloadTo(chosen());
+  } finally {
+    busy = false;
+  }
+}
+
+async function downloadTo(token) {
   if (!token) throw Object.assign(new Error(T().dlPickToken), { code: 'NO_TOKEN' });
   $('dl-progress').value = 0;
   $('dl-cert-box').hidden = true;
@@ -191,6 +219,8 @@ async function request(token) {
       { onProgress: (p) => setProgress(p.percent * 0.4) });
   } catch (e) {
     if (e.code === 'NOT_FOUND' && !kb.hasFeature('enrollment')) throw Object.assign(new Error(T().dlMissing), { code: e.code });
+    // the listing was stale (the token got a certificate meanwhile): show it as it is
+    if (e.details && e.details.reason === 'token-not-blank') await refresh();
     throw e;
   }
 }
@@ -224,7 +254,7 @@ function renderCertificate() {
   };
   const rows = [row('subject', c.subject), row('issuer', c.issuer), row('serialNumber', c.serialNumber),
     row('notBefore', c.notBefore), row('notAfter', c.notAfter),
-    row('key', [c.keyType, c.keyBits, c.curve].filter(Boolean).join(' ')), row('usage', T().usage[c.usage] || ''),
+    row('key', keyText(c)), row('usage', T().usage[c.usage] || ''),
     row('container', c.label)];
   if (shown.encryption) {
     const e = shown.encryption;
@@ -242,7 +272,7 @@ $('dl-refresh').addEventListener('click', refresh);
 $('dl-token').addEventListener('change', showChoice);
 $('dl-code').addEventListener('keydown', (e) => { if (e.key === 'Enter') $('dl-next').click(); });
 action('dl-next', 'dl-code-result', next);
-action('dl-download', 'dl-result', download);
+action('dl-download', 'dl-result', download, () => !!chosen());
 if (params.get('code')) $('dl-code').value = params.get('code');   // a link the RA sent
 kb = startClient(refresh, refresh);
 applyTexts();

@@ -40,9 +40,14 @@ export const TEXTS = {
     dlCheckTitle: '核对授权证书信息', dlCheckHelp: '请确保您需要装载证书的 UKey 已经插入电脑，并且已经进行过格式化！请认真核对各项信息，确定为您所需要的证书信息。',
     dlSubject: '证书主题', dlValidity: '有效期', dlValidityDays: (n) => `${n}天（${Math.round(n / 365)}年）`,
     dlKeyType: '密钥类型', dlKeyAuto: (t) => `按 UKey 类型：${t}`, dlToken: '装载证书的 UKey',
-    dlTokenOption: (t, n) => `${t.label}（证书KEY号 ${t.serial}，${n ? `已有 ${n} 张证书` : '空白'}）`,
-    dlUnformatted: '（未格式化）', dlNoToken: '未检测到可装载该证书的 UKey，请插入已格式化的 UKey 后点“刷新”。',
+    // state: blank, identity (a certificate with its key: renew it instead), unformatted
+    dlTokenOption: (t, state, n) => `${t.label}（证书KEY号 ${t.serial}，${{
+      blank: n ? `空白，仅有 ${n} 张无私钥的证书` : '空白', identity: '已有证书，请使用证书更新', unformatted: '未格式化' }[state]}）`,
+    dlNoBlank: '（无可装载证书的空白 UKey）',
+    dlUnformatted: '（未格式化）', dlNoToken: '未检测到可装载该证书的空白 UKey：请插入已由 CA 格式化、尚未装有证书的 UKey 后点“刷新”。',
     dlNotFormatted: '标有“未格式化”的 UKey 尚未由 CA 格式化，不能下载证书，请联系 CA 进行格式化。',
+    dlNotBlank: '标有“已有证书”的 UKey 已装有用户证书，不能再下载新证书；如需延期或更换证书，请在“证书业务”页面使用“证书更新”。',
+    dlCodeEmpty: '请输入从 RA 中心获取的证书下载授权码。',
     dlWait: '证书下载过程将持续 1-3 分钟，请耐心等待；在此期间请不要进行其他操作。', dlDownload: '下载',
     dlStageRequest: '在 UKey 上生成密钥和证书请求',
     dlOk: (c) => `证书下载成功：${c.subjectFields.CN}，有效期至 ${c.notAfter.slice(0, 10)}（序列号 ${c.serialNumber}）`,
@@ -56,6 +61,12 @@ export const TEXTS = {
     raMade: (c) => `已生成证书下载授权码：${c}`, raCodes: '已生成的授权码',
     raCols: ['授权码', '证书主题', '密钥类型', '状态', '生成时间', '证书序列号'],
     raState: { unused: '未使用', issuing: '下载中', used: '已使用' },
+    // why the daemon refused (error.reason), before the error's code
+    reasons: {
+      'token-not-blank': '该 UKey 已装有证书，不能再下载新证书；如需延期或更换证书，请在“证书业务”页面使用“证书更新”。',
+      'not-formatted': 'UKey 尚未格式化，请先由 CA 进行格式化。',
+      'token-cannot-generate': 'UKey 不能生成该类型的密钥，请换用支持该密钥类型的 UKey。',
+    },
     errors: {
       TOKEN_NOT_INITIALIZED: 'UKey 尚未格式化，请先由 CA 进行格式化。', TOKEN_FULL: 'UKey 存储空间已满。',
       UNSUPPORTED_ALGORITHM: 'UKey 不支持该密钥类型。', CERTIFICATE_MISMATCH: '证书与 UKey 上的密钥不匹配。',
@@ -110,9 +121,15 @@ export const TEXTS = {
     dlCheckTitle: 'Check the authorized certificate', dlCheckHelp: 'Make sure the token that is to receive the certificate is plugged in and formatted. Check every item: is this the certificate you need?',
     dlSubject: 'Subject', dlValidity: 'Validity', dlValidityDays: (n) => `${n} days (${Math.round(n / 365)} years)`,
     dlKeyType: 'Key type', dlKeyAuto: (t) => `by token: ${t}`, dlToken: 'Token to receive it',
-    dlTokenOption: (t, n) => `${t.label} (key number ${t.serial}, ${n ? `${n} certificate${n > 1 ? 's' : ''}` : 'blank'})`,
-    dlUnformatted: ' (not formatted)', dlNoToken: 'No token that can take this certificate: plug in a formatted token and press Refresh.',
+    // state: blank, identity (a certificate with its key: renew it instead), unformatted
+    dlTokenOption: (t, state, n) => `${t.label} (key number ${t.serial}, ${{
+      blank: n ? `blank: only ${n} certificate${n > 1 ? 's' : ''} without a key` : 'blank',
+      identity: 'holds a certificate: use renewal', unformatted: 'not formatted' }[state]})`,
+    dlNoBlank: '(no blank token to take the certificate)',
+    dlUnformatted: ' (not formatted)', dlNoToken: 'No blank token that can take this certificate: plug in a token your CA has formatted and that holds no certificate yet, then press Refresh.',
     dlNotFormatted: 'A token marked "not formatted" cannot take a certificate until your CA formats it.',
+    dlNotBlank: 'A token marked "holds a certificate" has a user certificate already and cannot take a downloaded one: to extend or replace that certificate, use certificate renewal on the Certificate services page.',
+    dlCodeEmpty: 'Enter the download authorization code the RA gave you.',
     dlWait: 'The download takes 1–3 minutes; please wait and do nothing else meanwhile.', dlDownload: 'Download',
     dlStageRequest: 'key and certificate request made on the token',
     dlOk: (c) => `Certificate downloaded: ${c.subjectFields.CN}, valid until ${c.notAfter.slice(0, 10)} (serial ${c.serialNumber})`,
@@ -126,6 +143,12 @@ export const TEXTS = {
     raMade: (c) => `Download authorization code made: ${c}`, raCodes: 'Codes made',
     raCols: ['Code', 'Subject', 'Key type', 'State', 'Made', 'Certificate serial'],
     raState: { unused: 'unused', issuing: 'downloading', used: 'used' },
+    // why the daemon refused (error.reason), before the error's code
+    reasons: {
+      'token-not-blank': 'This token holds a certificate already and cannot take a downloaded one: to extend or replace that certificate, use certificate renewal on the Certificate services page.',
+      'not-formatted': 'The token is not formatted: have your CA format it first.',
+      'token-cannot-generate': 'The token cannot make this type of key: use a token that supports it.',
+    },
     errors: {
       TOKEN_NOT_INITIALIZED: 'The token is not formatted: have your CA format it first.', TOKEN_FULL: 'The token is full.',
       UNSUPPORTED_ALGORITHM: 'The token cannot make this type of key.', CERTIFICATE_MISMATCH: 'The certificate does not match the key on the token.',
