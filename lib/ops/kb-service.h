@@ -196,5 +196,8 @@ int kb_param_bool(kb_call *call, const char *key, bool *ret);
 /* Standard base64 into a new buffer; BAD_REQUEST naming field when invalid. */
 int kb_param_base64(kb_call *call, const char *field, json_t *value, unsigned char **ret, size_t *ret_len);
 int kb_bad_field(kb_call *call, const char *field);
+/* Fail call with error, naming field and a reason in the error's details
+ * (each when not NULL); returns error. call may be NULL (recovery). */
+int kb_call_refuse(kb_call *call, int error, const char *field, const char *reason);
 /* A certificate given as PEM text or as base64 DER; BAD_REQUEST naming field. */
 int kb_param_cert(kb_call *call, const char *field, json_t *v, kb_cert **ret);

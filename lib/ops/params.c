@@ -121,3 +121,15 @@ int kb_param_cert(kb_call *call, const char *field, json_t *v, kb_cert **ret) {
                 return kb_bad_field(call, field);
         return 0;
 }
+
+int kb_call_refuse(kb_call *call, int error, const char *field, const char *reason) {
+        if (!call)
+                return error;
+        if (field)
+                snprintf(call->error_field, sizeof(call->error_field), "%s", field);
+        if (reason) {
+                json_decref(call->error_details);
+                call->error_details = json_pack("{s:s}", "reason", reason);
+        }
+        return error;
+}

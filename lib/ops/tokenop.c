@@ -270,13 +270,6 @@ static bool holds_identity(const kb_token *t) {
         return false;
 }
 
-static int refuse_token(kb_call *call, int error, const char *field, const char *reason) {
-        snprintf(call->error_field, sizeof(call->error_field), "%s", field);
-        json_decref(call->error_details);
-        call->error_details = json_pack("{s:s}", "reason", reason);
-        return error;
-}
-
 /* Enrollment writes a first key and certificate through the renewal calls.
  * With spec (a request): the token must generate it, be formatted, and hold
  * no identity yet (one that does is renewed instead). */
@@ -288,11 +281,11 @@ static int check_token(kb_call *call, const kb_token_op *op, const kb_keygen *sp
                 : spec && ops->key_supported ? ops->key_supported(op->source, op->token, spec)
                                             : 0;
         if (r == -KB_E_UNSUPPORTED_ALGORITHM)
-                return refuse_token(call, r, "keyType", "token-cannot-generate");
+                return kb_call_refuse(call, r, "keyType", "token-cannot-generate");
         if (r >= 0 && !op->token->initialized)
-                return refuse_token(call, -KB_E_TOKEN_NOT_INITIALIZED, "token", "not-formatted");
+                return kb_call_refuse(call, -KB_E_TOKEN_NOT_INITIALIZED, "token", "not-formatted");
         if (r >= 0 && spec && holds_identity(op->token))
-                return refuse_token(call, -KB_E_BAD_REQUEST, "token", "token-not-blank");
+                return kb_call_refuse(call, -KB_E_BAD_REQUEST, "token", "token-not-blank");
         return r;
 }
 

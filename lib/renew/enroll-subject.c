@@ -57,7 +57,7 @@ static bool has_control(const char *s) {
 static int refuse(kb_call *call, const struct field *f, const char *key, const char *reason) {
         char field[64];
         snprintf(field, sizeof(field), "subject.%s", f ? f->name : key);
-        return kb_renew_refuse(call, -KB_E_BAD_REQUEST, field, reason);
+        return kb_call_refuse(call, -KB_E_BAD_REQUEST, field, reason);
 }
 
 /* One value of field f onto name; OpenSSL picks the string type from its
@@ -114,9 +114,9 @@ int kb_enroll_subject(kb_call *call, X509_NAME **ret_name, char **ret_text) {
         const char *key;
         json_t *v;
         if (!json_is_object(subject))
-                return kb_renew_refuse(call, -KB_E_BAD_REQUEST, "subject", "not-an-object");
+                return kb_call_refuse(call, -KB_E_BAD_REQUEST, "subject", "not-an-object");
         if (json_object_size(subject) == 0)
-                return kb_renew_refuse(call, -KB_E_BAD_REQUEST, "subject", "empty");
+                return kb_call_refuse(call, -KB_E_BAD_REQUEST, "subject", "empty");
         json_object_foreach(subject, key, v)
                 if (!find_field(key))
                         return refuse(call, NULL, key, "unknown-field");

@@ -37,7 +37,7 @@ static int parse_label(kb_call *call, enroll_req *e) {
         if (r < 0)
                 return r;
         if (label && (!label[0] || strlen(label) > KB_ENROLL_LABEL_MAX))
-                return kb_renew_refuse(call, -KB_E_BAD_REQUEST, "label", label[0] ? "too-long" : "empty");
+                return kb_call_refuse(call, -KB_E_BAD_REQUEST, "label", label[0] ? "too-long" : "empty");
         if (!label) {
                 int n = X509_NAME_get_text_by_NID(e->subject, NID_commonName, e->label, sizeof(e->label));
                 if (n > 0)
@@ -55,7 +55,7 @@ static int parse_enroll(kb_call *call, enroll_req *e) {
         if (r >= 0)
                 r = kb_param_string(call, "keyType", true, &type);
         if (r >= 0 && kb_renew_key_type(type, &e->spec) < 0)
-                r = kb_renew_refuse(call, -KB_E_UNSUPPORTED_ALGORITHM, "keyType", "unknown-key-type");
+                r = kb_call_refuse(call, -KB_E_UNSUPPORTED_ALGORITHM, "keyType", "unknown-key-type");
         if (r >= 0)
                 r = parse_label(call, e);
         /* An RSA key also decrypts and unwraps: the encryption key of a later
@@ -87,10 +87,10 @@ static int request_locked(kb_service *svc, kb_call *call, kb_token_op *op, const
                 r = kb_pending_save(svc->renewals, p);
         if (r >= 0 && !(*ret = request_answer(p, e, req)))
                 r = -KB_E_INTERNAL;
-        if (r < 0) /* nothing of a failed request stays on the token */
+        if (r < 0) { /* nothing of a failed request stays, on the token or here */
                 (void) op->source->ops->key_destroy(op->source, op->token, &p->key_id);
-        if (r < 0)
                 (void) kb_pending_remove(svc->renewals, p->request_id);
+        }
         return r;
 }
 

@@ -16,17 +16,6 @@
 #define MAX_WRAPPED 16384       /* an RSA-16384 key, wrapped, with room to spare */
 #define KWP_BLOCK 8             /* RFC 5649: whole 64-bit blocks, at least two */
 
-int kb_renew_refuse(kb_call *call, int error, const char *field, const char *reason) {
-        if (!call)
-                return error;
-        if (field)
-                snprintf(call->error_field, sizeof(call->error_field), "%s", field);
-        if (reason) {
-                json_decref(call->error_details);
-                call->error_details = json_pack("{s:s}", "reason", reason);
-        }
-        return error;
-}
 
 void kb_enc_req_clear(kb_enc_req *e) {
         kb_cert_free(e->cert);
@@ -54,11 +43,11 @@ int kb_enc_parse(kb_call *call, kb_enc_req *ret) {
         if (ret->wrapped_len > MAX_WRAPPED)
                 return kb_bad_field(call, "encryption.envelopedKey");
         if (ret->cert->not_after < time(NULL))
-                return kb_renew_refuse(call, -KB_E_BAD_REQUEST, "encryption.certificate", "expired");
+                return kb_call_refuse(call, -KB_E_BAD_REQUEST, "encryption.certificate", "expired");
         if (!(ret->cert->usage & KB_USAGE_ENCRYPT))
-                return kb_renew_refuse(call, -KB_E_BAD_REQUEST, "encryption.certificate", "not-for-encryption");
+                return kb_call_refuse(call, -KB_E_BAD_REQUEST, "encryption.certificate", "not-for-encryption");
         if (ret->cert->key_type != KB_KEY_RSA && ret->cert->key_type != KB_KEY_SM2)
-                return kb_renew_refuse(call, -KB_E_UNSUPPORTED_ALGORITHM, "encryption.certificate", "key-type");
+                return kb_call_refuse(call, -KB_E_UNSUPPORTED_ALGORITHM, "encryption.certificate", "key-type");
         return 0;
 }
 
@@ -83,7 +72,7 @@ static int keep_enc_cert(kb_install *j, const kb_enc_req *e) {
 static int plan_in_container(kb_call *call, kb_token_op *op, const kb_enc_req *e, const kb_cert *sign,
                              kb_install *j) {
         if (sign->key_type != KB_KEY_SM2 || e->cert->key_type != KB_KEY_SM2)
-                return kb_renew_refuse(call, -KB_E_UNSUPPORTED_ALGORITHM, "encryption", "key-type");
+                return kb_call_refuse(call, -KB_E_UNSUPPORTED_ALGORITHM, "encryption", "key-type");
         /* the certificate goes into the new container even when another
          * holds it: writing it again into its slot changes nothing */
         j->enc_cert_ours = true;
@@ -94,7 +83,7 @@ static int plan_in_container(kb_call *call, kb_token_op *op, const kb_enc_req *e
         /* one key pair for both slots would put the encryption certificate
          * over the signature certificate */
         if (EVP_PKEY_eq(want, signs) == 1)
-                return kb_renew_refuse(call, -KB_E_CERTIFICATE_MISMATCH, "encryption.certificate", "signature-key");
+                return kb_call_refuse(call, -KB_E_CERTIFICATE_MISMATCH, "encryption.certificate", "signature-key");
         int r = op->source->ops->key_public(op->source, op->token, &j->new_key, false, &held);
         if (r < 0 && r != -KB_E_NOT_FOUND)
                 return r;
@@ -112,11 +101,11 @@ int kb_enc_plan(kb_call *call, kb_token_op *op, kb_enc_req *e, const kb_cert *si
         if (src->ops->certs_in_containers)
                 return plan_in_container(call, op, e, sign, j);
         if (e->cert->key_type != KB_KEY_RSA)
-                return kb_renew_refuse(call, -KB_E_UNSUPPORTED_ALGORITHM, "encryption.certificate", "key-type");
+                return kb_call_refuse(call, -KB_E_UNSUPPORTED_ALGORITHM, "encryption.certificate", "key-type");
         e->rsa_len = rsa_len;
         /* The envelope is opened by the signing key: RSA-OAEP needs RSA. */
         if (sign->key_type != KB_KEY_RSA)
-                return kb_renew_refuse(call, -KB_E_UNSUPPORTED_ALGORITHM, "encryption", "signature-key-type");
+                return kb_call_refuse(call, -KB_E_UNSUPPORTED_ALGORITHM, "encryption", "signature-key-type");
         if (e->wrapped_len <= rsa_len || (e->wrapped_len - rsa_len) % KWP_BLOCK ||
             e->wrapped_len - rsa_len < 2 * KWP_BLOCK)
                 return kb_bad_field(call, "encryption.envelopedKey");
@@ -164,16 +153,16 @@ static int unwrap(kb_call *call, kb_source *src, const kb_token *t, const kb_ins
                 return -KB_E_INTERNAL;
         int r = src->ops->key_unwrap(src, t, &spec);
         if (r == -KB_E_BAD_REQUEST)
-                return kb_renew_refuse(call, r, "encryption.envelopedKey", "does-not-unwrap");
+                return kb_call_refuse(call, r, "encryption.envelopedKey", "does-not-unwrap");
         if (r == -KB_E_UNSUPPORTED_ALGORITHM)
-                return kb_renew_refuse(call, r, "encryption", "token-cannot-unwrap");
+                return kb_call_refuse(call, r, "encryption", "token-cannot-unwrap");
         if (r == -KB_E_CERTIFICATE_MISMATCH)
-                return kb_renew_refuse(call, r, "encryption.certificate", NULL);
+                return kb_call_refuse(call, r, "encryption.certificate", NULL);
         if (r < 0 || src->ops->certs_in_containers)
                 return r;
         r = src->ops->key_find(src, t, pub, &found);
         if (r == -KB_E_NOT_FOUND || (r >= 0 && !same_id(&found, &j->enc_key)))
-                r = kb_renew_refuse(call, -KB_E_CERTIFICATE_MISMATCH, "encryption.certificate", NULL);
+                r = kb_call_refuse(call, -KB_E_CERTIFICATE_MISMATCH, "encryption.certificate", NULL);
         if (r < 0)
                 (void) src->ops->key_destroy(src, t, &j->enc_key);
         return r;

@@ -223,7 +223,7 @@ int kb_install_parse(kb_service *svc, kb_call *call, kb_install_req *rq) {
         if (r < 0)
                 return r;
         if (rq->cert->not_after < time(NULL))
-                return kb_renew_refuse(call, -KB_E_BAD_REQUEST, "certificate", "expired");
+                return kb_call_refuse(call, -KB_E_BAD_REQUEST, "certificate", "expired");
         /* An installed request is still known: a repeated install answers the
          * same. An enrollment installs only its own kind of request. */
         bool known = rq->request_id && kb_pending_load(svc->renewals, rq->request_id, true, &rq->pending) >= 0;
@@ -312,7 +312,7 @@ static int find_key(kb_call *call, kb_token_op *op, const kb_install_req *rq, kb
          * certificate: another container's pairs and certificates would be
          * replaced, before the commit point, beyond any rollback. */
         if (op->source->ops->certs_in_containers && !rq->request_id)
-                return kb_renew_refuse(call, -KB_E_BAD_REQUEST, "requestId", "request-required");
+                return kb_call_refuse(call, -KB_E_BAD_REQUEST, "requestId", "request-required");
         const unsigned char *in = rq->cert->der;
         _cleanup_(X509_freep) X509 *x = d2i_X509(NULL, &in, (long) rq->cert->der_len);
         if (!x)
@@ -426,7 +426,7 @@ int kb_install_recover_first(kb_service *svc, kb_call *call, kb_token_op *op) {
                 return 0;
         if (r == -KB_E_TOKEN_NOT_PRESENT)
                 return r;
-        return kb_renew_refuse(call, -KB_E_TOKEN_BUSY, NULL, "install-unfinished");
+        return kb_call_refuse(call, -KB_E_TOKEN_BUSY, NULL, "install-unfinished");
 }
 
 /* Is the install's encryption certificate on the token (in containers it

@@ -79,9 +79,6 @@ int kb_backup_save(kb_renewals *r, const char *token, const unsigned char *der, 
 /* Hex of a key id into buf (2 * len + 1). */
 void kb_key_id_hex(const kb_key_id *id, char *buf, size_t size);
 
-/* Fail call with error, naming field and a reason in the error's details
- * (each when not NULL); returns error. call may be NULL (recovery). */
-int kb_renew_refuse(kb_call *call, int error, const char *field, const char *reason);
 
 /* SM2 requests (renew-sm2.c), keys signing through the backend's sm2_sign:
  * the CSR for subject by the new key pair key (public half pub), the proof

@@ -153,7 +153,7 @@ int kb_method_renewal_request(kb_service *svc, kb_call *call, json_t **ret) {
         /* A container's certificate goes only with its key pair: its
          * renewal is always a new container. Refused before the PIN. */
         if (r >= 0 && !p.new_key && token_in_containers(svc, call))
-                return kb_renew_refuse(call, -KB_E_BAD_REQUEST, "newKey", "new-container-required");
+                return kb_call_refuse(call, -KB_E_BAD_REQUEST, "newKey", "new-container-required");
         if (r >= 0)
                 r = kb_token_op_begin_renewal(svc, call, "certificate", "renewal.request", &op);
         if (r < 0)
@@ -164,7 +164,7 @@ int kb_method_renewal_request(kb_service *svc, kb_call *call, json_t **ret) {
         }
         if (!p.new_key && op.source->ops->certs_in_containers) { /* the token turned up since the check above */
                 kb_token_op_end(svc, &op);
-                return kb_renew_refuse(call, -KB_E_BAD_REQUEST, "newKey", "new-container-required");
+                return kb_call_refuse(call, -KB_E_BAD_REQUEST, "newKey", "new-container-required");
         }
         kb_renew_random_hex(p.request_id, KB_RENEW_ID_LEN);
         memcpy(p.token, op.token->id, sizeof(p.token));
