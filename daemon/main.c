@@ -38,8 +38,9 @@ static void no_core_dumps(void) {
         prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 }
 
-/* Every WebSocket holds a socket (two more in TLS mode, libmicrohttpd's
- * socketpair): take the hard limit, not the 1024 a session starts with. */
+/* Every connection holds a socket (an HTTPS one two more while it is
+ * relayed: the socketpair): take the hard limit, not the 1024 a session
+ * starts with. */
 static void raise_fd_limit(void) {
         struct rlimit rl;
         if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
@@ -257,7 +258,7 @@ static void renew_tls_if_due(kb_daemon *d) {
         }
         kb_tls_material old = d->tls;
         d->tls = fresh;
-        if (kb_http_restart(d, err, sizeof(err)) < 0)
+        if (kb_http_new_leaf(d, err, sizeof(err)) < 0)
                 kb_log_error("%s", err);
         kb_tls_material_clear(&old);
         kb_log_fields f = { .message_id = KB_MSGID_TLS_ISSUED };

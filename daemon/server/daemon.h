@@ -17,6 +17,7 @@
 
 struct MHD_Daemon;
 struct kb_ws;
+struct kb_tls_front;
 
 typedef struct kb_server {
         struct kb_daemon *daemon;
@@ -33,6 +34,7 @@ typedef struct kb_daemon {
         kb_listener listeners[KB_MAX_LISTENERS];
         size_t n_listeners;
         kb_server servers[KB_MAX_LISTENERS];
+        struct kb_tls_front *front;     /* TLS mode: terminates TLS for every listener */
         uid_t uid;
 
         /* Until the first token scan is done, requests are parked (suspended
@@ -81,5 +83,7 @@ void kb_http_stop(kb_daemon *d);
 /* The token cache finished its first scan (or the wait timed out): serve the
  * parked requests and all that follow. */
 void kb_http_mark_ready(kb_daemon *d);
-/* Restart the servers on the same sockets, e.g. with new TLS material. */
-int kb_http_restart(kb_daemon *d, char *err, size_t errlen);
+/* d->tls changed (a new leaf): new connections use it; open ones go on. */
+int kb_http_new_leaf(kb_daemon *d, char *err, size_t errlen);
+/* Is the client on this connection our own user? Logs a refusal. */
+bool kb_http_peer_allowed(kb_server *s, const struct sockaddr *peer, socklen_t peer_len);

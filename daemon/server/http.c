@@ -20,6 +20,7 @@
 #include "kb-ws-frame.h"
 #include "log.h"
 #include "peer.h"
+#include "https.h"
 #include "jobs.h"
 #include "ws.h"
 
@@ -336,26 +337,33 @@ static bool header_has_token(const char *value, const char *token) {
         return false;
 }
 
-/* libmicrohttpd's thread, the 101 is out: the event thread takes over. */
+/* libmicrohttpd's thread, the 101 is out: the event thread takes over. In
+ * TLS mode sock is the socketpair end the front delivered: the front hands
+ * over the client socket and its TLS session instead, and the event thread
+ * closes the socketpair, so a WSS connection costs one socket and no relay. */
 static void on_upgraded(void *cls, struct MHD_Connection *c, void *con_cls, const char *extra_in,
                         size_t extra_in_size, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh) {
         kb_server *s = cls;
         const request *rq = con_cls;
-        /* Frames are whole messages: send each at once. libmicrohttpd
-         * 0.9.75 turns Nagle back on at the upgrade, and in TLS mode forwards
-         * through a 4-byte buffer (its pool is used up by then; fixed in
-         * 0.9.77): each answer then waited for the peer's delayed ACK. */
-        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        (void) c;
+        kb_ws_socket ws_sock = { .fd = sock, .urh = urh, .tls = { .fd = -1 } };
+        if (s->daemon->front && kb_tls_front_detach(s->daemon->front, sock, &ws_sock.tls) < 0) {
+                MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+                return;
+        }
+        /* Frames are whole messages: send each at once (libmicrohttpd
+         * 0.9.75 turns Nagle back on at the upgrade). */
         int one = 1;
-        if (ci)
-                (void) setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        (void) setsockopt(ws_sock.tls.ssl ? ws_sock.tls.fd : sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         /* The origin the gate let through, fixed for the connection's life. */
         pthread_mutex_lock(&s->daemon->ws_lock);
-        if (s->daemon->ws)
-                kb_ws_adopt(s->daemon->ws, s, sock, urh, extra_in, extra_in_size,
+        if (s->daemon->ws) {
+                kb_ws_adopt(s->daemon->ws, s, &ws_sock, extra_in, extra_in_size,
                             rq ? rq->verdict.allow_origin : NULL, rq && rq->zh);
-        else
+        } else {
+                kb_tls_stream_clear(&ws_sock.tls);
                 MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);      /* stopping */
+        }
         pthread_mutex_unlock(&s->daemon->ws_lock);
 }
 
@@ -457,18 +465,22 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 }
 
 /* Only our own user's processes may talk to us (another local user could
- * otherwise reach 127.0.0.1 too). */
-static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen) {
-        kb_server *s = cls;
+ * otherwise reach 127.0.0.1 too). In TLS mode the front asks, on the real
+ * client socket, before the handshake. */
+bool kb_http_peer_allowed(kb_server *s, const struct sockaddr *addr, socklen_t addrlen) {
         uid_t uid;
         int r = kb_peer_uid(addr, addrlen, (const struct sockaddr *) &s->listener->addr, s->listener->addr_len, &uid);
         if (r >= 0 && uid == s->daemon->uid)
-                return MHD_YES;
+                return true;
         char who[32];
         snprintf(who, sizeof(who), "%d", r < 0 ? -1 : (int) uid);
         kb_log_fields f = { .message_id = KB_MSGID_PEER_REFUSED, .code = "PEER_UID" };
         kb_log(LOG_WARNING, &f, "refused a connection from uid %s on %s", who, s->listener->name);
-        return MHD_NO;
+        return false;
+}
+
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen) {
+        return kb_http_peer_allowed(cls, addr, addrlen) ? MHD_YES : MHD_NO;
 }
 
 __attribute__((format(printf, 2, 0)))
@@ -486,27 +498,27 @@ static unsigned per_listener_limit(const kb_daemon *d) {
         return limit < 8 ? 8 : limit;
 }
 
+/* Plain mode: the server accepts on its listener. TLS mode: it has no
+ * listener; the TLS front hands it plain connections (https.c). */
 static struct MHD_Daemon *start_one(kb_daemon *d, kb_server *s) {
-        /* ITC: needed to hand the listening socket over on a certificate change. */
+        /* ITC: wakes the server for connections added from the front's thread,
+         * and hands the listening socket over when it restarts. */
         unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_ITC |
                          MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE;
         const kb_config *c = &d->config;
-        struct MHD_OptionItem tls_opts[] = {
-                { MHD_OPTION_HTTPS_MEM_KEY, 0, d->tls.key_pem },
-                { MHD_OPTION_HTTPS_MEM_CERT, 0, d->tls.leaf_pem },
-                { MHD_OPTION_HTTPS_PRIORITIES, 0, (void *) "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2" },
+        struct MHD_OptionItem listen_opts[] = {
+                { MHD_OPTION_LISTEN_SOCKET, s->listener->fd, NULL },
                 { MHD_OPTION_END, 0, NULL },
         };
         if (c->tls)
-                flags |= MHD_USE_TLS;
-        return MHD_start_daemon(flags, 0, on_accept, s, on_request, s,
+                flags |= MHD_USE_NO_LISTEN_SOCKET;
+        return MHD_start_daemon(flags, 0, c->tls ? NULL : on_accept, s, on_request, s,
                                 MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s, /* first, to catch all */
-                                MHD_OPTION_LISTEN_SOCKET, s->listener->fd,
                                 MHD_OPTION_CONNECTION_LIMIT, per_listener_limit(d),
                                 MHD_OPTION_CONNECTION_TIMEOUT, c->idle_timeout,
                                 MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) HEADER_MEMORY_LIMIT,
                                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                                MHD_OPTION_ARRAY, c->tls ? tls_opts : &tls_opts[3],
+                                MHD_OPTION_ARRAY, c->tls ? &listen_opts[1] : listen_opts,
                                 MHD_OPTION_END);
 }
 
@@ -530,25 +542,15 @@ int kb_http_start(kb_daemon *d, char *err, size_t errlen) {
                         return -1;
                 }
         }
+        if (d->config.tls && kb_https_start(d, err, errlen) < 0) {
+                kb_http_stop(d);
+                return -1;
+        }
         return 0;
 }
 
-int kb_http_restart(kb_daemon *d, char *err, size_t errlen) {
-        for (size_t i = 0; i < d->n_listeners; i++) {
-                kb_server *s = &d->servers[i];
-                if (!s->mhd)
-                        continue;
-                /* Keep the listening socket: clients queue in its backlog meanwhile. */
-                MHD_quiesce_daemon(s->mhd);
-                kb_ws_close_server(d->ws, s, KB_WS_CLOSE_RESTART);
-                MHD_stop_daemon(s->mhd);
-                s->mhd = start_one(d, s);
-                if (!s->mhd) {
-                        snprintf(err, errlen, "cannot restart the HTTP server on %s", s->listener->name);
-                        return -1;
-                }
-        }
-        return 0;
+int kb_http_new_leaf(kb_daemon *d, char *err, size_t errlen) {
+        return d->front ? kb_https_rotate(d, err, errlen) : 0;
 }
 
 void kb_http_stop(kb_daemon *d) {
@@ -560,6 +562,7 @@ void kb_http_stop(kb_daemon *d) {
         kb_ws *ws = TAKE_PTR(d->ws);
         pthread_mutex_unlock(&d->ws_lock);
         kb_ws_free(ws);                 /* closes them before their servers stop */
+        kb_https_stop(d);               /* ends the relays: the servers see their clients leave */
         for (size_t i = 0; i < d->n_listeners; i++)
                 if (d->servers[i].mhd) {
                         MHD_stop_daemon(d->servers[i].mhd);

@@ -7,6 +7,7 @@
  * neither. Event thread only, but kb_ws_post and kb_ws_now_ms.
  */
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <microhttpd.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +58,9 @@ void kb_ws_list_push(ws_conn **head, ws_conn *c) {
 
 void kb_ws_conn_free(ws_conn *c) {
         kb_ws_parser_clear(&c->parser);
+        if (c->in)
+                OPENSSL_cleanse(c->in, c->in_len);
+        free(c->in);
         free(c->out);
         free(c->origin);
         free(c);
@@ -67,8 +71,7 @@ void kb_ws_finish(kb_ws *ws, ws_conn *c) {
         if (c->state == CONN_DEAD)
                 return;
         epoll_ctl(ws->epfd, EPOLL_CTL_DEL, c->fd, NULL);
-        MHD_upgrade_action(c->urh, MHD_UPGRADE_ACTION_CLOSE);
-        c->fd = -1;
+        kb_ws_io_close(c);
         c->state = CONN_DEAD;
         kb_ws_parser_clear(&c->parser);
         free(c->out);
@@ -90,7 +93,7 @@ static void want_out(kb_ws *ws, ws_conn *c, bool on) {
 /* Write what we can; the buffer goes when it is empty (idle costs nothing). */
 void kb_ws_flush(kb_ws *ws, ws_conn *c) {
         while (c->out_off < c->out_len) {
-                ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+                ssize_t n = kb_ws_io_send(c, c->out + c->out_off, c->out_len - c->out_off);
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -107,18 +110,12 @@ void kb_ws_flush(kb_ws *ws, ws_conn *c) {
         c->out = NULL;
         c->out_len = c->out_off = 0;
         want_out(ws, c, false);
-        if (c->state == CONN_FLUSHING && c->tls) {
-                /* libmicrohttpd sends what is left, then close_notify, and
-                 * closes. (0.9.75 races with itself here: if its thread sees
-                 * the socketpair end before our close action is recorded, it
-                 * closes only at the peer's next packet; a conforming peer
-                 * answers our close frame, or closes itself.) */
-                kb_ws_finish(ws, c);
-        } else if (c->state == CONN_FLUSHING) {
-                /* Our FIN follows the close frame; the peer's EOF ends it
-                 * (closing with its bytes unread would reset the connection
-                 * and could lose the close frame on its side). */
-                shutdown(c->fd, SHUT_WR);
+        if (c->state == CONN_FLUSHING) {
+                /* Our FIN (after close_notify in TLS mode) follows the close
+                 * frame; the peer's EOF ends it (closing with its bytes
+                 * unread would reset the connection and could lose the close
+                 * frame on its side). */
+                kb_ws_io_shut(c);
                 c->state = CONN_LINGER;
                 c->deadline_ms = kb_ws_now_ms() + CLOSE_WAIT_MS;
         }

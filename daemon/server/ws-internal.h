@@ -5,7 +5,9 @@
  * says otherwise. */
 #pragma once
 
+#include <openssl/ssl.h>
 #include <pthread.h>
+#include <sys/types.h>
 
 #include "daemon.h"
 #include "kb-ws-frame.h"
@@ -22,11 +24,15 @@ typedef enum conn_state {
 typedef struct ws_conn {
         struct ws_conn *prev, *next;
         struct kb_server *server;
+        /* Plain mode: the upgraded socket, given back to libmicrohttpd at the
+         * end. TLS mode: the client socket and its session from the front;
+         * urh only until the event thread adopts it, which tells
+         * libmicrohttpd to close its socketpair end. */
         struct MHD_UpgradeResponseHandle *urh;
         int fd;
+        SSL *ssl;
         conn_state state;
         bool zh;
-        bool tls;               /* fd is libmicrohttpd's socketpair end */
         bool want_out;          /* EPOLLOUT registered */
         uint8_t topics;         /* subscribed kb_ws_topic bits */
         unsigned jobs;          /* calls running on job threads */
@@ -36,6 +42,8 @@ typedef struct ws_conn {
         char *origin;           /* fixed at the upgrade; NULL: a local tool */
         uint8_t *out;           /* frames not yet written */
         size_t out_len, out_off;
+        uint8_t *in;            /* until adopted: bytes that came behind the request */
+        size_t in_len;
         kb_ws_parser parser;
 } ws_conn;
 
@@ -50,7 +58,6 @@ typedef enum inbox_kind {
         IN_JOB_DONE,
         IN_PROGRESS,
         IN_EVENT,
-        IN_CLOSE_SERVER,
 } inbox_kind;
 
 struct ws_job;
@@ -62,8 +69,6 @@ typedef struct inbox_item {
         struct ws_job *job;     /* JOB_DONE */
         json_t *json;           /* PROGRESS, EVENT: the params */
         kb_ws_topic topic;      /* EVENT */
-        struct kb_server *server; /* CLOSE_SERVER */
-        uint16_t code;          /* CLOSE_SERVER */
 } inbox_item;
 
 struct kb_ws {
@@ -71,16 +76,24 @@ struct kb_ws {
         int epfd, wakefd;
         pthread_t thread;
         bool running;
-        pthread_mutex_t lock;   /* guards inbox, stop, closed_server */
-        pthread_cond_t done;    /* a CLOSE_SERVER was handled */
+        pthread_mutex_t lock;   /* guards inbox, stop */
         inbox_item *inbox, **inbox_tail;
         bool stop;
-        unsigned close_seq, closed_seq;
         ws_conn *conns;         /* open and closing, event thread only */
         ws_conn *zombies;       /* dead, waiting for jobs */
         _Atomic size_t n_conns;
         uint8_t rbuf[64 * 1024];
 };
+
+/* ---- ws-io.c: the bytes on the wire, plain or TLS ---- */
+ssize_t kb_ws_io_recv(ws_conn *c, void *buf, size_t len);
+ssize_t kb_ws_io_send(ws_conn *c, const void *buf, size_t len);
+/* Read bytes wait inside the TLS session (epoll will not say so). */
+bool kb_ws_io_has_pending(const ws_conn *c);
+/* Our side is done: close_notify (TLS), then FIN. */
+void kb_ws_io_shut(ws_conn *c);
+/* Close the socket (plain mode: give it back to libmicrohttpd). */
+void kb_ws_io_close(ws_conn *c);
 
 /* ---- ws-conn.c: a connection's output and close; calls neither ws.c nor ws-call.c ---- */
 int64_t kb_ws_now_ms(void);

@@ -94,8 +94,9 @@ static void consume(kb_ws *ws, ws_conn *c, const uint8_t *buf, size_t len) {
 }
 
 static void on_readable(kb_ws *ws, ws_conn *c) {
-        for (int i = 0; i < READS_PER_WAKE && c->state != CONN_DEAD; i++) {
-                ssize_t n = recv(c->fd, ws->rbuf, sizeof(ws->rbuf), 0);
+        /* Bytes already inside a TLS session get no epoll event: take them all. */
+        for (int i = 0; (i < READS_PER_WAKE || kb_ws_io_has_pending(c)) && c->state != CONN_DEAD; i++) {
+                ssize_t n = kb_ws_io_recv(c, ws->rbuf, sizeof(ws->rbuf));
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -110,33 +111,31 @@ static void on_readable(kb_ws *ws, ws_conn *c) {
 }
 
 static void adopt(kb_ws *ws, ws_conn *c) {
+        if (c->ssl) {
+                /* The socketpair was read to its end (kb_ws_adopt): libmicrohttpd
+                 * may close it and forget the connection. */
+                MHD_upgrade_action(TAKE_PTR(c->urh), MHD_UPGRADE_ACTION_CLOSE);
+        }
         struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.ptr = c };
         int fl = fcntl(c->fd, F_GETFL);
         if (fl < 0 || fcntl(c->fd, F_SETFL, fl | O_NONBLOCK) < 0 || epoll_ctl(ws->epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0) {
-                MHD_upgrade_action(c->urh, MHD_UPGRADE_ACTION_CLOSE);
+                kb_ws_io_close(c);
                 kb_ws_conn_free(c);
                 return;
         }
         kb_ws_list_push(&ws->conns, c);
         ws->n_conns++;
-        /* Bytes the client sent right behind its request (held by c->out
-         * until now, see kb_ws_adopt). */
-        uint8_t *extra = TAKE_PTR(c->out);
-        size_t n = c->out_len;
-        c->out_len = 0;
-        if (n)
-                consume(ws, c, extra, n);
-        free(extra);
-}
-
-static void close_server(kb_ws *ws, kb_server *s, uint16_t code) {
-        for (ws_conn *c = ws->conns, *next; c; c = next) {
-                next = c->next;
-                if (c->server != s)
-                        continue;
-                kb_ws_close(ws, c, code, NULL);
-                kb_ws_finish(ws, c);
-        }
+        if (c->out_len)
+                kb_ws_flush(ws, c); /* the end of the 101 the TLS front could not yet write */
+        /* Bytes the client sent right behind its request. */
+        uint8_t *in = TAKE_PTR(c->in);
+        size_t n = c->in_len;
+        c->in_len = 0;
+        if (n && c->state != CONN_DEAD)
+                consume(ws, c, in, n);
+        if (in)
+                OPENSSL_cleanse(in, n);
+        free(in);
 }
 
 static void take_inbox(kb_ws *ws) {
@@ -163,13 +162,6 @@ static void take_inbox(kb_ws *ws) {
                         break;
                 case IN_EVENT:
                         kb_ws_fan_out(ws, it->topic, it->json);
-                        break;
-                case IN_CLOSE_SERVER:
-                        close_server(ws, it->server, it->code);
-                        pthread_mutex_lock(&ws->lock);
-                        ws->closed_seq++;
-                        pthread_cond_broadcast(&ws->done);
-                        pthread_mutex_unlock(&ws->lock);
                         break;
                 }
                 free(it);
@@ -244,7 +236,6 @@ int kb_ws_new(kb_daemon *d, kb_ws **ret) {
         ws->daemon = d;
         ws->inbox_tail = &ws->inbox;
         pthread_mutex_init(&ws->lock, NULL);
-        pthread_cond_init(&ws->done, NULL);
         ws->epfd = epoll_create1(EPOLL_CLOEXEC);
         ws->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
@@ -280,7 +271,7 @@ void kb_ws_free(kb_ws *ws) {
         for (inbox_item *it = ws->inbox, *next; it; it = next) {
                 next = it->next;
                 if (it->kind == IN_ADOPT) {
-                        MHD_upgrade_action(it->conn->urh, MHD_UPGRADE_ACTION_CLOSE);
+                        kb_ws_io_close(it->conn);
                         kb_ws_conn_free(it->conn);
                 } else if (it->kind == IN_JOB_DONE) {
                         kb_ws_job_discard(it->job);
@@ -302,58 +293,78 @@ void kb_ws_free(kb_ws *ws) {
                 close(ws->epfd);
         if (ws->wakefd >= 0)
                 close(ws->wakefd);
-        pthread_cond_destroy(&ws->done);
         pthread_mutex_destroy(&ws->lock);
         free(ws);
 }
 
-void kb_ws_adopt(kb_ws *ws, kb_server *s, int fd, struct MHD_UpgradeResponseHandle *urh,
-                 const char *extra, size_t extra_len, const char *origin, bool zh) {
+static int append(uint8_t **buf, size_t *len, const uint8_t *data, size_t n) {
+        if (n == 0)
+                return 0;
+        uint8_t *m = realloc(*buf, *len + n);
+        if (!m)
+                return -1;
+        memcpy(m + *len, data, n);
+        *buf = m;
+        *len += n;
+        return 0;
+}
+
+/* In TLS mode the front has closed its end of the socketpair: what the
+ * server did not read ends there; the front's leftovers come after it. */
+static int read_handover(int fd, const kb_tls_stream *tls, uint8_t **buf, size_t *len) {
+        for (;;) {
+                uint8_t chunk[4096];
+                ssize_t n = read(fd, chunk, sizeof(chunk));
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        break;
+                int r = append(buf, len, chunk, (size_t) n);
+                OPENSSL_cleanse(chunk, (size_t) n);
+                if (r < 0)
+                        return -1;
+        }
+        return append(buf, len, tls->in, tls->in_len);
+}
+
+void kb_ws_adopt(kb_ws *ws, kb_server *s, kb_ws_socket *sock, const char *extra, size_t extra_len,
+                 const char *origin, bool zh) {
         ws_conn *c = calloc(1, sizeof(*c));
         inbox_item *it = calloc(1, sizeof(*it));
         const kb_config *cfg = &ws->daemon->config;
+        bool tls = sock->tls.ssl != NULL;
+        int r = c && it ? 0 : -1;
 
-        if (c && origin)
-                c->origin = strdup(origin);
-        if (c && extra_len) {
-                c->out = malloc(extra_len); /* carried to the event thread in out */
-                if (c->out)
-                        memcpy(c->out, extra, extra_len);
-                c->out_len = c->out ? extra_len : 0;
-        }
-        if (!c || !it || (origin && !c->origin) || (extra_len && !c->out)) {
-                MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+        if (r == 0 && origin && !(c->origin = strdup(origin)))
+                r = -1;
+        if (r == 0)
+                r = append(&c->in, &c->in_len, (const uint8_t *) extra, extra_len);
+        if (r == 0 && tls)
+                r = read_handover(sock->fd, &sock->tls, &c->in, &c->in_len);
+        if (r < 0) {
+                kb_tls_stream_clear(&sock->tls);
+                MHD_upgrade_action(sock->urh, MHD_UPGRADE_ACTION_CLOSE);
                 if (c)
                         kb_ws_conn_free(c);
                 free(it);
                 return;
         }
         c->server = s;
-        c->urh = urh;
-        c->fd = fd;
+        c->urh = sock->urh;
+        c->fd = tls ? sock->tls.fd : sock->fd;
+        c->ssl = sock->tls.ssl;
+        c->out = sock->tls.out;         /* the end of the 101, if any */
+        c->out_len = sock->tls.out_len;
+        sock->tls.out = NULL;
+        sock->tls.out_len = 0;
+        sock->tls.ssl = NULL;
+        sock->tls.fd = -1;
+        kb_tls_stream_clear(&sock->tls); /* wipes and frees tls.in, copied above */
         c->zh = zh;
-        c->tls = cfg->tls;
         c->last_rx_ms = kb_ws_now_ms();
         kb_ws_parser_init(&c->parser, (uint32_t) cfg->max_body, (uint32_t) cfg->max_body);
         *it = (inbox_item) { .kind = IN_ADOPT, .conn = c };
         kb_ws_post(ws, it);
-}
-
-void kb_ws_close_server(kb_ws *ws, kb_server *s, uint16_t code) {
-        inbox_item *it = calloc(1, sizeof(*it));
-        if (!ws || !ws->running || !it) {
-                free(it);
-                return;
-        }
-        *it = (inbox_item) { .kind = IN_CLOSE_SERVER, .server = s, .code = code };
-        pthread_mutex_lock(&ws->lock);
-        unsigned want = ++ws->close_seq;
-        pthread_mutex_unlock(&ws->lock);
-        kb_ws_post(ws, it);
-        pthread_mutex_lock(&ws->lock);
-        while (ws->closed_seq < want)
-                pthread_cond_wait(&ws->done, &ws->lock);
-        pthread_mutex_unlock(&ws->lock);
 }
 
 void kb_ws_notify(kb_ws *ws, kb_ws_topic topic, json_t *params) {

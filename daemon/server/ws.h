@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tls-front.h"
+
 struct kb_daemon;
 struct kb_server;
 struct MHD_UpgradeResponseHandle;
@@ -33,13 +35,18 @@ void kb_ws_stop(kb_ws *ws);
 /* After kb_ws_stop and once no job runs: close every connection (1001) and free. */
 void kb_ws_free(kb_ws *ws);
 
-/* An upgraded connection (libmicrohttpd's thread): the event thread owns it
- * from now on. extra: bytes already read after the request's headers. */
-void kb_ws_adopt(kb_ws *ws, struct kb_server *s, int fd, struct MHD_UpgradeResponseHandle *urh,
-                 const char *extra, size_t extra_len, const char *origin, bool zh);
-/* Close the connections of one server (before its libmicrohttpd daemon
- * stops); returns when they are closed. */
-void kb_ws_close_server(kb_ws *ws, struct kb_server *s, uint16_t code);
+/* An upgraded connection as libmicrohttpd gives it. */
+typedef struct kb_ws_socket {
+        int fd;                 /* plain: the client's socket; TLS: the socketpair end */
+        struct MHD_UpgradeResponseHandle *urh;
+        kb_tls_stream tls;      /* TLS: what the front handed over (tls.ssl NULL in plain mode) */
+} kb_ws_socket;
+
+/* An upgraded connection (libmicrohttpd's thread): the event thread owns it,
+ * and everything in sock, from now on. extra: bytes already read after the
+ * request's headers. */
+void kb_ws_adopt(kb_ws *ws, struct kb_server *s, kb_ws_socket *sock, const char *extra, size_t extra_len,
+                 const char *origin, bool zh);
 
 /* A token event (any thread): sent to the connections subscribed to it.
  * params is stolen; for inserted/changed it holds "token", rendered with

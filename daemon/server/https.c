@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * HTTPS and WSS: the TLS front (transport/tls-front.h) terminates TLS with
+ * OpenSSL and gives each listener's libmicrohttpd server plain connections;
+ * a new leaf takes effect for new connections without a restart.
+ */
+#include <errno.h>
+#include <microhttpd.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "https.h"
+#include "log.h"
+#include "tls-context.h"
+#include "ws.h"
+
+/* Handshakes under way at once, and how long one may take. A browser's
+ * handshake with a loopback server takes a few milliseconds. */
+#define MAX_HANDSHAKES 64
+#define HANDSHAKE_MS 5000
+
+static bool admit(void *cls, size_t listener, const struct sockaddr *peer, socklen_t peer_len) {
+        kb_daemon *d = cls;
+        return kb_http_peer_allowed(&d->servers[listener], peer, peer_len);
+}
+
+static int deliver(void *cls, size_t listener, int fd, const struct sockaddr *peer, socklen_t peer_len) {
+        kb_daemon *d = cls;
+        /* libmicrohttpd closes fd when it cannot take it. */
+        return MHD_add_connection(d->servers[listener].mhd, fd, peer, peer_len) == MHD_YES ? 0 : -1;
+}
+
+static size_t held_elsewhere(void *cls) {
+        kb_daemon *d = cls;
+        pthread_mutex_lock(&d->ws_lock);
+        size_t n = kb_ws_count(d->ws);
+        pthread_mutex_unlock(&d->ws_lock);
+        return n;
+}
+
+int kb_https_start(kb_daemon *d, char *err, size_t errlen) {
+        SSL_CTX *ctx = kb_tls_context_new(&d->tls, err, errlen);
+        if (!ctx)
+                return -1;
+        kb_tls_front_hooks hooks = { .cls = d, .admit = admit, .deliver = deliver, .held_elsewhere = held_elsewhere };
+        kb_tls_front_limits limits = {
+                .max_connections = d->config.max_connections,
+                .max_handshakes = MAX_HANDSHAKES,
+                .handshake_ms = HANDSHAKE_MS,
+        };
+        int r = kb_tls_front_start(d->listeners, d->n_listeners, ctx, &hooks, &limits, &d->front);
+        SSL_CTX_free(ctx);
+        if (r < 0) {
+                snprintf(err, errlen, "cannot start the TLS front: %s", strerror(-r));
+                return -1;
+        }
+        return 0;
+}
+
+int kb_https_rotate(kb_daemon *d, char *err, size_t errlen) {
+        SSL_CTX *ctx = kb_tls_context_new(&d->tls, err, errlen);
+        if (!ctx)
+                return -1;
+        kb_tls_front_set_context(d->front, ctx);
+        SSL_CTX_free(ctx);
+        return 0;
+}
+
+void kb_https_stop(kb_daemon *d) {
+        kb_tls_front_stop(d->front);
+        d->front = NULL;
+}

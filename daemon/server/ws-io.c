@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * A WebSocket's bytes on the wire: the socket itself in plain mode, the TLS
+ * session the front handed over in TLS mode. recv/send semantics for both:
+ * > 0 bytes moved, 0 the peer's end (recv), -1 with errno (EAGAIN: would
+ * block). Event thread only.
+ */
+#include <errno.h>
+#include <microhttpd.h>
+#include <openssl/err.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "ws-internal.h"
+
+/* A TLS result as errno: want-read/want-write are "would block" (a TLS 1.3
+ * key update may need a write while we read; the next flush carries it). */
+static ssize_t ssl_result(SSL *ssl, int n) {
+        if (n > 0)
+                return n;
+        int err = SSL_get_error(ssl, n);
+        if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+                errno = EAGAIN;
+                return -1;
+        }
+        ERR_clear_error();
+        if (err == SSL_ERROR_ZERO_RETURN)
+                return 0;
+        errno = ECONNRESET;
+        return -1;
+}
+
+static int clamp(size_t len) {
+        return len > INT32_MAX ? INT32_MAX : (int) len;
+}
+
+ssize_t kb_ws_io_recv(ws_conn *c, void *buf, size_t len) {
+        if (c->ssl)
+                return ssl_result(c->ssl, SSL_read(c->ssl, buf, clamp(len)));
+        return recv(c->fd, buf, len, 0);
+}
+
+ssize_t kb_ws_io_send(ws_conn *c, const void *buf, size_t len) {
+        if (c->ssl)
+                return ssl_result(c->ssl, SSL_write(c->ssl, buf, clamp(len)));
+        return send(c->fd, buf, len, MSG_NOSIGNAL);
+}
+
+bool kb_ws_io_has_pending(const ws_conn *c) {
+        return c->ssl && SSL_has_pending(c->ssl);
+}
+
+void kb_ws_io_shut(ws_conn *c) {
+        if (c->ssl) {
+                (void) SSL_shutdown(c->ssl); /* close_notify, best effort */
+                ERR_clear_error();
+        }
+        shutdown(c->fd, SHUT_WR);
+}
+
+void kb_ws_io_close(ws_conn *c) {
+        if (c->ssl) {
+                SSL_free(c->ssl);
+                c->ssl = NULL;
+                close(c->fd);
+        }
+        if (c->urh)
+                MHD_upgrade_action(c->urh, MHD_UPGRADE_ACTION_CLOSE); /* libmicrohttpd closes its socket */
+        c->urh = NULL;
+        c->fd = -1;
+}
