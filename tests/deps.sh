@@ -14,13 +14,14 @@ die() {
 }
 
 # build: compiler, meson, libraries; tests: SoftHSM2, OpenSC, NSS tools, curl,
-# python3; wrk for the benchmarks; faketime for the TLS renewal test; Node.js
+# python3; wrk for the benchmarks; faketime for the TLS renewal test; sslscan
+# for the TLS configuration test; Node.js
 # and Chromium (with a CJK font for the screenshots) for the JavaScript client
 # and the browser tests.
 PACKAGES='build-essential meson ninja-build pkg-config libssl-dev openssl
 libjansson-dev libmicrohttpd-dev libp11-kit-dev p11-kit libsystemd-dev check
 softhsm2 opensc opensc-pkcs11 libnss3-tools curl python3 wrk faketime
-libcacard-dev vsmartcard-vpcd pcscd nodejs chromium fonts-wqy-microhei'
+libcacard-dev vsmartcard-vpcd pcscd nodejs chromium fonts-wqy-microhei sslscan'
 # Debian's nodejs comes without npm; a nodejs that brings its own needs none.
 command -v npm >/dev/null 2>&1 || PACKAGES="$PACKAGES npm"
 
