@@ -233,6 +233,7 @@ static void run_job(void *arg) {
          * it. The job counts as running until this returns, so the daemon
          * stops only after the resume. */
         MHD_resume_connection(rq->conn);
+        kb_http_kick(d);
         pthread_mutex_unlock(&d->jobs_lock);
         kb_jobs_ended(d);
 }
@@ -315,6 +316,7 @@ void kb_http_mark_ready(kb_daemon *d) {
         atomic_store(&d->ready, true);
         for (size_t i = 0; i < d->n_parked; i++)
                 MHD_resume_connection(d->parked[i]);
+        kb_http_kick(d);
         free(d->parked);
         d->parked = NULL;
         d->n_parked = d->cap_parked = 0;
@@ -483,8 +485,18 @@ static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen
         return kb_http_peer_allowed(cls, addr, addrlen) ? MHD_YES : MHD_NO;
 }
 
+/* In TLS mode libmicrohttpd's connections are socketpair ends, where its
+ * TCP socket options (Nagle, corking) cannot apply: it says so for every
+ * connection. Those lines say nothing about the real (TCP) socket. */
+static bool socketpair_noise(const kb_server *s, const char *fmt) {
+        return s->daemon->front && (strncmp(fmt, "Setting %s option to %s state failed", 36) == 0 ||
+                                    strncmp(fmt, "Failed to push the data from buffers", 36) == 0);
+}
+
 __attribute__((format(printf, 2, 0)))
 static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
+        if (socketpair_noise(cls, fmt))
+                return;
         char buf[512];
         vsnprintf(buf, sizeof(buf), fmt, ap);
         buf[strcspn(buf, "\n")] = 0;
@@ -498,20 +510,19 @@ static unsigned per_listener_limit(const kb_daemon *d) {
         return limit < 8 ? 8 : limit;
 }
 
-/* Plain mode: the server accepts on its listener. TLS mode: it has no
- * listener; the TLS front hands it plain connections (https.c). */
+/* Plain mode: the server accepts on its listener, on its own thread. TLS
+ * mode: it has neither; the TLS front hands it plain connections and runs
+ * it in its event loop (https.c). */
 static struct MHD_Daemon *start_one(kb_daemon *d, kb_server *s) {
-        /* ITC: wakes the server for connections added from the front's thread,
-         * and hands the listening socket over when it restarts. */
-        unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_ITC |
-                         MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE;
+        /* ITC: a connection resumed from a job thread wakes the server. */
+        unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME |
+                         MHD_ALLOW_UPGRADE;
         const kb_config *c = &d->config;
         struct MHD_OptionItem listen_opts[] = {
                 { MHD_OPTION_LISTEN_SOCKET, s->listener->fd, NULL },
                 { MHD_OPTION_END, 0, NULL },
         };
-        if (c->tls)
-                flags |= MHD_USE_NO_LISTEN_SOCKET;
+        flags |= c->tls ? MHD_USE_NO_LISTEN_SOCKET : MHD_USE_INTERNAL_POLLING_THREAD;
         return MHD_start_daemon(flags, 0, c->tls ? NULL : on_accept, s, on_request, s,
                                 MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s, /* first, to catch all */
                                 MHD_OPTION_CONNECTION_LIMIT, per_listener_limit(d),
@@ -547,6 +558,11 @@ int kb_http_start(kb_daemon *d, char *err, size_t errlen) {
                 return -1;
         }
         return 0;
+}
+
+void kb_http_kick(kb_daemon *d) {
+        if (d->front)
+                kb_tls_front_kick(d->front);
 }
 
 int kb_http_new_leaf(kb_daemon *d, char *err, size_t errlen) {

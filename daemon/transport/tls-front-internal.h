@@ -17,11 +17,12 @@ typedef enum endpoint_kind {
         EP_WAKE,
         EP_CLIENT,              /* a relay's TLS socket */
         EP_SERVER,              /* a relay's end of its socketpair */
+        EP_HTTP,                /* an HTTP server's own descriptor */
 } endpoint_kind;
 
 typedef struct endpoint {
         endpoint_kind kind;
-        size_t index;           /* EP_LISTENER */
+        size_t index;           /* EP_LISTENER, EP_HTTP */
         struct relay *relay;    /* EP_CLIENT, EP_SERVER */
 } endpoint;
 
@@ -55,6 +56,7 @@ typedef struct relay {
                                    its end only while it can be read */
         bool server_watched;
         bool ssl_wants_write;   /* SSL_read needs the socket writable */
+        bool fed;               /* bytes went to the server in this pump */
         int64_t deadline_ms;    /* HANDSHAKE, DRAIN */
         pending to_server, to_client;
         struct sockaddr_storage peer;
@@ -76,6 +78,7 @@ struct kb_tls_front {
         const kb_listener *listeners;
         size_t n_listeners;
         endpoint *listener_eps;
+        endpoint *http_eps;
         endpoint wake_ep;
         kb_tls_front_hooks hooks;
         kb_tls_front_limits limits;
@@ -98,6 +101,8 @@ struct kb_tls_front {
 };
 
 int64_t kb_front_now_ms(void);
+/* Run listener's HTTP server now (it has new input). */
+void kb_front_run_server(kb_tls_front *f, size_t listener);
 
 /* ---- tls-relay.c ---- */
 typedef enum pump_result {

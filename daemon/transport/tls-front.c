@@ -264,6 +264,9 @@ static void expire(kb_tls_front *f, int64_t now) {
 
 static int wait_ms(kb_tls_front *f, int64_t now) {
         int64_t until = now + MAX_WAIT_MS;
+        int64_t server = f->hooks.server_timeout_ms(f->hooks.cls);
+        if (server >= 0 && now + server < until)
+                until = now + server;
         if (f->handshakes && f->handshakes->deadline_ms < until)
                 until = f->handshakes->deadline_ms;
         if (f->accept_paused_until && f->accept_paused_until < until)
@@ -281,6 +284,18 @@ static relay *find_delivered(kb_tls_front *f, int fd) {
                 if (r->state == RELAY_OPEN && r->delivered == fd && r->delivered_ino == st.st_ino)
                         return r;
         return NULL;
+}
+
+void kb_front_run_server(kb_tls_front *f, size_t listener) {
+        f->hooks.server_run(f->hooks.cls, listener);
+}
+
+/* Each HTTP server whose timeout passed runs (idle connections close). */
+static void run_due_servers(kb_tls_front *f) {
+        if (f->hooks.server_timeout_ms(f->hooks.cls) != 0)
+                return;
+        for (size_t i = 0; i < f->n_listeners; i++)
+                kb_front_run_server(f, i);
 }
 
 static int detach(kb_tls_front *f, int fd, kb_tls_stream *ret) {
@@ -343,6 +358,8 @@ static bool on_wake(kb_tls_front *f) {
         bool stop = f->stop;
         pthread_mutex_unlock(&f->lock);
         answer_requests(f, stop);
+        for (size_t i = 0; i < f->n_listeners && !stop; i++)
+                kb_front_run_server(f, i); /* kicked: a resumed connection */
         return !stop;
 }
 
@@ -375,10 +392,13 @@ static void *run(void *arg) {
                                 accept_clients(f, ep->index);
                         else if (ep->kind == EP_WAKE)
                                 going = on_wake(f);
+                        else if (ep->kind == EP_HTTP)
+                                kb_front_run_server(f, ep->index);
                         else
                                 on_relay_event(f, ep, evs[i].events);
                 }
                 expire(f, kb_front_now_ms());
+                run_due_servers(f);
                 free_dead(f);
         }
         while (f->handshakes)
@@ -401,7 +421,8 @@ static int setup(kb_tls_front *f) {
         f->epfd = epoll_create1(EPOLL_CLOEXEC);
         f->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         f->listener_eps = calloc(f->n_listeners, sizeof(*f->listener_eps));
-        if (f->epfd < 0 || f->wakefd < 0 || !f->listener_eps)
+        f->http_eps = calloc(f->n_listeners, sizeof(*f->http_eps));
+        if (f->epfd < 0 || f->wakefd < 0 || !f->listener_eps || !f->http_eps)
                 return -ENOMEM;
         f->wake_ep.kind = EP_WAKE;
         if (add_watch(f, f->wakefd, &f->wake_ep, EPOLLIN) < 0)
@@ -411,6 +432,9 @@ static int setup(kb_tls_front *f) {
                 int fl = fcntl(f->listeners[i].fd, F_GETFL);
                 if (fl < 0 || fcntl(f->listeners[i].fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
                     add_watch(f, f->listeners[i].fd, &f->listener_eps[i], EPOLLIN) < 0)
+                        return -errno;
+                f->http_eps[i] = (endpoint) { .kind = EP_HTTP, .index = i };
+                if (add_watch(f, f->hooks.server_fd(f->hooks.cls, i), &f->http_eps[i], EPOLLIN) < 0)
                         return -errno;
         }
         return 0;
@@ -422,6 +446,7 @@ static void release(kb_tls_front *f) {
         if (f->wakefd >= 0)
                 close(f->wakefd);
         free(f->listener_eps);
+        free(f->http_eps);
         SSL_CTX_free(f->ctx);
         pthread_cond_destroy(&f->answered);
         pthread_mutex_destroy(&f->lock);
@@ -460,6 +485,10 @@ void kb_tls_front_set_context(kb_tls_front *f, SSL_CTX *ctx) {
         SSL_CTX_free(old); /* open sessions hold their own reference */
 }
 
+void kb_tls_front_kick(kb_tls_front *f) {
+        wake(f);
+}
+
 void kb_tls_front_stop(kb_tls_front *f) {
         if (!f)
                 return;
@@ -478,6 +507,8 @@ void kb_tls_front_stop(kb_tls_front *f) {
 }
 
 int kb_tls_front_detach(kb_tls_front *f, int delivered_fd, kb_tls_stream *ret) {
+        if (pthread_equal(pthread_self(), f->thread))
+                return detach(f, delivered_fd, ret); /* an HTTP server running on our thread */
         detach_request q = { .fd = delivered_fd, .stream = ret };
         pthread_mutex_lock(&f->lock);
         if (f->stop) {

@@ -4,9 +4,12 @@
  * accepts on the listening sockets, checks who is calling on the real client
  * socket, runs each handshake without blocking and under a deadline, then
  * gives the HTTP server a plain connection: one end of a socketpair, the
- * front relaying between it and the TLS session. A connection the HTTP
- * server upgrades to a WebSocket is detached: its TLS session and client
- * socket go to the WebSocket thread, and the socketpair is closed.
+ * front relaying between it and the TLS session. The HTTP servers run on
+ * the same thread, in the same loop: a request goes from the TLS record to
+ * the server and its answer back to TLS without waking another thread. A
+ * connection the HTTP server upgrades to a WebSocket is detached: its TLS
+ * session and client socket go to the WebSocket thread, and the socketpair
+ * is closed.
  *
  * Limits: at most max_handshakes handshakes at once (a new client pushes out
  * the oldest unfinished one, so stalled handshakes cannot lock others out),
@@ -36,6 +39,12 @@ typedef struct kb_tls_front_hooks {
         /* Connections that count against the limit but live elsewhere: the
          * detached WebSockets. */
         size_t (*held_elsewhere)(void *cls);
+        /* listener's HTTP server, run on the front's thread: a descriptor
+         * that is readable when it has work, the work (never blocking), and
+         * the milliseconds until any server must run anyway (-1: none). */
+        int (*server_fd)(void *cls, size_t listener);
+        void (*server_run)(void *cls, size_t listener);
+        int64_t (*server_timeout_ms)(void *cls);
 } kb_tls_front_hooks;
 
 typedef struct kb_tls_front_limits {
@@ -60,11 +69,15 @@ int kb_tls_front_start(const kb_listener *listeners, size_t n, SSL_CTX *ctx, con
                        const kb_tls_front_limits *limits, kb_tls_front **ret);
 /* New connections use ctx from now on (a new leaf); open ones keep theirs. */
 void kb_tls_front_set_context(kb_tls_front *f, SSL_CTX *ctx);
+/* Run the HTTP servers soon (any thread): they have work that their own
+ * wake-up may not announce. */
+void kb_tls_front_kick(kb_tls_front *f);
 /* Stop accepting, close every connection the front still relays, free. */
 void kb_tls_front_stop(kb_tls_front *f);
 
 /* The HTTP server's end delivered_fd was upgraded: stop relaying it and hand
- * over its client socket and TLS session (any thread but the front's).
+ * over its client socket and TLS session (any thread; on others it waits
+ * for the front's).
  * Everything the server wrote to delivered_fd before this call reaches the
  * client; what the front had read for the server but not yet delivered is in
  * ret->in, and what the server has not read yet stays readable from

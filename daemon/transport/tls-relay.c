@@ -91,6 +91,7 @@ static bool pump_in(kb_tls_front *f, relay *r) {
                 }
                 r->ssl_wants_write = false;
                 ssize_t w = send_server(r, f->chunk, (size_t) n);
+                r->fed = r->fed || w > 0;
                 int kept = w < 0 ? -1 : kb_pending_keep(&r->to_server, f->chunk + w, (size_t) n - (size_t) w);
                 OPENSSL_cleanse(f->chunk, (size_t) n);
                 if (kept < 0)
@@ -162,7 +163,17 @@ bool kb_relay_pump_out(kb_tls_front *f, relay *r) {
 
 pump_result kb_relay_pump(kb_tls_front *f, relay *r) {
         /* Once the server is done, what the client sends has nowhere to go. */
-        if ((!r->server_eof && !pump_in(f, r)) || !kb_relay_pump_out(f, r))
+        r->fed = false;
+        if (!r->server_eof && !pump_in(f, r))
+                return PUMP_DONE;
+        if (r->fed) {
+                /* Let the server answer now, on this thread, and take its
+                 * answer below: no round through epoll, no other thread. */
+                kb_front_run_server(f, r->listener);
+                if (r->state == RELAY_DEAD)
+                        return PUMP_DONE; /* upgraded and detached meanwhile */
+        }
+        if (!kb_relay_pump_out(f, r))
                 return PUMP_DONE;
         if (!r->server_eof)
                 return PUMP_GOING;
