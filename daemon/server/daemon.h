@@ -85,9 +85,11 @@ void kb_http_stop(kb_daemon *d);
 void kb_http_mark_ready(kb_daemon *d);
 /* A connection was resumed (or an upgraded one closed) from another thread:
  * in TLS mode the servers run in the front's loop, which libmicrohttpd's own
- * wake-up can miss (it is consumed when it races with a run), so wake it. */
-void kb_http_kick(kb_daemon *d);
+ * wake-up can miss (it is consumed when it races with a run), so wake it
+ * (daemon.c). */
+void kb_daemon_kick(kb_daemon *d);
 /* d->tls changed (a new leaf): new connections use it; open ones go on. */
 int kb_http_new_leaf(kb_daemon *d, char *err, size_t errlen);
-/* Is the client on this connection our own user? Logs a refusal. */
+/* Is the client on this connection our own user? Logs a refusal
+ * (daemon.c). */
 bool kb_http_peer_allowed(kb_server *s, const struct sockaddr *peer, socklen_t peer_len);

@@ -233,7 +233,7 @@ static void run_job(void *arg) {
          * it. The job counts as running until this returns, so the daemon
          * stops only after the resume. */
         MHD_resume_connection(rq->conn);
-        kb_http_kick(d);
+        kb_daemon_kick(d);
         pthread_mutex_unlock(&d->jobs_lock);
         kb_jobs_ended(d);
 }
@@ -316,7 +316,7 @@ void kb_http_mark_ready(kb_daemon *d) {
         atomic_store(&d->ready, true);
         for (size_t i = 0; i < d->n_parked; i++)
                 MHD_resume_connection(d->parked[i]);
-        kb_http_kick(d);
+        kb_daemon_kick(d);
         free(d->parked);
         d->parked = NULL;
         d->n_parked = d->cap_parked = 0;
@@ -466,21 +466,6 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
         *con_cls = NULL;
 }
 
-/* Only our own user's processes may talk to us (another local user could
- * otherwise reach 127.0.0.1 too). In TLS mode the front asks, on the real
- * client socket, before the handshake. */
-bool kb_http_peer_allowed(kb_server *s, const struct sockaddr *addr, socklen_t addrlen) {
-        uid_t uid;
-        int r = kb_peer_uid(addr, addrlen, (const struct sockaddr *) &s->listener->addr, s->listener->addr_len, &uid);
-        if (r >= 0 && uid == s->daemon->uid)
-                return true;
-        char who[32];
-        snprintf(who, sizeof(who), "%d", r < 0 ? -1 : (int) uid);
-        kb_log_fields f = { .message_id = KB_MSGID_PEER_REFUSED, .code = "PEER_UID" };
-        kb_log(LOG_WARNING, &f, "refused a connection from uid %s on %s", who, s->listener->name);
-        return false;
-}
-
 static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen) {
         return kb_http_peer_allowed(cls, addr, addrlen) ? MHD_YES : MHD_NO;
 }
@@ -558,11 +543,6 @@ int kb_http_start(kb_daemon *d, char *err, size_t errlen) {
                 return -1;
         }
         return 0;
-}
-
-void kb_http_kick(kb_daemon *d) {
-        if (d->front)
-                kb_tls_front_kick(d->front);
 }
 
 int kb_http_new_leaf(kb_daemon *d, char *err, size_t errlen) {

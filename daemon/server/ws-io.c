@@ -66,7 +66,7 @@ void kb_ws_io_close(ws_conn *c) {
         }
         if (c->urh) {
                 MHD_upgrade_action(c->urh, MHD_UPGRADE_ACTION_CLOSE); /* libmicrohttpd closes its socket */
-                kb_http_kick(c->server->daemon);
+                kb_daemon_kick(c->server->daemon);
         }
         c->urh = NULL;
         c->fd = -1;

@@ -115,7 +115,7 @@ static void adopt(kb_ws *ws, ws_conn *c) {
                 /* The socketpair was read to its end (kb_ws_adopt): libmicrohttpd
                  * may close it and forget the connection. */
                 MHD_upgrade_action(TAKE_PTR(c->urh), MHD_UPGRADE_ACTION_CLOSE);
-                kb_http_kick(ws->daemon);
+                kb_daemon_kick(ws->daemon);
         }
         struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.ptr = c };
         int fl = fcntl(c->fd, F_GETFL);

@@ -8,6 +8,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "tls-front-internal.h"
+#include "tls-front.h"
+#include "tls-relay.h"
 
 #define EVENTS_PER_WAIT 64
 #define ACCEPTS_PER_WAKE 64             /* fairness between listeners and relays */
@@ -25,7 +28,44 @@
 #define DRAIN_MS 10000                  /* a client that reads nothing more is dropped then */
 #define MAX_WAIT_MS 1000
 
-int64_t kb_front_now_ms(void) {
+typedef struct detach_request {
+        struct detach_request *next;
+        int fd;
+        kb_tls_stream *stream;
+        int result;
+        bool done;
+} detach_request;
+
+struct kb_tls_front {
+        int epfd, wakefd;
+        pthread_t thread;
+        bool running;
+        const kb_listener *listeners;
+        size_t n_listeners;
+        endpoint *listener_eps;
+        endpoint *http_eps;
+        endpoint wake_ep;
+        kb_tls_front_hooks hooks;
+        kb_tls_front_limits limits;
+
+        pthread_mutex_t lock;   /* guards ctx, requests, stop */
+        pthread_cond_t answered;
+        SSL_CTX *ctx;
+        detach_request *requests;
+        bool stop;
+
+        relay *handshakes;      /* oldest first: deadlines in order */
+        relay *handshakes_tail;
+        relay *open;            /* relaying, and draining */
+        relay *dead;            /* ended this round */
+        unsigned n_draining;
+        int64_t accept_paused_until; /* out of file descriptors: retry then */
+        unsigned n_handshakes;
+        _Atomic size_t n_relays; /* handshaking and open */
+        uint8_t chunk[KB_RELAY_CHUNK];
+};
+
+static int64_t now_ms(void) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
@@ -97,6 +137,27 @@ static void free_dead(kb_tls_front *f) {
         f->dead = NULL;
 }
 
+static void run_server(kb_tls_front *f, size_t listener) {
+        f->hooks.server_run(f->hooks.cls, listener);
+}
+
+/* Move what can move, both ways. When bytes went to the server, it answers
+ * now, on this thread, and the answer goes out below: no round through
+ * epoll, no other thread. */
+static pump_result pump(kb_tls_front *f, relay *r) {
+        r->fed = false;
+        if (!r->server_eof && !kb_relay_pump_in(r, f->chunk))
+                return PUMP_DONE;
+        if (r->fed) {
+                run_server(f, r->listener);
+                if (r->state == RELAY_DEAD)
+                        return PUMP_DONE; /* upgraded and detached meanwhile */
+        }
+        if (!kb_relay_pump_out(r, f->chunk))
+                return PUMP_DONE;
+        return kb_relay_verdict(r);
+}
+
 static void after_pump(kb_tls_front *f, relay *r, pump_result pr) {
         if (pr == PUMP_DONE) {
                 end_relay(f, r);
@@ -104,10 +165,10 @@ static void after_pump(kb_tls_front *f, relay *r, pump_result pr) {
         }
         if (pr == PUMP_DRAINING && r->state == RELAY_OPEN) {
                 r->state = RELAY_DRAIN;
-                r->deadline_ms = kb_front_now_ms() + DRAIN_MS;
+                r->deadline_ms = now_ms() + DRAIN_MS;
                 f->n_draining++;
         }
-        kb_relay_watch(f, r);
+        kb_relay_watch(f->epfd, r);
 }
 
 /* ---- handshakes ---- */
@@ -145,7 +206,7 @@ static void established(kb_tls_front *f, relay *r) {
                 return;
         }
         /* The client's first request may have come with its Finished. */
-        after_pump(f, r, kb_relay_pump(f, r));
+        after_pump(f, r, pump(f, r));
 }
 
 static void step_handshake(kb_tls_front *f, relay *r) {
@@ -193,7 +254,7 @@ static void start_handshake(kb_tls_front *f, size_t listener, int fd, const stru
         *r = (relay) {
                 .state = RELAY_HANDSHAKE, .listener = listener, .client = fd, .server = -1, .delivered = -1,
                 .ssl = ssl, .client_ep = { .kind = EP_CLIENT, .relay = r }, .server_ep = { .kind = EP_SERVER, .relay = r },
-                .client_events = EPOLLIN, .deadline_ms = kb_front_now_ms() + f->limits.handshake_ms,
+                .client_events = EPOLLIN, .deadline_ms = now_ms() + f->limits.handshake_ms,
                 .peer = *peer, .peer_len = peer_len,
         };
         if (add_watch(f, fd, &r->client_ep, EPOLLIN) < 0) {
@@ -227,7 +288,7 @@ static void pause_accepting(kb_tls_front *f, bool paused) {
                 struct epoll_event ev = { .events = paused ? 0 : EPOLLIN, .data.ptr = &f->listener_eps[i] };
                 epoll_ctl(f->epfd, EPOLL_CTL_MOD, f->listeners[i].fd, &ev);
         }
-        f->accept_paused_until = paused ? kb_front_now_ms() + ACCEPT_PAUSE_MS : 0;
+        f->accept_paused_until = paused ? now_ms() + ACCEPT_PAUSE_MS : 0;
 }
 
 static void accept_clients(kb_tls_front *f, size_t i) {
@@ -286,16 +347,12 @@ static relay *find_delivered(kb_tls_front *f, int fd) {
         return NULL;
 }
 
-void kb_front_run_server(kb_tls_front *f, size_t listener) {
-        f->hooks.server_run(f->hooks.cls, listener);
-}
-
 /* Each HTTP server whose timeout passed runs (idle connections close). */
 static void run_due_servers(kb_tls_front *f) {
         if (f->hooks.server_timeout_ms(f->hooks.cls) != 0)
                 return;
         for (size_t i = 0; i < f->n_listeners; i++)
-                kb_front_run_server(f, i);
+                run_server(f, i);
 }
 
 static int detach(kb_tls_front *f, int fd, kb_tls_stream *ret) {
@@ -303,7 +360,7 @@ static int detach(kb_tls_front *f, int fd, kb_tls_stream *ret) {
         if (!r)
                 return -ENOENT;
         /* What the server wrote (the 101 response) goes out first. */
-        if (!kb_relay_pump_out(f, r)) {
+        if (!kb_relay_pump_out(r, f->chunk)) {
                 end_relay(f, r);
                 return -EPIPE;
         }
@@ -359,7 +416,7 @@ static bool on_wake(kb_tls_front *f) {
         pthread_mutex_unlock(&f->lock);
         answer_requests(f, stop);
         for (size_t i = 0; i < f->n_listeners && !stop; i++)
-                kb_front_run_server(f, i); /* kicked: a resumed connection */
+                run_server(f, i); /* kicked: a resumed connection */
         return !stop;
 }
 
@@ -376,7 +433,7 @@ static void on_relay_event(kb_tls_front *f, const endpoint *ep, uint32_t events)
         if (r->state == RELAY_HANDSHAKE)
                 step_handshake(f, r);
         else
-                after_pump(f, r, kb_relay_pump(f, r));
+                after_pump(f, r, pump(f, r));
 }
 
 static void *run(void *arg) {
@@ -385,7 +442,7 @@ static void *run(void *arg) {
         bool going = true;
 
         while (going) {
-                int n = epoll_wait(f->epfd, evs, EVENTS_PER_WAIT, wait_ms(f, kb_front_now_ms()));
+                int n = epoll_wait(f->epfd, evs, EVENTS_PER_WAIT, wait_ms(f, now_ms()));
                 for (int i = 0; i < n && going; i++) {
                         endpoint *ep = evs[i].data.ptr;
                         if (ep->kind == EP_LISTENER)
@@ -393,11 +450,11 @@ static void *run(void *arg) {
                         else if (ep->kind == EP_WAKE)
                                 going = on_wake(f);
                         else if (ep->kind == EP_HTTP)
-                                kb_front_run_server(f, ep->index);
+                                run_server(f, ep->index);
                         else
                                 on_relay_event(f, ep, evs[i].events);
                 }
-                expire(f, kb_front_now_ms());
+                expire(f, now_ms());
                 run_due_servers(f);
                 free_dead(f);
         }

@@ -15,7 +15,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
-#include "tls-front-internal.h"
+#include "tls-relay.h"
 
 void kb_pending_clear(pending *p) {
         if (p->data)
@@ -69,12 +69,11 @@ static bool client_ended_cleanly(int err) {
         return err == SSL_ERROR_ZERO_RETURN;
 }
 
-/* Client -> server. False: the relay is to end. */
-static bool pump_in(kb_tls_front *f, relay *r) {
+bool kb_relay_pump_in(relay *r, uint8_t *chunk) {
         if (!flush_to_server(r))
                 return false;
         while (r->to_server.len == 0 && !r->client_eof) {
-                int n = SSL_read(r->ssl, f->chunk, sizeof(f->chunk));
+                int n = SSL_read(r->ssl, chunk, KB_RELAY_CHUNK);
                 if (n <= 0) {
                         int err = SSL_get_error(r->ssl, n);
                         if (err == SSL_ERROR_WANT_READ)
@@ -90,10 +89,10 @@ static bool pump_in(kb_tls_front *f, relay *r) {
                         break;
                 }
                 r->ssl_wants_write = false;
-                ssize_t w = send_server(r, f->chunk, (size_t) n);
+                ssize_t w = send_server(r, chunk, (size_t) n);
                 r->fed = r->fed || w > 0;
-                int kept = w < 0 ? -1 : kb_pending_keep(&r->to_server, f->chunk + w, (size_t) n - (size_t) w);
-                OPENSSL_cleanse(f->chunk, (size_t) n);
+                int kept = w < 0 ? -1 : kb_pending_keep(&r->to_server, chunk + w, (size_t) n - (size_t) w);
+                OPENSSL_cleanse(chunk, (size_t) n);
                 if (kept < 0)
                         return false;
         }
@@ -136,14 +135,14 @@ static int flush_to_client(relay *r) {
         return rc;
 }
 
-bool kb_relay_pump_out(kb_tls_front *f, relay *r) {
+bool kb_relay_pump_out(relay *r, uint8_t *chunk) {
         for (;;) {
                 int flushed = flush_to_client(r);
                 if (flushed < 0)
                         return false;
                 if (flushed == 0 || r->server_eof)
                         return true;
-                ssize_t n = recv(r->server, f->chunk, sizeof(f->chunk), 0);
+                ssize_t n = recv(r->server, chunk, KB_RELAY_CHUNK, 0);
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -153,28 +152,15 @@ bool kb_relay_pump_out(kb_tls_front *f, relay *r) {
                         return true;
                 }
                 size_t w;
-                int rc = write_client(r, f->chunk, (size_t) n, &w);
-                int kept = rc < 0 ? -1 : kb_pending_keep(&r->to_client, f->chunk + w, (size_t) n - w);
-                OPENSSL_cleanse(f->chunk, (size_t) n);
+                int rc = write_client(r, chunk, (size_t) n, &w);
+                int kept = rc < 0 ? -1 : kb_pending_keep(&r->to_client, chunk + w, (size_t) n - w);
+                OPENSSL_cleanse(chunk, (size_t) n);
                 if (kept < 0)
                         return false;
         }
 }
 
-pump_result kb_relay_pump(kb_tls_front *f, relay *r) {
-        /* Once the server is done, what the client sends has nowhere to go. */
-        r->fed = false;
-        if (!r->server_eof && !pump_in(f, r))
-                return PUMP_DONE;
-        if (r->fed) {
-                /* Let the server answer now, on this thread, and take its
-                 * answer below: no round through epoll, no other thread. */
-                kb_front_run_server(f, r->listener);
-                if (r->state == RELAY_DEAD)
-                        return PUMP_DONE; /* upgraded and detached meanwhile */
-        }
-        if (!kb_relay_pump_out(f, r))
-                return PUMP_DONE;
+pump_result kb_relay_verdict(relay *r) {
         if (!r->server_eof)
                 return PUMP_GOING;
         if (r->to_client.len > 0)
@@ -184,15 +170,15 @@ pump_result kb_relay_pump(kb_tls_front *f, relay *r) {
         return PUMP_DONE;
 }
 
-static void watch_one(kb_tls_front *f, int fd, endpoint *ep, uint32_t *registered, uint32_t want) {
+static void watch_one(int epfd, int fd, endpoint *ep, uint32_t *registered, uint32_t want) {
         if (fd < 0 || *registered == want)
                 return;
         struct epoll_event ev = { .events = want, .data.ptr = ep };
-        if (epoll_ctl(f->epfd, EPOLL_CTL_MOD, fd, &ev) == 0)
+        if (epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev) == 0)
                 *registered = want;
 }
 
-void kb_relay_watch(kb_tls_front *f, relay *r) {
+void kb_relay_watch(int epfd, relay *r) {
         uint32_t client = 0, server = 0;
         if (!r->client_eof && r->to_server.len == 0)
                 client |= EPOLLIN;
@@ -202,19 +188,19 @@ void kb_relay_watch(kb_tls_front *f, relay *r) {
                 server |= EPOLLIN;
         if (r->to_server.len > 0)
                 server |= EPOLLOUT;
-        watch_one(f, r->client, &r->client_ep, &r->client_events, client);
+        watch_one(epfd, r->client, &r->client_ep, &r->client_events, client);
         if (r->server_hup && !(server & EPOLLIN)) {
-                if (r->server_watched && epoll_ctl(f->epfd, EPOLL_CTL_DEL, r->server, NULL) == 0)
+                if (r->server_watched && epoll_ctl(epfd, EPOLL_CTL_DEL, r->server, NULL) == 0)
                         r->server_watched = false;
                 return;
         }
         if (!r->server_watched && r->server >= 0) {
                 struct epoll_event ev = { .events = server, .data.ptr = &r->server_ep };
-                if (epoll_ctl(f->epfd, EPOLL_CTL_ADD, r->server, &ev) == 0) {
+                if (epoll_ctl(epfd, EPOLL_CTL_ADD, r->server, &ev) == 0) {
                         r->server_watched = true;
                         r->server_events = server;
                 }
                 return;
         }
-        watch_one(f, r->server, &r->server_ep, &r->server_events, server);
+        watch_one(epfd, r->server, &r->server_ep, &r->server_events, server);
 }

@@ -1,14 +1,18 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Shared by tls-front.c (the thread, accepting, handshakes, deadlines,
- * detaching) and tls-relay.c (moving bytes between a TLS session and its
- * socketpair). Everything here runs on the front's thread. */
+/*
+ * One relayed TLS connection (tls-relay.c): a TLS session (the client) and
+ * its socketpair end (the HTTP server), and moving plaintext between them
+ * without blocking. The TLS front (tls-front.c) owns relays and runs this on
+ * its thread.
+ */
 #pragma once
 
-#include <pthread.h>
-#include <stdatomic.h>
+#include <openssl/ssl.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
-
-#include "tls-front.h"
 
 #define KB_RELAY_CHUNK (16 * 1024)      /* one TLS record's plaintext */
 
@@ -63,60 +67,23 @@ typedef struct relay {
         socklen_t peer_len;
 } relay;
 
-typedef struct detach_request {
-        struct detach_request *next;
-        int fd;
-        kb_tls_stream *stream;
-        int result;
-        bool done;
-} detach_request;
-
-struct kb_tls_front {
-        int epfd, wakefd;
-        pthread_t thread;
-        bool running;
-        const kb_listener *listeners;
-        size_t n_listeners;
-        endpoint *listener_eps;
-        endpoint *http_eps;
-        endpoint wake_ep;
-        kb_tls_front_hooks hooks;
-        kb_tls_front_limits limits;
-
-        pthread_mutex_t lock;   /* guards ctx, requests, stop */
-        pthread_cond_t answered;
-        SSL_CTX *ctx;
-        detach_request *requests;
-        bool stop;
-
-        relay *handshakes;      /* oldest first: deadlines in order */
-        relay *handshakes_tail;
-        relay *open;            /* relaying, and draining */
-        relay *dead;            /* ended this round */
-        unsigned n_draining;
-        int64_t accept_paused_until; /* out of file descriptors: retry then */
-        unsigned n_handshakes;
-        _Atomic size_t n_relays; /* handshaking and open */
-        uint8_t chunk[KB_RELAY_CHUNK];
-};
-
-int64_t kb_front_now_ms(void);
-/* Run listener's HTTP server now (it has new input). */
-void kb_front_run_server(kb_tls_front *f, size_t listener);
-
-/* ---- tls-relay.c ---- */
 typedef enum pump_result {
         PUMP_GOING,
         PUMP_DRAINING,          /* the server is done; the rest is for the client */
         PUMP_DONE,              /* both sides are done, or one failed: end it */
 } pump_result;
 
-/* Move what can move, both ways, without blocking. */
-pump_result kb_relay_pump(kb_tls_front *f, relay *r);
-/* Only the server's output towards the client (detaching). */
-bool kb_relay_pump_out(kb_tls_front *f, relay *r);
-/* Register the events the relay waits for now. */
-void kb_relay_watch(kb_tls_front *f, relay *r);
+/* chunk: KB_RELAY_CHUNK bytes of scratch, wiped after each use. */
+/* Client -> server: false when the relay is to end. Sets r->fed when bytes
+ * went to the server. */
+bool kb_relay_pump_in(relay *r, uint8_t *chunk);
+/* Server -> client: false when the relay is to end. */
+bool kb_relay_pump_out(relay *r, uint8_t *chunk);
+/* After pumping: go on, drain to the client, or end (sends close_notify when
+ * both sides are done). */
+pump_result kb_relay_verdict(relay *r);
+/* Register with epfd the events the relay waits for now. */
+void kb_relay_watch(int epfd, relay *r);
 void kb_pending_clear(pending *p);
 /* Keep data[0..len) for later (a copy); the caller wipes its own. */
 int kb_pending_keep(pending *p, const uint8_t *data, size_t len);
