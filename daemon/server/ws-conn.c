@@ -82,12 +82,18 @@ void kb_ws_finish(kb_ws *ws, ws_conn *c) {
         ws->n_conns--;
 }
 
+void kb_ws_watch(kb_ws *ws, ws_conn *c) {
+        /* While a TLS read must write first, only writability helps. */
+        uint32_t events = c->read_wants_write ? EPOLLOUT : EPOLLIN | EPOLLRDHUP | (c->want_out ? EPOLLOUT : 0);
+        struct epoll_event ev = { .events = events, .data.ptr = c };
+        epoll_ctl(ws->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
 static void want_out(kb_ws *ws, ws_conn *c, bool on) {
         if (c->want_out == on)
                 return;
-        struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | (on ? EPOLLOUT : 0), .data.ptr = c };
-        epoll_ctl(ws->epfd, EPOLL_CTL_MOD, c->fd, &ev);
         c->want_out = on;
+        kb_ws_watch(ws, c);
 }
 
 /* Write what we can; the buffer goes when it is empty (idle costs nothing). */

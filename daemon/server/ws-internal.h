@@ -34,6 +34,7 @@ typedef struct ws_conn {
         conn_state state;
         bool zh;
         bool want_out;          /* EPOLLOUT registered */
+        bool read_wants_write;  /* TLS: the last read must write first (a key update) */
         uint8_t topics;         /* subscribed kb_ws_topic bits */
         unsigned jobs;          /* calls running on job threads */
         int64_t last_rx_ms;     /* the last byte from the peer */
@@ -103,6 +104,8 @@ void kb_ws_conn_free(ws_conn *c);
 /* Give the socket back to libmicrohttpd; the struct lives on (a zombie)
  * while jobs run. */
 void kb_ws_finish(kb_ws *ws, ws_conn *c);
+/* Register the events the connection waits for now. */
+void kb_ws_watch(kb_ws *ws, ws_conn *c);
 /* Write what the socket takes; the buffer goes when it is empty. */
 void kb_ws_flush(kb_ws *ws, ws_conn *c);
 /* Nothing more to send after what is queued: flush, then end. */

@@ -13,13 +13,14 @@
 
 #include "ws-internal.h"
 
-/* A TLS result as errno: want-read/want-write are "would block" (a TLS 1.3
- * key update may need a write while we read; the next flush carries it). */
-static ssize_t ssl_result(SSL *ssl, int n) {
+/* A TLS result as errno: want-read/want-write are "would block". */
+static ssize_t ssl_result(SSL *ssl, int n, bool *wants_write) {
         if (n > 0)
                 return n;
         int err = SSL_get_error(ssl, n);
         if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+                if (wants_write)
+                        *wants_write = err == SSL_ERROR_WANT_WRITE;
                 errno = EAGAIN;
                 return -1;
         }
@@ -34,16 +35,21 @@ static int clamp(size_t len) {
         return len > INT32_MAX ? INT32_MAX : (int) len;
 }
 
+/* A read that must write first (a TLS 1.3 key update while the socket is
+ * full) sets c->read_wants_write: the caller then waits for writability. */
 ssize_t kb_ws_io_recv(ws_conn *c, void *buf, size_t len) {
-        if (c->ssl)
-                return ssl_result(c->ssl, SSL_read(c->ssl, buf, clamp(len)));
-        return recv(c->fd, buf, len, 0);
+        if (!c->ssl)
+                return recv(c->fd, buf, len, 0);
+        c->read_wants_write = false;
+        ERR_clear_error();
+        return ssl_result(c->ssl, SSL_read(c->ssl, buf, clamp(len)), &c->read_wants_write);
 }
 
 ssize_t kb_ws_io_send(ws_conn *c, const void *buf, size_t len) {
-        if (c->ssl)
-                return ssl_result(c->ssl, SSL_write(c->ssl, buf, clamp(len)));
-        return send(c->fd, buf, len, MSG_NOSIGNAL);
+        if (!c->ssl)
+                return send(c->fd, buf, len, MSG_NOSIGNAL);
+        ERR_clear_error();
+        return ssl_result(c->ssl, SSL_write(c->ssl, buf, clamp(len)), NULL);
 }
 
 bool kb_ws_io_has_pending(const ws_conn *c) {
@@ -52,6 +58,7 @@ bool kb_ws_io_has_pending(const ws_conn *c) {
 
 void kb_ws_io_shut(ws_conn *c) {
         if (c->ssl) {
+                ERR_clear_error();
                 (void) SSL_shutdown(c->ssl); /* close_notify, best effort */
                 ERR_clear_error();
         }

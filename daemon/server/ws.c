@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -99,8 +100,11 @@ static void on_readable(kb_ws *ws, ws_conn *c) {
                 ssize_t n = kb_ws_io_recv(c, ws->rbuf, sizeof(ws->rbuf));
                 if (n < 0 && errno == EINTR)
                         continue;
-                if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+                        if (c->read_wants_write)
+                                kb_ws_watch(ws, c);
                         return;
+                }
                 if (n <= 0) {
                         kb_ws_finish(ws, c);  /* the peer went away (or answered our FIN) */
                         return;
@@ -215,6 +219,11 @@ static void *event_loop(void *arg) {
                         }
                         if (c->state == CONN_DEAD)
                                 continue;       /* finished earlier in this round */
+                        if ((evs[i].events & EPOLLOUT) && c->read_wants_write) {
+                                c->read_wants_write = false; /* the read can go on now */
+                                kb_ws_watch(ws, c);
+                                evs[i].events |= EPOLLIN;
+                        }
                         if (evs[i].events & EPOLLOUT)
                                 kb_ws_flush(ws, c);
                         if (c->state != CONN_DEAD && (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
@@ -298,34 +307,35 @@ void kb_ws_free(kb_ws *ws) {
         free(ws);
 }
 
-static int append(uint8_t **buf, size_t *len, const uint8_t *data, size_t n) {
-        if (n == 0)
-                return 0;
-        uint8_t *m = realloc(*buf, *len + n);
-        if (!m)
+/* The bytes that came behind the request, in order: what libmicrohttpd
+ * read (extra); in TLS mode then what is left in the socketpair end the
+ * front delivered (the front closed its side, so this is all there is, and
+ * its size is known), then what the front held. One buffer, sized once. */
+static int take_input(int fd, const kb_tls_stream *tls, const char *extra, size_t extra_len, uint8_t **ret,
+                      size_t *ret_len) {
+        int queued = 0;
+        if (tls->ssl && ioctl(fd, FIONREAD, &queued) < 0)
+                queued = 0;
+        size_t total = extra_len + (size_t) queued + tls->in_len, have = 0;
+        uint8_t *buf = total ? malloc(total) : NULL;
+        if (total && !buf)
                 return -1;
-        memcpy(m + *len, data, n);
-        *buf = m;
-        *len += n;
-        return 0;
-}
-
-/* In TLS mode the front has closed its end of the socketpair: what the
- * server did not read ends there; the front's leftovers come after it. */
-static int read_handover(int fd, const kb_tls_stream *tls, uint8_t **buf, size_t *len) {
-        for (;;) {
-                uint8_t chunk[4096];
-                ssize_t n = read(fd, chunk, sizeof(chunk));
+        if (extra_len)
+                memcpy(buf, extra, extra_len);
+        have = extra_len;
+        while (have < extra_len + (size_t) queued) {
+                ssize_t n = read(fd, buf + have, extra_len + (size_t) queued - have);
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n <= 0)
                         break;
-                int r = append(buf, len, chunk, (size_t) n);
-                OPENSSL_cleanse(chunk, (size_t) n);
-                if (r < 0)
-                        return -1;
+                have += (size_t) n;
         }
-        return append(buf, len, tls->in, tls->in_len);
+        if (tls->in_len)
+                memcpy(buf + have, tls->in, tls->in_len);
+        *ret = buf;
+        *ret_len = have + tls->in_len;
+        return 0;
 }
 
 void kb_ws_adopt(kb_ws *ws, kb_server *s, kb_ws_socket *sock, const char *extra, size_t extra_len,
@@ -339,9 +349,7 @@ void kb_ws_adopt(kb_ws *ws, kb_server *s, kb_ws_socket *sock, const char *extra,
         if (r == 0 && origin && !(c->origin = strdup(origin)))
                 r = -1;
         if (r == 0)
-                r = append(&c->in, &c->in_len, (const uint8_t *) extra, extra_len);
-        if (r == 0 && tls)
-                r = read_handover(sock->fd, &sock->tls, &c->in, &c->in_len);
+                r = take_input(sock->fd, &sock->tls, extra, extra_len, &c->in, &c->in_len);
         if (r < 0) {
                 kb_tls_stream_clear(&sock->tls);
                 MHD_upgrade_action(sock->urh, MHD_UPGRADE_ACTION_CLOSE);

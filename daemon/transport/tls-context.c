@@ -48,7 +48,8 @@ static int load_leaf(SSL_CTX *ctx, const kb_tls_material *m) {
 
 static int configure(SSL_CTX *ctx) {
         SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE |
-                                         SSL_OP_IGNORE_UNEXPECTED_EOF);
+                                         SSL_OP_IGNORE_UNEXPECTED_EOF |
+                                         SSL_OP_CLEANSE_PLAINTEXT); /* records may hold PINs */
         SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
                                       SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
         SSL_CTX_set_alpn_select_cb(ctx, select_alpn, NULL);

@@ -163,7 +163,9 @@ static void after_pump(kb_tls_front *f, relay *r, pump_result pr) {
                 end_relay(f, r);
                 return;
         }
-        if (pr == PUMP_DRAINING && r->state == RELAY_OPEN) {
+        /* The server hung up and the client has yet to take its answer: a
+         * deadline from now on, as the server end is no longer watched. */
+        if ((pr == PUMP_DRAINING || r->server_hup) && r->state == RELAY_OPEN) {
                 r->state = RELAY_DRAIN;
                 r->deadline_ms = now_ms() + DRAIN_MS;
                 f->n_draining++;
@@ -210,6 +212,7 @@ static void established(kb_tls_front *f, relay *r) {
 }
 
 static void step_handshake(kb_tls_front *f, relay *r) {
+        ERR_clear_error();
         int rc = SSL_do_handshake(r->ssl);
         if (rc == 1) {
                 established(f, r);
@@ -359,29 +362,22 @@ static int detach(kb_tls_front *f, int fd, kb_tls_stream *ret) {
         relay *r = find_delivered(f, fd);
         if (!r)
                 return -ENOENT;
-        /* What the server wrote (the 101 response) goes out first. */
-        if (!kb_relay_pump_out(r, f->chunk)) {
+        /* What the server wrote (the 101 response) goes out first; what the
+         * client socket does not take now, the WebSocket thread writes. */
+        if (!kb_relay_pump_out(r, f->chunk) || !kb_relay_take_server_output(r, f->chunk)) {
                 end_relay(f, r);
                 return -EPIPE;
+        }
+        *ret = (kb_tls_stream) { .fd = r->client, .ssl = r->ssl };
+        if (kb_pending_take(&r->to_server, &ret->in, &ret->in_len) < 0 ||
+            kb_pending_take(&r->to_client, &ret->out, &ret->out_len) < 0) {
+                kb_tls_stream_clear(&(kb_tls_stream) { .fd = -1, .in = ret->in, .in_len = ret->in_len });
+                end_relay(f, r);
+                return -ENOMEM;
         }
         epoll_ctl(f->epfd, EPOLL_CTL_DEL, r->client, NULL);
         if (r->server_watched)
                 epoll_ctl(f->epfd, EPOLL_CTL_DEL, r->server, NULL);
-        *ret = (kb_tls_stream) {
-                .fd = r->client, .ssl = r->ssl,
-                .in = r->to_server.data, .in_len = r->to_server.len,
-                .out = r->to_client.data, .out_len = r->to_client.len,
-        };
-        /* Not yet written: move the unwritten tails to the front. */
-        if (ret->in && r->to_server.off) {
-                memmove(ret->in, ret->in + r->to_server.off, r->to_server.len - r->to_server.off);
-                ret->in_len -= r->to_server.off;
-        }
-        if (ret->out && r->to_client.off) {
-                memmove(ret->out, ret->out + r->to_client.off, r->to_client.len - r->to_client.off);
-                ret->out_len -= r->to_client.off;
-        }
-        r->to_server = r->to_client = (pending) { 0 };
         r->client = -1;
         r->ssl = NULL;
         end_relay(f, r); /* closes our end of the socketpair: the server's end reads EOF after the rest */
@@ -522,14 +518,15 @@ int kb_tls_front_start(const kb_listener *listeners, size_t n, SSL_CTX *ctx, con
         SSL_CTX_up_ref(ctx);
         f->ctx = ctx;
         int r = setup(f);
+        *ret = f; /* before the thread starts: the servers it runs read it */
         if (r >= 0)
                 r = -pthread_create(&f->thread, NULL, run, f);
         if (r < 0) {
+                *ret = NULL;
                 release(f);
                 return r;
         }
         f->running = true;
-        *ret = f;
         return 0;
 }
 

@@ -36,6 +36,33 @@ int kb_pending_keep(pending *p, const uint8_t *data, size_t len) {
         return 0;
 }
 
+int kb_pending_take(pending *p, uint8_t **ret, size_t *ret_len) {
+        size_t n = p->len - p->off;
+        uint8_t *copy = n ? malloc(n) : NULL;
+        if (n && !copy)
+                return -1;
+        if (n)
+                memcpy(copy, p->data + p->off, n);
+        kb_pending_clear(p); /* wipes the whole old buffer */
+        *ret = copy;
+        *ret_len = n;
+        return 0;
+}
+
+/* Append to what is not yet written (a new buffer; the old one is wiped). */
+static int pending_append(pending *p, const uint8_t *data, size_t len) {
+        size_t keep = p->len - p->off;
+        uint8_t *n = malloc(keep + len);
+        if (!n)
+                return -1;
+        if (keep)
+                memcpy(n, p->data + p->off, keep);
+        memcpy(n + keep, data, len);
+        kb_pending_clear(p);
+        *p = (pending) { .data = n, .len = keep + len };
+        return 0;
+}
+
 /* Bytes the server end took, 0 when it would block, -1 when it is gone. */
 static ssize_t send_server(relay *r, const uint8_t *data, size_t len) {
         for (;;) {
@@ -48,19 +75,28 @@ static ssize_t send_server(relay *r, const uint8_t *data, size_t len) {
         }
 }
 
-/* Write what waits for the server; false if it is gone. */
-static bool flush_to_server(relay *r) {
+/* The server closed its end while the client still sends: what the client
+ * sends has nowhere to go, but what the server said before closing (its
+ * answer) still goes out. */
+static void server_stopped_reading(relay *r) {
+        kb_pending_clear(&r->to_server);
+        r->client_eof = r->server_shut = true;
+}
+
+/* Write what waits for the server. */
+static void flush_to_server(relay *r) {
         pending *p = &r->to_server;
         while (p->off < p->len) {
                 ssize_t n = send_server(r, p->data + p->off, p->len - p->off);
-                if (n < 0)
-                        return false;
+                if (n < 0) {
+                        server_stopped_reading(r);
+                        return;
+                }
                 if (n == 0)
-                        return true;
+                        return;
                 p->off += (size_t) n;
         }
         kb_pending_clear(p);
-        return true;
 }
 
 /* The client's end of file: a close_notify, or EOF (browsers often skip the
@@ -70,9 +106,10 @@ static bool client_ended_cleanly(int err) {
 }
 
 bool kb_relay_pump_in(relay *r, uint8_t *chunk) {
-        if (!flush_to_server(r))
-                return false;
+        flush_to_server(r);
         while (r->to_server.len == 0 && !r->client_eof) {
+                r->ssl_wants_write = false;
+                ERR_clear_error();
                 int n = SSL_read(r->ssl, chunk, KB_RELAY_CHUNK);
                 if (n <= 0) {
                         int err = SSL_get_error(r->ssl, n);
@@ -88,11 +125,12 @@ bool kb_relay_pump_in(relay *r, uint8_t *chunk) {
                         r->client_eof = true;
                         break;
                 }
-                r->ssl_wants_write = false;
                 ssize_t w = send_server(r, chunk, (size_t) n);
                 r->fed = r->fed || w > 0;
-                int kept = w < 0 ? -1 : kb_pending_keep(&r->to_server, chunk + w, (size_t) n - (size_t) w);
+                int kept = w < 0 ? 0 : kb_pending_keep(&r->to_server, chunk + w, (size_t) n - (size_t) w);
                 OPENSSL_cleanse(chunk, (size_t) n);
+                if (w < 0)
+                        server_stopped_reading(r);
                 if (kept < 0)
                         return false;
         }
@@ -109,6 +147,7 @@ static int write_client(relay *r, const uint8_t *data, size_t len, size_t *writt
         *written = 0;
         while (*written < len) {
                 size_t left = len - *written;
+                ERR_clear_error();
                 int n = SSL_write(r->ssl, data + *written, left > INT32_MAX ? INT32_MAX : (int) left);
                 if (n > 0) {
                         *written += (size_t) n;
@@ -160,11 +199,26 @@ bool kb_relay_pump_out(relay *r, uint8_t *chunk) {
         }
 }
 
+bool kb_relay_take_server_output(relay *r, uint8_t *chunk) {
+        for (;;) {
+                ssize_t n = recv(r->server, chunk, KB_RELAY_CHUNK, 0);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        return true;
+                int kept = pending_append(&r->to_client, chunk, (size_t) n);
+                OPENSSL_cleanse(chunk, (size_t) n);
+                if (kept < 0)
+                        return false;
+        }
+}
+
 pump_result kb_relay_verdict(relay *r) {
         if (!r->server_eof)
                 return PUMP_GOING;
         if (r->to_client.len > 0)
                 return PUMP_DRAINING;
+        ERR_clear_error();
         (void) SSL_shutdown(r->ssl); /* our close_notify, best effort */
         ERR_clear_error();
         return PUMP_DONE;
@@ -180,8 +234,8 @@ static void watch_one(int epfd, int fd, endpoint *ep, uint32_t *registered, uint
 
 void kb_relay_watch(int epfd, relay *r) {
         uint32_t client = 0, server = 0;
-        if (!r->client_eof && r->to_server.len == 0)
-                client |= EPOLLIN;
+        if (!r->client_eof && r->to_server.len == 0 && !r->ssl_wants_write)
+                client |= EPOLLIN; /* while the session must write first, reading would spin */
         if (r->to_client.len > 0 || r->ssl_wants_write)
                 client |= EPOLLOUT;
         if (!r->server_eof && r->to_client.len == 0)

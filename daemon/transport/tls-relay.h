@@ -82,8 +82,14 @@ bool kb_relay_pump_out(relay *r, uint8_t *chunk);
 /* After pumping: go on, drain to the client, or end (sends close_notify when
  * both sides are done). */
 pump_result kb_relay_verdict(relay *r);
+/* Detaching: read everything the server wrote and keep it for the client,
+ * after what already waits (nothing is written here). */
+bool kb_relay_take_server_output(relay *r, uint8_t *chunk);
 /* Register with epfd the events the relay waits for now. */
 void kb_relay_watch(int epfd, relay *r);
 void kb_pending_clear(pending *p);
 /* Keep data[0..len) for later (a copy); the caller wipes its own. */
 int kb_pending_keep(pending *p, const uint8_t *data, size_t len);
+/* The part not yet written, in a buffer of its own (*ret NULL when none);
+ * p's buffer is wiped and freed. */
+int kb_pending_take(pending *p, uint8_t **ret, size_t *ret_len);

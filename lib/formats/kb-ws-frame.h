@@ -31,7 +31,6 @@ enum {
         KB_WS_CLOSE_POLICY = 1008,
         KB_WS_CLOSE_TOO_BIG = 1009,
         KB_WS_CLOSE_INTERNAL = 1011,
-        KB_WS_CLOSE_RESTART = 1012,
 };
 
 #define KB_WS_MAX_CONTROL 125   /* payload of a control frame */
