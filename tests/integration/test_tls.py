@@ -22,6 +22,18 @@ def open_fds(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def settled_fds(pid):
+    """The descriptor count once the connections the start-up probe made are gone."""
+    last = -1
+    for _ in range(50):
+        n = open_fds(pid)
+        if n == last:
+            return n
+        last = n
+        time.sleep(0.1)
+    return last
+
+
 def threads(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -206,7 +218,7 @@ class IdleWss(unittest.TestCase):
                                                        "--ws-ping-interval", "3600"]).start()
         self.addCleanup(d.cleanup)
         pid = d.proc.pid
-        fds0, threads0 = open_fds(pid), threads(pid)
+        fds0, threads0 = settled_fds(pid), threads(pid)
         conns = []
         self.addCleanup(lambda: [w.close() for w in conns])
         for _ in range(self.N):
@@ -220,12 +232,28 @@ class IdleWss(unittest.TestCase):
         w.close()
 
 
+class IdleTimeout(unittest.TestCase):
+    def test_an_idle_https_connection_is_closed_and_freed_at_the_idle_timeout(self):
+        d = kbtest.Daemon(tls=True, modules=[], extra=["--idle-timeout", "1"]).start()
+        self.addCleanup(d.cleanup)
+        pid = d.proc.pid
+        base = settled_fds(pid)
+        conn = d.connection()
+        conn.request("GET", "/v1/info", headers={"Host": f"127.0.0.1:{d.port}", "Origin": kbtest.ORIGIN})
+        self.assertEqual(conn.getresponse().read()[:1], b"{")
+        self.assertEqual(open_fds(pid), base + 3, "a relayed connection: its socket and a socketpair")
+        self.assertTrue(wait_until(lambda: open_fds(pid) == base, 4), f"{open_fds(pid)} fds, {base} before")
+        conn.sock.settimeout(2)
+        self.assertEqual(conn.sock.recv(1), b"", "the daemon closed it (close_notify, then EOF)")
+        conn.close()
+
+
 class VanishedClient(unittest.TestCase):
     def test_a_wss_client_that_vanishes_is_freed_at_once(self):
         d = kbtest.Daemon(tls=True, modules=[]).start()
         self.addCleanup(d.cleanup)
         pid = d.proc.pid
-        base = open_fds(pid)
+        base = settled_fds(pid)
         conns = [WS(d) for _ in range(20)]
         self.assertGreaterEqual(open_fds(pid), base + 20)
         for w in conns:
