@@ -111,6 +111,8 @@ static void on_readable(kb_ws *ws, ws_conn *c) {
                 }
                 if (c->state == CONN_OPEN || c->state == CONN_CLOSING)
                         consume(ws, c, ws->rbuf, (size_t) n);
+                if (c->ssl && !kb_ws_io_has_pending(c))
+                        return; /* more comes with its own event: no read just to hear EAGAIN */
         }
 }
 

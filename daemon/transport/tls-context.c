@@ -53,6 +53,7 @@ static int configure(SSL_CTX *ctx) {
         SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
                                       SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
         SSL_CTX_set_alpn_select_cb(ctx, select_alpn, NULL);
+        SSL_CTX_set_read_ahead(ctx, 1); /* a record's header and body in one read */
         SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF); /* tickets only: no server-side state */
         return SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) == 1 &&
                                SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) == 1 &&

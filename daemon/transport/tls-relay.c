@@ -133,6 +133,10 @@ bool kb_relay_pump_in(relay *r, uint8_t *chunk) {
                         server_stopped_reading(r);
                 if (kept < 0)
                         return false;
+                /* Nothing more inside the session: the socket's next bytes
+                 * come with their own event (no read just to hear EAGAIN). */
+                if (!SSL_has_pending(r->ssl))
+                        break;
         }
         if (r->client_eof && r->to_server.len == 0 && !r->server_shut) {
                 shutdown(r->server, SHUT_WR); /* the server sees the client's EOF */
@@ -196,6 +200,8 @@ bool kb_relay_pump_out(relay *r, uint8_t *chunk) {
                 OPENSSL_cleanse(chunk, (size_t) n);
                 if (kept < 0)
                         return false;
+                if ((size_t) n < KB_RELAY_CHUNK && r->to_client.len == 0)
+                        return true; /* a short read took all there was; more comes with an event */
         }
 }
 

@@ -106,8 +106,7 @@ def measure(d, tokens, tmp):
     r["ws"] = ws_rtt(d, "ws", WS_CALLS)
     r["first"] = ws_rtt(d, "first", FIRST_CONNS)
     get = bs.lua_script(os.path.join(tmp, f"get-{d.port}.lua"), None, bs.PAGE_PIN)
-    wrk2 = bs.wrk(base + "/v1/tokens", get, 2)
-    r["tokens"] = wrk2
+    r["tokens"] = bs.measured(bs.Load(d.proc.pid), bs.wrk, base + "/v1/tokens", get, 2)
     path, scripts = sign_setup(d, tokens, tmp)
     for kind, (script, n) in scripts.items():
         w = bs.wrk(base + path, script, 1)
@@ -164,14 +163,23 @@ def report(results, raws, idle):
     raw_rsa, raw_ec = med(raws, "rsa", "ops"), med(raws, "ec", "ops")
     print(f"raw-sign, 1 thread: RSA-2048 {raw_rsa:,.0f} ops/s, ECDSA P-256 {raw_ec:,.0f} ops/s\n")
     print("| daemon | mode | WS calls/s | WS p50 / p99 µs | first request p50 µs | GET /v1/tokens req/s "
-          "| RSA sign req/s (× raw) | ECDSA 64-item items/s (× raw) | idle connection KiB |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "| GET daemon / wrk CPU µs per request | RSA sign req/s (× raw) | ECDSA 64-item items/s (× raw) "
+          "| idle connection KiB |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for (label, tls), rows in results.items():
         print(f"| {label} | {'TLS' if tls else 'plain'} | {med(rows, 'ws', 'ops'):,.0f} | "
               f"{med(rows, 'ws', 'p50'):.0f} / {med(rows, 'ws', 'p99'):.0f} | {med(rows, 'first', 'p50'):.0f} | "
-              f"{med(rows, 'tokens', 'ops'):,.0f} | {med(rows, 'rsa', 'ops'):,.0f} "
+              f"{med(rows, 'tokens', 'ops'):,.0f} | {med(rows, 'tokens', 'cpu'):.0f} / "
+              f"{med(rows, 'tokens', 'client_cpu'):.0f} | {med(rows, 'rsa', 'ops'):,.0f} "
               f"({med(rows, 'rsa', 'ops') / raw_rsa:.2f}) | {med(rows, 'ec', 'items'):,.0f} "
               f"({med(rows, 'ec', 'items') / raw_ec:.2f}) | {idle[(label, tls)]:.1f} |")
+    print("\nper round (raw RSA, raw ECDSA | then per daemon and mode: WS calls/s, GET req/s, RSA req/s, "
+          "ECDSA items/s):")
+    print("  raw: " + "; ".join(f"{r['rsa']['ops']:,.0f}, {r['ec']['ops']:,.0f}" for r in raws))
+    for (label, tls), rows in results.items():
+        print(f"  {label} {'TLS' if tls else 'plain'}: " + "; ".join(
+            f"{r['ws']['ops']:,.0f}, {r['tokens']['ops']:,.0f}, {r['rsa']['ops']:,.0f}, {r['ec']['items']:,.0f}"
+            for r in rows))
     print()
     for label, _ in BINARIES:
         plain, tls = results[(label, False)], results[(label, True)]
