@@ -26,6 +26,7 @@
 #define ACCEPTS_PER_WAKE 64             /* fairness between listeners and relays */
 #define ACCEPT_PAUSE_MS 100             /* out of file descriptors: try again then */
 #define DRAIN_MS 10000                  /* a client that reads nothing more is dropped then */
+#define LINGER_MS 2000                  /* for a client still sending after our answer */
 #define MAX_WAIT_MS 1000
 
 typedef struct detach_request {
@@ -112,7 +113,7 @@ static void end_relay(kb_tls_front *f, relay *r) {
                 return;
         if (r->state == RELAY_HANDSHAKE)
                 f->n_handshakes--;
-        if (r->state == RELAY_DRAIN)
+        if (r->state == RELAY_DRAIN || r->state == RELAY_LINGER)
                 f->n_draining--;
         unlink_relay(f, r);
         if (r->client >= 0)
@@ -158,9 +159,49 @@ static pump_result pump(kb_tls_front *f, relay *r) {
         return kb_relay_verdict(r);
 }
 
+/* The answer and our FIN are out. Closing now, while the client is still
+ * sending (a body we refused, say), would reset the connection, and a reset
+ * can make the client's side drop the answer it has not read yet. */
+static void linger(kb_tls_front *f, relay *r) {
+        if (r->server >= 0)
+                close(r->server); /* leaves our epoll set with it */
+        r->server = -1;
+        r->server_watched = false;
+        SSL_free(r->ssl);
+        r->ssl = NULL;
+        kb_pending_clear(&r->to_server);
+        shutdown(r->client, SHUT_WR);
+        if (r->state != RELAY_DRAIN)
+                f->n_draining++;
+        r->state = RELAY_LINGER;
+        r->deadline_ms = now_ms() + LINGER_MS;
+        struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.ptr = &r->client_ep };
+        if (epoll_ctl(f->epfd, EPOLL_CTL_MOD, r->client, &ev) < 0)
+                end_relay(f, r);
+}
+
+/* Lingering: drop what the client still sends; its end (or an error) ends it. */
+static void linger_read(kb_tls_front *f, relay *r) {
+        for (;;) {
+                ssize_t n = recv(r->client, f->chunk, sizeof(f->chunk), 0);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                        return;
+                if (n <= 0) {
+                        end_relay(f, r);
+                        return;
+                }
+        }
+}
+
 static void after_pump(kb_tls_front *f, relay *r, pump_result pr) {
         if (pr == PUMP_DONE) {
                 end_relay(f, r);
+                return;
+        }
+        if (pr == PUMP_FINISHED) {
+                linger(f, r);
                 return;
         }
         /* The server hung up and the client has yet to take its answer: a
@@ -319,7 +360,7 @@ static void expire(kb_tls_front *f, int64_t now) {
                 end_relay(f, f->handshakes);
         for (relay *r = f->n_draining ? f->open : NULL, *next; r; r = next) {
                 next = r->next;
-                if (r->state == RELAY_DRAIN && r->deadline_ms <= now)
+                if ((r->state == RELAY_DRAIN || r->state == RELAY_LINGER) && r->deadline_ms <= now)
                         end_relay(f, r);
         }
         if (f->accept_paused_until && f->accept_paused_until <= now)
@@ -422,6 +463,10 @@ static void on_relay_event(kb_tls_front *f, const endpoint *ep, uint32_t events)
                 return;
         if (ep->kind == EP_CLIENT && (events & (EPOLLHUP | EPOLLERR))) {
                 end_relay(f, r); /* the client is gone both ways: nothing can reach it */
+                return;
+        }
+        if (r->state == RELAY_LINGER) {
+                linger_read(f, r);
                 return;
         }
         if (ep->kind == EP_SERVER && (events & (EPOLLHUP | EPOLLERR)))

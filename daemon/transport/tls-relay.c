@@ -227,7 +227,7 @@ pump_result kb_relay_verdict(relay *r) {
         ERR_clear_error();
         (void) SSL_shutdown(r->ssl); /* our close_notify, best effort */
         ERR_clear_error();
-        return PUMP_DONE;
+        return PUMP_FINISHED;
 }
 
 static void watch_one(int epfd, int fd, endpoint *ep, uint32_t *registered, uint32_t want) {

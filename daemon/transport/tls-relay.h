@@ -34,6 +34,9 @@ typedef enum relay_state {
         RELAY_HANDSHAKE,
         RELAY_OPEN,
         RELAY_DRAIN,            /* the server closed: flush to the client, then end */
+        RELAY_LINGER,           /* all is out and our FIN too: the client's late bytes
+                                   are read and dropped until its end, so that closing
+                                   does not reset the connection and lose the answer */
         RELAY_DEAD,             /* ended; freed after this round of events */
 } relay_state;
 
@@ -70,7 +73,8 @@ typedef struct relay {
 typedef enum pump_result {
         PUMP_GOING,
         PUMP_DRAINING,          /* the server is done; the rest is for the client */
-        PUMP_DONE,              /* both sides are done, or one failed: end it */
+        PUMP_DONE,              /* one side failed: end it */
+        PUMP_FINISHED,          /* both sides are done; close_notify is out: linger */
 } pump_result;
 
 /* chunk: KB_RELAY_CHUNK bytes of scratch, wiped after each use. */

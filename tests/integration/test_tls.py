@@ -7,6 +7,7 @@ import os
 import socket
 import ssl
 import subprocess
+import threading
 import time
 import unittest
 import xml.etree.ElementTree as ET
@@ -156,6 +157,42 @@ class Protocol(unittest.TestCase):
                 with c.wrap_socket(raw, server_hostname="127.0.0.1", session=session) as s:
                     self.assertTrue(s.session_reused, version)
                     self.assertTrue(self.info(s).startswith(b"HTTP/1.1 200"))
+
+    def test_an_answer_reaches_a_client_that_is_still_sending(self):
+        """A request, then bytes that are not HTTP, still flowing while the daemon
+        answers the request, refuses the rest and closes. The answer must get
+        through: the relay passes on what the server said before it closed, and
+        lingers instead of closing on unread input (a reset can make the
+        client drop an answer it has not read yet)."""
+        body = b'{"certificate": "' + b"0" * 64 + b'", "algorithm": "ECDSA-SHA256", "items": [{"data": "aGk="}]}'
+        for _ in range(20):
+            with socket.create_connection(("127.0.0.1", self.d.port)) as raw:
+                s = self.ctx().wrap_socket(raw, server_hostname="127.0.0.1")
+                s.sendall((f"POST /v1/tokens/none/sign HTTP/1.1\r\nHost: 127.0.0.1:{self.d.port}\r\n"
+                           f"Origin: {kbtest.ORIGIN}\r\nContent-Type: application/json\r\n"
+                           f"Content-Length: {len(body)}\r\n\r\n").encode() + body)
+                got = []
+                reader = threading.Thread(target=lambda: got.append(self.read_all(s)))
+                reader.start()
+                try:
+                    for _ in range(200):
+                        s.sendall(b"X" * 16384)
+                except OSError:
+                    pass        # the daemon stopped reading: expected
+                reader.join(10)
+                self.assertTrue(got and got[0].startswith(b"HTTP/1.1 404"), got[:1])
+
+    @staticmethod
+    def read_all(s):
+        data = b""
+        try:
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    return data
+                data += chunk
+        except (OSError, ssl.SSLError):
+            return data
 
     def test_a_body_larger_than_a_record_passes_whole(self):
         body = b'{"pad": "' + b"x" * 200_000 + b'"}'
