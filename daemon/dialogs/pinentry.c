@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "kb-cleanup.h"
+#include "kb-clock.h"
 #include "kb-error.h"
 
 #define LINE_CAP (KB_PINENTRY_LINE_MAX + 24)  /* longest line accepted, LF excluded */
@@ -81,12 +82,6 @@ typedef struct session {
         unsigned char buf[READ_BUF];  /* unparsed input: may hold PIN bytes */
         char line[LINE_CAP + 1];      /* the line being handled: likewise */
 } session;
-
-static int64_t now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int fail(session *s, kb_error e, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fail(session *s, kb_error e, const char *fmt, ...) {
@@ -196,7 +191,7 @@ static size_t build_line(char *line, const char *cmd, const char *key, const cha
 
 static int wait_fd(session *s, int fd, short events) {
         for (;;) {
-                int64_t left = s->deadline - now_ms();
+                int64_t left = s->deadline - kb_now_ms();
                 if (left <= 0) {
                         s->timed_out = true;
                         return -ETIMEDOUT;
@@ -491,13 +486,13 @@ static int spawn(session *s, const char *tty) {
 
 /* Whether the child exited (or is not ours any more) within ms. */
 static bool wait_exit(pid_t pid, int64_t ms) {
-        int64_t end = now_ms() + ms;
+        int64_t end = kb_now_ms() + ms;
 
         for (;;) {
                 pid_t r = waitpid(pid, NULL, WNOHANG);
                 if (r == pid || (r < 0 && errno != EINTR))
                         return true;
-                if (now_ms() >= end)
+                if (kb_now_ms() >= end)
                         return false;
                 nanosleep(&(struct timespec) { .tv_nsec = 5 * 1000 * 1000 }, NULL);
         }
@@ -543,7 +538,7 @@ static void sigpipe_restore(session *s) {
 
 static void session_end(session *s) {
         if (s->pid > 0 && !s->timed_out) {
-                int64_t bye = now_ms() + BYE_WAIT_MS;
+                int64_t bye = kb_now_ms() + BYE_WAIT_MS;
                 s->deadline = bye < s->deadline ? bye : s->deadline;
                 if (send_command(s, "BYE", NULL, NULL) >= 0)
                         (void) read_reply(s, NULL);
@@ -674,7 +669,7 @@ static int run_dialog(const kb_dialog *d, bool getpin, kb_secret **ret_pin, char
                                               (int64_t) KB_PINENTRY_KILL_GRACE * 1000;
         _cleanup_(session_end) session s = {
                 .program = d->program, .pid = -1, .to_child = -1, .from_child = -1,
-                .deadline = now_ms() + (int64_t) timeout_s * 1000 + grace_ms,
+                .deadline = kb_now_ms() + (int64_t) timeout_s * 1000 + grace_ms,
                 .err = err, .errlen = errlen,
         };
         int r;

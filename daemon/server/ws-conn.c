@@ -4,7 +4,7 @@
  * socket takes them, the close handshake, the end of the connection (the
  * socket given back to libmicrohttpd), and the inbox other threads post to.
  * Below both the event loop (ws.c) and the calls (ws-call.c); it calls
- * neither. Event thread only, but kb_ws_post and kb_ws_now_ms.
+ * neither. Event thread only, but kb_ws_post.
  */
 #include <errno.h>
 #include <openssl/crypto.h>
@@ -20,12 +20,6 @@
 
 #define CLOSE_WAIT_MS 2000              /* for the peer's close frame, or our output */
 #define MAX_OUT (8 * 1024 * 1024)       /* unread output before we give up on a peer */
-
-int64_t kb_ws_now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 void kb_ws_post(kb_ws *ws, inbox_item *item) {
         uint64_t one = 1;
@@ -123,7 +117,7 @@ void kb_ws_flush(kb_ws *ws, ws_conn *c) {
                  * frame on its side). */
                 kb_ws_io_shut(c);
                 c->state = CONN_LINGER;
-                c->deadline_ms = kb_ws_now_ms() + CLOSE_WAIT_MS;
+                c->deadline_ms = kb_now_ms() + CLOSE_WAIT_MS;
         }
 }
 
@@ -171,7 +165,7 @@ void kb_ws_close(kb_ws *ws, ws_conn *c, uint16_t code, const char *reason) {
         kb_ws_send(ws, c, KB_WS_OP_CLOSE, p, kb_ws_close_payload(p, code, reason));
         if (c->state == CONN_OPEN) {
                 c->state = CONN_CLOSING;
-                c->deadline_ms = kb_ws_now_ms() + CLOSE_WAIT_MS;
+                c->deadline_ms = kb_now_ms() + CLOSE_WAIT_MS;
         }
 }
 
@@ -180,7 +174,7 @@ void kb_ws_last_frame_sent(kb_ws *ws, ws_conn *c) {
         if (c->state == CONN_DEAD)
                 return;
         c->state = CONN_FLUSHING;
-        c->deadline_ms = kb_ws_now_ms() + CLOSE_WAIT_MS;
+        c->deadline_ms = kb_now_ms() + CLOSE_WAIT_MS;
         kb_ws_flush(ws, c);
 }
 

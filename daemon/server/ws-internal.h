@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include "daemon.h"
+#include "kb-clock.h"
 #include "kb-ws-frame.h"
 #include "ws.h"
 
@@ -97,7 +98,6 @@ void kb_ws_io_shut(ws_conn *c);
 void kb_ws_io_close(ws_conn *c);
 
 /* ---- ws-conn.c: a connection's output and close; calls neither ws.c nor ws-call.c ---- */
-int64_t kb_ws_now_ms(void);
 void kb_ws_list_remove(ws_conn **head, ws_conn *c);
 void kb_ws_list_push(ws_conn **head, ws_conn *c);
 void kb_ws_conn_free(ws_conn *c);

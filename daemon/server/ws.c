@@ -82,7 +82,7 @@ static void on_event(kb_ws *ws, ws_conn *c, kb_ws_event ev) {
 
 static void consume(kb_ws *ws, ws_conn *c, const uint8_t *buf, size_t len) {
         size_t off = 0;
-        c->last_rx_ms = kb_ws_now_ms();
+        c->last_rx_ms = kb_now_ms();
         c->ping_ms = 0; /* anything from the peer shows it is alive */
         while (off < len && (c->state == CONN_OPEN || c->state == CONN_CLOSING)) {
                 size_t used = 0;
@@ -208,10 +208,10 @@ static bool stopping(kb_ws *ws) {
 static void *event_loop(void *arg) {
         kb_ws *ws = arg;
         struct epoll_event evs[64];
-        int64_t next_sweep = kb_ws_now_ms() + 1000;
+        int64_t next_sweep = kb_now_ms() + 1000;
 
         while (!stopping(ws)) {
-                int64_t now = kb_ws_now_ms();
+                int64_t now = kb_now_ms();
                 int n = epoll_wait(ws->epfd, evs, 64, (int) (next_sweep > now ? next_sweep - now : 0));
                 for (int i = 0; i < n; i++) {
                         ws_conn *c = evs[i].data.ptr;
@@ -231,7 +231,7 @@ static void *event_loop(void *arg) {
                         if (c->state != CONN_DEAD && (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
                                 on_readable(ws, c);
                 }
-                now = kb_ws_now_ms();
+                now = kb_now_ms();
                 if (now >= next_sweep) {
                         sweep(ws, now);
                         next_sweep = now + 1000;
@@ -372,7 +372,7 @@ void kb_ws_adopt(kb_ws *ws, kb_server *s, kb_ws_socket *sock, const char *extra,
         sock->tls.fd = -1;
         kb_tls_stream_clear(&sock->tls); /* wipes and frees tls.in, copied above */
         c->zh = zh;
-        c->last_rx_ms = kb_ws_now_ms();
+        c->last_rx_ms = kb_now_ms();
         kb_ws_parser_init(&c->parser, (uint32_t) cfg->max_body, (uint32_t) cfg->max_body);
         *it = (inbox_item) { .kind = IN_ADOPT, .conn = c };
         kb_ws_post(ws, it);

@@ -9,7 +9,6 @@
 #include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kb-clock.h"
 #include "tls-front.h"
 #include "tls-relay.h"
 
@@ -40,7 +40,6 @@ typedef struct detach_request {
 struct kb_tls_front {
         int epfd, wakefd;
         pthread_t thread;
-        bool running;
         const kb_listener *listeners;
         size_t n_listeners;
         endpoint *listener_eps;
@@ -62,15 +61,9 @@ struct kb_tls_front {
         unsigned n_draining;
         int64_t accept_paused_until; /* out of file descriptors: retry then */
         unsigned n_handshakes;
-        _Atomic size_t n_relays; /* handshaking and open */
+        size_t n_relays;        /* handshaking and open */
         uint8_t chunk[KB_RELAY_CHUNK];
 };
-
-static int64_t now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- lists: handshakes (FIFO, oldest first), open, dead ---- */
 
@@ -174,7 +167,7 @@ static void linger(kb_tls_front *f, relay *r) {
         if (r->state != RELAY_DRAIN)
                 f->n_draining++;
         r->state = RELAY_LINGER;
-        r->deadline_ms = now_ms() + LINGER_MS;
+        r->deadline_ms = kb_now_ms() + LINGER_MS;
         struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.ptr = &r->client_ep };
         if (epoll_ctl(f->epfd, EPOLL_CTL_MOD, r->client, &ev) < 0)
                 end_relay(f, r);
@@ -208,7 +201,7 @@ static void after_pump(kb_tls_front *f, relay *r, pump_result pr) {
          * deadline from now on, as the server end is no longer watched. */
         if ((pr == PUMP_DRAINING || r->server_hup) && r->state == RELAY_OPEN) {
                 r->state = RELAY_DRAIN;
-                r->deadline_ms = now_ms() + DRAIN_MS;
+                r->deadline_ms = kb_now_ms() + DRAIN_MS;
                 f->n_draining++;
         }
         kb_relay_watch(f->epfd, r);
@@ -298,7 +291,7 @@ static void start_handshake(kb_tls_front *f, size_t listener, int fd, const stru
         *r = (relay) {
                 .state = RELAY_HANDSHAKE, .listener = listener, .client = fd, .server = -1, .delivered = -1,
                 .ssl = ssl, .client_ep = { .kind = EP_CLIENT, .relay = r }, .server_ep = { .kind = EP_SERVER, .relay = r },
-                .client_events = EPOLLIN, .deadline_ms = now_ms() + f->limits.handshake_ms,
+                .client_events = EPOLLIN, .deadline_ms = kb_now_ms() + f->limits.handshake_ms,
                 .peer = *peer, .peer_len = peer_len,
         };
         if (add_watch(f, fd, &r->client_ep, EPOLLIN) < 0) {
@@ -332,7 +325,7 @@ static void pause_accepting(kb_tls_front *f, bool paused) {
                 struct epoll_event ev = { .events = paused ? 0 : EPOLLIN, .data.ptr = &f->listener_eps[i] };
                 epoll_ctl(f->epfd, EPOLL_CTL_MOD, f->listeners[i].fd, &ev);
         }
-        f->accept_paused_until = paused ? now_ms() + ACCEPT_PAUSE_MS : 0;
+        f->accept_paused_until = paused ? kb_now_ms() + ACCEPT_PAUSE_MS : 0;
 }
 
 static void accept_clients(kb_tls_front *f, size_t i) {
@@ -483,7 +476,7 @@ static void *run(void *arg) {
         bool going = true;
 
         while (going) {
-                int n = epoll_wait(f->epfd, evs, EVENTS_PER_WAIT, wait_ms(f, now_ms()));
+                int n = epoll_wait(f->epfd, evs, EVENTS_PER_WAIT, wait_ms(f, kb_now_ms()));
                 for (int i = 0; i < n && going; i++) {
                         endpoint *ep = evs[i].data.ptr;
                         if (ep->kind == EP_LISTENER)
@@ -495,7 +488,7 @@ static void *run(void *arg) {
                         else
                                 on_relay_event(f, ep, evs[i].events);
                 }
-                expire(f, now_ms());
+                expire(f, kb_now_ms());
                 run_due_servers(f);
                 free_dead(f);
         }
@@ -571,7 +564,6 @@ int kb_tls_front_start(const kb_listener *listeners, size_t n, SSL_CTX *ctx, con
                 release(f);
                 return r;
         }
-        f->running = true;
         return 0;
 }
 
@@ -633,8 +625,4 @@ void kb_tls_stream_clear(kb_tls_stream *s) {
         if (s->fd >= 0)
                 close(s->fd);
         *s = (kb_tls_stream) { .fd = -1 };
-}
-
-size_t kb_tls_front_count(kb_tls_front *f) {
-        return f ? f->n_relays : 0;
 }

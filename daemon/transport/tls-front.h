@@ -85,6 +85,3 @@ void kb_tls_front_stop(kb_tls_front *f);
 int kb_tls_front_detach(kb_tls_front *f, int delivered_fd, kb_tls_stream *ret);
 /* Free what a stream holds (wiping the plaintexts) and close its socket. */
 void kb_tls_stream_clear(kb_tls_stream *s);
-
-/* Connections the front holds now (handshaking and relayed). */
-size_t kb_tls_front_count(kb_tls_front *f);

@@ -13,3 +13,4 @@
 #include "kb-fs.h"              /* atomic file replacement */
 #include "kb-backend.h"         /* kb_source: what a backend implements; kb_scan */
 #include "kb-cache.h"           /* scan threads, snapshots, views */
+#include "kb-clock.h"           /* monotonic milliseconds */
