@@ -6,13 +6,11 @@
  * loop (libmicrohttpd's external epoll mode). A new leaf takes effect for
  * new connections without a restart.
  */
-#include <errno.h>
 #include <microhttpd.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "https.h"
-#include "log.h"
 #include "tls-context.h"
 #include "ws.h"
 

@@ -2,11 +2,12 @@
 /* The TLS server context (tls-context.h). */
 #include "tls-context.h"
 
-#include <openssl/bio.h>
 #include <openssl/err.h>
-#include <openssl/pem.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "kb-cleanup.h"
+#include "kb-openssl.h"
 
 
 /* TLS 1.2: forward secrecy and an AEAD, nothing else (no CBC, no RSA key
@@ -33,17 +34,12 @@ static int select_alpn(SSL *ssl, const unsigned char **out, unsigned char *outle
 }
 
 static int load_leaf(SSL_CTX *ctx, const kb_tls_material *m) {
-        BIO *cb = BIO_new_mem_buf(m->leaf_pem, -1);
-        BIO *kb = BIO_new_mem_buf(m->key_pem, -1);
-        X509 *leaf = cb ? PEM_read_bio_X509(cb, NULL, NULL, NULL) : NULL;
-        EVP_PKEY *key = kb ? PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL) : NULL;
-        int ok = leaf && key && SSL_CTX_use_certificate(ctx, leaf) == 1 &&
-                 SSL_CTX_use_PrivateKey(ctx, key) == 1 && SSL_CTX_check_private_key(ctx) == 1;
-        X509_free(leaf);
-        EVP_PKEY_free(key); /* the context holds its own reference */
-        BIO_free(cb);
-        BIO_free(kb);
-        return ok ? 0 : -1;
+        _cleanup_(X509_freep) X509 *leaf = kb_tls_pem_to_x509(m->leaf_pem);
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = kb_tls_pem_to_key(m->key_pem); /* the context takes its own reference */
+        return leaf && key && SSL_CTX_use_certificate(ctx, leaf) == 1 && SSL_CTX_use_PrivateKey(ctx, key) == 1 &&
+                               SSL_CTX_check_private_key(ctx) == 1
+                       ? 0
+                       : -1;
 }
 
 static int configure(SSL_CTX *ctx) {

@@ -162,12 +162,12 @@ static int no_passphrase(char *buf, int size, int rwflag, void *u) {
         return -1; /* leaf.key is never encrypted; never prompt on a terminal */
 }
 
-static X509 *pem_to_x509(const char *pem) {
+X509 *kb_tls_pem_to_x509(const char *pem) {
         _cleanup_(BIO_freep) BIO *b = BIO_new_mem_buf(pem, -1);
         return b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
 }
 
-static EVP_PKEY *pem_to_key(const char *pem) {
+EVP_PKEY *kb_tls_pem_to_key(const char *pem) {
         _cleanup_(BIO_freep) BIO *b = BIO_new_mem_buf(pem, -1);
         return b ? PEM_read_bio_PrivateKey(b, NULL, no_passphrase, NULL) : NULL;
 }
@@ -209,9 +209,9 @@ static bool leaf_signed_by(X509 *leaf, X509 *root) {
 
 /* Sets m->leaf_not_after when the set is consistent and not due for renewal. */
 static int check_material(kb_tls_material *m, int64_t now) {
-        _cleanup_(X509_freep) X509 *root = pem_to_x509(m->root_pem);
-        _cleanup_(X509_freep) X509 *leaf = pem_to_x509(m->leaf_pem);
-        _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = pem_to_key(m->key_pem);
+        _cleanup_(X509_freep) X509 *root = kb_tls_pem_to_x509(m->root_pem);
+        _cleanup_(X509_freep) X509 *leaf = kb_tls_pem_to_x509(m->leaf_pem);
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = kb_tls_pem_to_key(m->key_pem);
         int64_t left;
         if (!root || !leaf || !key)
                 return -EINVAL;

@@ -11,6 +11,7 @@
  */
 #pragma once
 
+#include <openssl/types.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -32,6 +33,11 @@ typedef struct kb_tls_material {
  * and writes a human-readable reason to err. */
 int kb_tls_ensure(const char *state_dir, int64_t now, kb_tls_material *ret, char *err, size_t errlen);
 void kb_tls_material_clear(kb_tls_material *m);
+
+/* PEM text to an object (NULL if it does not parse). A key is read without
+ * a passphrase, never prompting on a terminal. */
+X509 *kb_tls_pem_to_x509(const char *pem);
+EVP_PKEY *kb_tls_pem_to_key(const char *pem);
 
 /* Path helpers: "<state_dir>/tls/root.pem" etc. Caller frees. */
 char *kb_tls_root_path(const char *state_dir);
