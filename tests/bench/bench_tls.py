@@ -29,6 +29,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
 sys.path.insert(0, HERE)
 import bench_sign as bs  # noqa: E402
 import kbtest  # noqa: E402
+from bench_ws import status  # noqa: E402
 from wsclient import WS  # noqa: E402
 
 SECONDS, ROUNDS = bs.SECONDS, bs.ROUNDS
@@ -60,20 +61,12 @@ def ws_rtt(d, mode, count):
     return {"ops": int(kv["calls"]) / float(kv["seconds"]), "p50": float(kv["p50_us"]), "p99": float(kv["p99_us"])}
 
 
-def rss(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
 def idle_kib(d):
     time.sleep(0.5)
-    before = rss(d.proc.pid)
+    before = status(d.proc.pid, "VmRSS")
     conns = [WS(d, origin=bs.PAGE_PIN, timeout=30) for _ in range(IDLE)]
     time.sleep(1)
-    after = rss(d.proc.pid)
+    after = status(d.proc.pid, "VmRSS")
     alive = sum(1 for w in conns[:: IDLE // 10] if "result" in w.call("info"))
     for w in conns:
         w.sock.close()
