@@ -48,6 +48,8 @@ static const struct op_text {
         [KB_DIALOG_OP_DROP_KEY] = { { "Delete unused key", "删除未使用的密钥" }, { "OK", "确定" },
                 { "%s asks to delete an unused key (from a request that was not installed) on %s.",
                   "%s请求删除%s上未使用的密钥（来自未完成安装的申请）。" } },
+        [KB_DIALOG_OP_DECRYPT] = { { "Decrypt", "解密" }, { "Decrypt", "解密" },
+                { "%s asks to decrypt with %s.", "%s请求使用%s进行解密。" } },
         /* the subject follows the colon */
         [KB_DIALOG_OP_ENROLL] = { { "Download certificate", "证书下载" }, { "OK", "确定" },
                 { "%s wants to generate a new key on %s and write the certificate: ",
@@ -273,6 +275,8 @@ static char *pin_description(const kb_pin_request *r, kb_dialog_op op, kb_dialog
         expand(t.f, op_texts[op].action[zh], who, what);
         if (op == KB_DIALOG_OP_ENROLL)
                 put_clean(t.f, is_set(r->subject) ? r->subject : "?", SUBJECT_MAX, false);
+        if (r->items > 1)
+                fprintf(t.f, zh ? "共 %u 份文件。" : " %u documents.", r->items);
         fputc('\n', t.f);
         put_ask(t.f, r, ask, zh);
         return out_close(&t);

@@ -27,6 +27,7 @@ typedef enum kb_dialog_op {
         KB_DIALOG_OP_RENEW_REQUEST,  /* a renewal's new key pair */
         KB_DIALOG_OP_ENROLL,         /* a first key and certificate: names the subject */
         KB_DIALOG_OP_DROP_KEY,       /* a cancelled request's unused key is deleted */
+        KB_DIALOG_OP_DECRYPT,        /* digital envelopes (bid opening): names the count */
         _KB_DIALOG_OP_MAX,
 } kb_dialog_op;
 
@@ -49,6 +50,7 @@ typedef struct kb_pin_request {
         const char *subject;         /* enrollment: the subject to be written ("CN=…, O=…"), or NULL */
         kb_pin_status pin_status;
         int retries_left;            /* -1 when unknown */
+        unsigned items;              /* a batch of this many documents; named when 2 or more */
 } kb_pin_request;
 
 /* Allocated strings; NULL fields are not sent. Free with kb_dialog_text_clear. */

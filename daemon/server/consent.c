@@ -53,6 +53,7 @@ static bool dialog_allowed(kb_consent *c, const char *origin, unsigned limit) {
 static kb_dialog_op dialog_op(const char *operation) {
         static const struct { const char *name; kb_dialog_op op; } ops[] = {
                 { "sign", KB_DIALOG_OP_SIGN },
+                { "decrypt", KB_DIALOG_OP_DECRYPT },
                 { "authenticate", KB_DIALOG_OP_AUTHENTICATE },
                 { "pin.change", KB_DIALOG_OP_CHANGE_PIN },
                 { "pin.unblock", KB_DIALOG_OP_UNBLOCK_PIN },
@@ -114,6 +115,7 @@ int kb_consent_ask_pin(void *userdata, const kb_pin_prompt *p, kb_secret **ret) 
                 .subject = p->subject,
                 .pin_status = p->status,
                 .retries_left = p->retries_left,
+                .items = p->items,
         };
         return show_pin_dialog(d, &r, NULL, ret);
 }

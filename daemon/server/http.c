@@ -89,6 +89,31 @@ static enum MHD_Result send_json_allow(struct MHD_Connection *c, const request *
         return ret;
 }
 
+/* libmicrohttpd frees the body with this: it held plaintexts. */
+static void wipe_free(void *text) {
+        OPENSSL_cleanse(text, strlen(text));
+        free(text);
+}
+
+/* A result with plaintexts (kb_method.secret_result): the JSON and its text
+ * are wiped once the answer is sent. */
+static enum MHD_Result send_secret_json(struct MHD_Connection *c, const request *rq, json_t *body) {
+        size_t len = 0;
+        char *text = kb_json_dumps_secret(body, &len);
+        struct MHD_Response *r = text ? MHD_create_response_from_buffer_with_free_callback(len, text, wipe_free)
+                                      : NULL;
+        if (!r) {
+                if (text)
+                        wipe_free(text);
+                return MHD_NO;
+        }
+        MHD_add_response_header(r, "Content-Type", "application/json; charset=utf-8");
+        add_common_headers(r, rq);
+        enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+        MHD_destroy_response(r);
+        return ret;
+}
+
 static enum MHD_Result send_json(struct MHD_Connection *c, const request *rq, unsigned status, json_t *body) {
         return send_json_allow(c, rq, status, body, NULL);
 }
@@ -215,8 +240,9 @@ static int merge_body(request *rq, json_t *params, kb_call *call) {
 }
 
 static enum MHD_Result respond(struct MHD_Connection *c, request *rq, int r) {
-        enum MHD_Result ret = r < 0 ? send_error(c, rq, kb_error_from_ret(r), &rq->call)
-                                    : send_json(c, rq, MHD_HTTP_OK, TAKE_PTR(rq->result));
+        enum MHD_Result ret = r < 0                       ? send_error(c, rq, kb_error_from_ret(r), &rq->call)
+                              : rq->method->secret_result ? send_secret_json(c, rq, TAKE_PTR(rq->result))
+                                                          : send_json(c, rq, MHD_HTTP_OK, TAKE_PTR(rq->result));
         json_decref(TAKE_PTR(rq->params));
         json_decref(TAKE_PTR(rq->call.error_details));
         return ret;
@@ -460,6 +486,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
                 return;
         free(rq->body);
         json_decref(rq->params);
+        kb_json_wipe(rq->result);        /* never answered: it may hold plaintexts */
         json_decref(rq->result);
         json_decref(rq->call.error_details);
         free(rq);

@@ -38,6 +38,7 @@ static const char *topic_name(kb_ws_topic t) {
 static void job_free(ws_job *j) {
         json_decref(j->id);
         json_decref(j->params);
+        kb_json_wipe(j->result);        /* not answered (connection gone): plaintexts may be in it */
         json_decref(j->result);
         json_decref(j->call.error_details);
         free(j);
@@ -59,7 +60,8 @@ static void batch_end(kb_ws *ws, ws_conn *c, ws_batch *b) {
         if (--b->pending > 0)
                 return;
         if (json_array_size(b->responses) > 0 && c->state == CONN_OPEN)
-                kb_ws_send_json(ws, c, json_incref(b->responses));
+                kb_ws_send_json(ws, c, TAKE_PTR(b->responses));
+        kb_json_wipe(b->responses);
         json_decref(b->responses);
         free(b);
 }

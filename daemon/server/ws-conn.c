@@ -18,6 +18,11 @@
 
 #include "ws-internal.h"
 
+static void free_out(ws_conn *c) {
+        if (c->out)
+                OPENSSL_clear_free(c->out, c->out_len);
+}
+
 #define CLOSE_WAIT_MS 2000              /* for the peer's close frame, or our output */
 #define MAX_OUT (8 * 1024 * 1024)       /* unread output before we give up on a peer */
 
@@ -55,7 +60,7 @@ void kb_ws_conn_free(ws_conn *c) {
         if (c->in)
                 OPENSSL_cleanse(c->in, c->in_len);
         free(c->in);
-        free(c->out);
+        free_out(c);
         free(c->origin);
         free(c);
 }
@@ -68,7 +73,7 @@ void kb_ws_finish(kb_ws *ws, ws_conn *c) {
         kb_ws_io_close(c);
         c->state = CONN_DEAD;
         kb_ws_parser_clear(&c->parser);
-        free(c->out);
+        free_out(c);
         c->out = NULL;
         c->out_len = c->out_off = 0;
         kb_ws_list_remove(&ws->conns, c);
@@ -106,7 +111,7 @@ void kb_ws_flush(kb_ws *ws, ws_conn *c) {
                 }
                 c->out_off += (size_t) n;
         }
-        free(c->out);
+        free_out(c);
         c->out = NULL;
         c->out_len = c->out_off = 0;
         want_out(ws, c, false);
@@ -140,22 +145,24 @@ void kb_ws_send(kb_ws *ws, ws_conn *c, uint8_t opcode, const void *data, size_t 
         memcpy(n + pending, hdr, hl);
         if (len)
                 memcpy(n + pending + hl, data, len);
-        free(c->out);
+        free_out(c);
         c->out = n;
         c->out_len = pending + hl + len;
         c->out_off = 0;
         kb_ws_flush(ws, c);
 }
 
+/* Messages may carry plaintexts (decrypt): each is wiped once queued, and
+ * the queue's buffers when they are let go. */
 void kb_ws_send_json(kb_ws *ws, ws_conn *c, json_t *msg) {
-        char *text = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
-        json_decref(msg);
+        size_t len = 0;
+        char *text = kb_json_dumps_secret(msg, &len);
         if (!text) {
                 kb_ws_fail(ws, c, KB_WS_CLOSE_INTERNAL, NULL);
                 return;
         }
-        kb_ws_send(ws, c, KB_WS_OP_TEXT, text, strlen(text));
-        free(text);
+        kb_ws_send(ws, c, KB_WS_OP_TEXT, text, len);
+        OPENSSL_clear_free(text, len);
 }
 
 void kb_ws_close(kb_ws *ws, ws_conn *c, uint16_t code, const char *reason) {

@@ -24,6 +24,8 @@ typedef struct kb_method {
         kb_method_fn fn;
         bool uses_token;        /* talks to a token (and maybe the user): run it
                                  * off the event loop */
+        bool secret_result;     /* the result holds plaintexts: the transport
+                                 * wipes it and its encoding after the answer */
 } kb_method;
 
 const kb_method *kb_methods(size_t *ret_n);

@@ -193,6 +193,8 @@ static const kb_method methods[] = {
         { "certificate.get",  KB_HTTP_GET, "/v1/tokens/{token}/certificates/{certificate}", m_certificate_get },
         { "sign",             KB_HTTP_POST, "/v1/tokens/{token}/sign",                     kb_method_sign, true },
         { "authenticate",     KB_HTTP_POST, "/v1/tokens/{token}/authenticate",             kb_method_authenticate, true },
+        { "decrypt",          KB_HTTP_POST, "/v1/tokens/{token}/decrypt",                  kb_method_decrypt, true, true },
+        { "encrypt",          KB_HTTP_POST, "/v1/encrypt",                                 kb_method_encrypt, true },
         { "pin.change",       KB_HTTP_POST, "/v1/tokens/{token}/pin/change",               kb_method_pin_change, true },
         { "pin.unblock",      KB_HTTP_POST, "/v1/tokens/{token}/pin/unblock",              kb_method_pin_unblock, true },
         { "origin.approve",   KB_HTTP_POST, "/v1/origins/approval",                        m_origin_approve, true },

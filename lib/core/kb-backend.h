@@ -121,6 +121,15 @@ typedef struct kb_source_ops {
          * the caller's (kb-sm2.h). */
         int (*sm2_sign)(kb_source *s, const kb_token *t, const kb_key_id *key, const unsigned char e[32],
                         unsigned char **ret, size_t *ret_len);
+        /* SM2 envelopes (SKF; optional): open a GM/T 0010 envelope's content
+         * with the encryption key pair of container key (logged in). The SM4
+         * key, cipher (a DER SM2Cipher), is imported under that key pair and
+         * the content decrypted under it on the token, SM4-CBC with iv, the
+         * padding left on: in_len bytes into out. DECRYPT_FAILED when the
+         * token cannot open the key or the content. */
+        int (*sm2_decrypt)(kb_source *s, const kb_token *t, const kb_key_id *key, const unsigned char *cipher,
+                           size_t cipher_len, const unsigned char iv[16], const unsigned char *in, size_t in_len,
+                           unsigned char *out);
         /* The PKCS#11 (or SKF) failure behind the last failed key operation,
          * as an API error; KB_E_INTERNAL when nothing more specific is known. */
         int (*key_error)(kb_source *s, EVP_PKEY *key);

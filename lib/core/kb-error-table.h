@@ -27,3 +27,5 @@ KB_ERROR(PAYLOAD_TOO_LARGE,      "PAYLOAD_TOO_LARGE",      413, "The request bod
 KB_ERROR(RATE_LIMITED,           "RATE_LIMITED",           429, "Too many requests; slow down.", "请求过于频繁，请稍后再试。")
 KB_ERROR(INTERNAL,               "INTERNAL",               500, "Internal error.", "内部错误。")
 KB_ERROR(TOKEN_NOT_INITIALIZED,  "TOKEN_NOT_INITIALIZED",  409, "The token is not initialized (formatted); have your certificate authority (CA) format it first.", "证书介质（UKey）尚未初始化，请先由证书颁发机构（CA）格式化。")
+KB_ERROR(NOT_RECIPIENT,          "NOT_RECIPIENT",          409, "The envelope is not addressed to this certificate.", "该数字信封不是发给此证书的。")
+KB_ERROR(DECRYPT_FAILED,         "DECRYPT_FAILED",         400, "The envelope cannot be opened: it is damaged or was altered.", "数字信封无法解开：已损坏或被篡改。")

@@ -26,6 +26,7 @@ typedef struct kb_pin_prompt {
         const char *subject;            /* enrollment: the subject that will be written, or NULL */
         kb_pin_status status;           /* read from the token just now */
         int retries_left;               /* -1 unknown */
+        unsigned items;                 /* a batch: how many documents (the dialog names 2 or more) */
 } kb_pin_prompt;
 
 /* Ask the user for the PIN in a native dialog. 0 with *ret, or -KB_E_PIN_CANCELLED,
@@ -76,6 +77,9 @@ typedef struct kb_call {
          * method; report through kb_call_progress. */
         void (*progress)(void *userdata, const char *stage, int percent);
         void *progress_userdata;
+        /* Set by a batch method before the PIN flow: the dialog names how
+         * many documents the one PIN covers. */
+        unsigned batch_items;
         /* Filled by a handler that fails: */
         char error_field[64];   /* the offending field, for BAD_REQUEST */
         json_t *error_details;  /* extra members of the error object, or NULL */
@@ -135,9 +139,16 @@ int kb_token_op_begin_token(kb_service *svc, kb_call *call, const char *operatio
 int kb_token_op_begin_signing(kb_service *svc, kb_call *call, const char *operation, kb_key_type key,
                               kb_token_op *op);
 
+/* The same for decryption (decrypt.c): the certificate's usage must be
+ * encrypt (or both); SM2 keys through the backend's sm2_decrypt. */
+int kb_token_op_begin_decrypting(kb_service *svc, kb_call *call, kb_token_op *op);
+
 /* Methods (sign.c). */
 int kb_method_sign(kb_service *svc, kb_call *call, json_t **ret);
 int kb_method_authenticate(kb_service *svc, kb_call *call, json_t **ret);
+/* Methods (decrypt.c, encrypt.c): digital envelopes. */
+int kb_method_decrypt(kb_service *svc, kb_call *call, json_t **ret);
+int kb_method_encrypt(kb_service *svc, kb_call *call, json_t **ret);
 /* Methods (seal.c). */
 int kb_method_seal_get(kb_service *svc, kb_call *call, json_t **ret);
 int kb_method_seal_put(kb_service *svc, kb_call *call, json_t **ret);
@@ -157,6 +168,13 @@ int kb_token_lock(kb_source *source);
 /* Pass r on; when it says the token went away, its authorizations and our
  * session on it go too. */
 int kb_token_gone(kb_service *svc, kb_source *source, const char *token_id, int r);
+/* Wipe the bytes of every string in j (a result that held plaintexts),
+ * before its last reference goes (params.c). */
+void kb_json_wipe(json_t *j);
+/* The compact JSON text of j in a buffer of its own (growth leaves no
+ * copies behind); then j's strings are wiped and j released (it takes the
+ * reference). NULL on failure; free with OPENSSL_clear_free(text, len). */
+char *kb_json_dumps_secret(json_t *j, size_t *ret_len);
 /* Standard base64 of buf as a JSON string (params.c). */
 json_t *kb_base64_json(const unsigned char *buf, size_t len);
 void kb_token_op_end(kb_service *svc, kb_token_op *op);

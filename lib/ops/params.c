@@ -133,3 +133,33 @@ int kb_call_refuse(kb_call *call, int error, const char *field, const char *reas
         }
         return error;
 }
+
+void kb_json_wipe(json_t *j) {
+        const char *key;
+        json_t *v;
+        size_t i;
+        if (json_is_string(j))
+                OPENSSL_cleanse((char *) json_string_value(j), json_string_length(j));
+        else if (json_is_array(j))
+                json_array_foreach(j, i, v)
+                        kb_json_wipe(v);
+        else if (json_is_object(j))
+                json_object_foreach(j, key, v)
+                        kb_json_wipe(v);
+}
+
+char *kb_json_dumps_secret(json_t *j, size_t *ret_len) {
+        /* json_dumpb writes into our buffer: no growing copies are left behind */
+        size_t n = j ? json_dumpb(j, NULL, 0, JSON_COMPACT) : 0;
+        char *text = n ? malloc(n + 1) : NULL;
+        if (text && json_dumpb(j, text, n, JSON_COMPACT) == n) {
+                text[n] = '\0';
+                *ret_len = n;
+        } else {
+                free(text);
+                text = NULL;
+        }
+        kb_json_wipe(j);
+        json_decref(j);
+        return text;
+}

@@ -128,7 +128,7 @@ static int authorize(kb_service *svc, kb_call *call, const char *operation, cons
         const kb_source_ops *ops = op->source->ops;
         int64_t now = time(NULL);
         kb_pin_prompt prompt = { .origin = call->origin, .operation = operation, .token = op->token, .cert = op->cert,
-                                 .subject = subject };
+                                 .subject = subject, .items = call->batch_items };
         bool confirm = false;
         kb_secret *pin = NULL;
 
@@ -173,6 +173,7 @@ static int authorize(kb_service *svc, kb_call *call, const char *operation, cons
 typedef enum begin_flags {
         BEGIN_SHARE = 1 << 0,   /* sign only: the read lock when authorized */
         BEGIN_RENEWAL = 1 << 1, /* the backend's renewal calls, on an OpenSSL key */
+        BEGIN_DECRYPT = 1 << 2, /* SM2 keys through the backend's sm2_decrypt */
 } begin_flags;
 
 /* Renewal generates, finds and writes keys and certificates through the
@@ -190,13 +191,17 @@ static bool renewal_usable(const kb_token_op *op) {
 static int check_certificate(kb_call *call, const kb_token_op *op, unsigned usage, kb_key_type key,
                              unsigned flags) {
         /* The key's usage must fit the operation, and the key must be there. */
-        if (!(op->cert->usage & usage) || !op->cert->has_private_key)
+        if (!(op->cert->usage & usage))
+                return kb_call_refuse(call, -KB_E_BAD_REQUEST, "certificate", "usage");
+        if (!op->cert->has_private_key)
                 return kb_bad_field(call, "certificate");
         /* RSA and EC keys work through OpenSSL (p11-pkey.c), SM2 keys through
-         * the backend's sm2_sign (kb-sm2.h): each where the backend has it. */
+         * the backend's sm2_sign (kb-sm2.h) or sm2_decrypt: each where the
+         * backend has it. */
         const kb_source_ops *ops = op->source->ops;
         kb_key_type type = op->cert->key_type;
-        bool usable = (type == KB_KEY_SM2 && ops->sm2_sign) ||
+        bool sm2 = (flags & BEGIN_DECRYPT) ? ops->sm2_decrypt != NULL : ops->sm2_sign != NULL;
+        bool usable = (type == KB_KEY_SM2 && sm2) ||
                       ((type == KB_KEY_RSA || type == KB_KEY_EC) && ops->private_key);
         if ((flags & BEGIN_RENEWAL) && !renewal_usable(op))
                 usable = false;
@@ -323,6 +328,10 @@ int kb_token_op_begin_renewal(kb_service *svc, kb_call *call, const char *cert_f
 int kb_token_op_begin(kb_service *svc, kb_call *call, const char *operation, unsigned usage, kb_key_type key,
                       kb_token_op *op) {
         return begin(svc, call, "certificate", operation, usage, key, 0, op);
+}
+
+int kb_token_op_begin_decrypting(kb_service *svc, kb_call *call, kb_token_op *op) {
+        return begin(svc, call, "certificate", "decrypt", KB_USAGE_ENCRYPT, KB_KEY_UNKNOWN, BEGIN_DECRYPT, op);
 }
 
 int kb_token_op_begin_signing(kb_service *svc, kb_call *call, const char *operation, kb_key_type key,

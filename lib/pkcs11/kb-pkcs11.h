@@ -24,3 +24,6 @@ int kb_pkcs11_open_sources(char *const *paths, size_t n_paths,
  * provider. NULL if OpenSSL could not set it up. */
 OSSL_LIB_CTX *kb_p11_libctx(void);
 const char *kb_p11_propq(void);
+/* Forget this thread's last token result (kb_source_ops.key_error), so that
+ * a failure before any token call is not taken for an earlier one's. */
+void kb_p11_clear_last_rv(void);

@@ -53,7 +53,7 @@ static int key_has(const void *keydata, int selection) {
                 return 0;
         if ((selection & OSSL_KEYMGMT_SELECT_PUBLIC_KEY) && !k->pub)
                 return 0;
-        if ((selection & OSSL_KEYMGMT_SELECT_DOMAIN_PARAMETERS) && k->type == CKK_EC && !k->pub)
+        if ((selection & OSSL_KEYMGMT_SELECT_DOMAIN_PARAMETERS) && k->type == CKK_EC && !k->pub && !k->group[0])
                 return 0;
         return 1;
 }
@@ -103,6 +103,17 @@ static int import_public(kb_p11pk_key *k, const OSSL_PARAM params[]) {
         return EVP_PKEY_fromdata(pctx, &k->pub, EVP_PKEY_PUBLIC_KEY, (OSSL_PARAM *) params) > 0;
 }
 
+/* An EC key's curve alone (EVP_PKEY_copy_parameters: CMS makes the
+ * originator's key of a key agreement so, then sets its point). */
+static int import_group(kb_p11pk_key *k, const OSSL_PARAM params[]) {
+        const OSSL_PARAM *p = OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_GROUP_NAME);
+        const char *name = NULL;
+        if (k->type != CKK_EC || !p || !OSSL_PARAM_get_utf8_string_ptr(p, &name) || strlen(name) >= sizeof(k->group))
+                return 0;
+        strcpy(k->group, name);
+        return 1;
+}
+
 static int key_import(void *keydata, int selection, const OSSL_PARAM params[]) {
         kb_p11pk_key *k = keydata;
         const OSSL_PARAM *ref = OSSL_PARAM_locate_const(params, KB_P11PK_PARAM_REF);
@@ -110,9 +121,49 @@ static int key_import(void *keydata, int selection, const OSSL_PARAM params[]) {
                 return 0;
         if (ref)
                 return import_ref(k, ref);
-        if (!(selection & OSSL_KEYMGMT_SELECT_PUBLIC_KEY) || k->pub)
+        if (k->pub)
                 return 0;
+        if (!(selection & OSSL_KEYMGMT_SELECT_PUBLIC_KEY))
+                return (selection & OSSL_KEYMGMT_SELECT_DOMAIN_PARAMETERS) && import_group(k, params);
         return import_public(k, params);
+}
+
+/* The point of a parameters-only EC key (EVP_PKEY_set1_encoded_public_key):
+ * it becomes a public key of the default provider. */
+static int key_set_params(void *keydata, const OSSL_PARAM params[]) {
+        kb_p11pk_key *k = keydata;
+        const OSSL_PARAM *p = OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY);
+        if (!p)
+                return 1;
+        if (!k || k->fn || k->type != CKK_EC || !k->group[0] || p->data_type != OSSL_PARAM_OCTET_STRING)
+                return 0;
+        OSSL_PARAM pub[] = {
+                OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, k->group, 0),
+                OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, p->data, p->data_size),
+                OSSL_PARAM_END,
+        };
+        EVP_PKEY_free(k->pub);
+        k->pub = NULL;
+        return import_public(k, pub);
+}
+
+static const OSSL_PARAM *ec_settable(void *provctx) {
+        static const OSSL_PARAM settable[] = {
+                OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, NULL, 0),
+                OSSL_PARAM_END,
+        };
+        return settable;
+}
+
+/* A peer's point must be on the curve before a token multiplies it. */
+static int key_validate(const void *keydata, int selection, int checktype) {
+        const kb_p11pk_key *k = keydata;
+        if (!k || !k->pub)
+                return 0;
+        if (!(selection & OSSL_KEYMGMT_SELECT_PUBLIC_KEY))
+                return 1;
+        _cleanup_(EVP_PKEY_CTX_freep) EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_pkey(k->libctx, k->pub, DEFAULT_PROPS);
+        return c && EVP_PKEY_public_check(c) == 1;
 }
 
 /* The private half never leaves the token. Refusing every selection that asks
@@ -187,11 +238,11 @@ static const OSSL_PARAM *ec_gettable(void *provctx) {
 }
 
 static const char *rsa_operation_name(int operation) {
-        return operation == OSSL_OP_SIGNATURE ? "RSA" : NULL;
+        return operation == OSSL_OP_SIGNATURE || operation == OSSL_OP_ASYM_CIPHER ? "RSA" : NULL;
 }
 
 static const char *ec_operation_name(int operation) {
-        return operation == OSSL_OP_SIGNATURE ? "ECDSA" : NULL;
+        return operation == OSSL_OP_SIGNATURE ? "ECDSA" : operation == OSSL_OP_KEYEXCH ? "ECDH" : NULL;
 }
 
 #define FN(id, f) { id, (void (*)(void)) (f) }
@@ -201,7 +252,8 @@ static const char *ec_operation_name(int operation) {
         FN(OSSL_FUNC_KEYMGMT_MATCH, key_match),                                 \
         FN(OSSL_FUNC_KEYMGMT_IMPORT, key_import),                               \
         FN(OSSL_FUNC_KEYMGMT_EXPORT, key_export),                               \
-        FN(OSSL_FUNC_KEYMGMT_GET_PARAMS, key_get_params)
+        FN(OSSL_FUNC_KEYMGMT_GET_PARAMS, key_get_params),                       \
+        FN(OSSL_FUNC_KEYMGMT_VALIDATE, key_validate)
 
 const OSSL_DISPATCH kb_p11pk_rsa_keymgmt[] = {
         COMMON_FUNCTIONS,
@@ -219,6 +271,8 @@ const OSSL_DISPATCH kb_p11pk_ec_keymgmt[] = {
         FN(OSSL_FUNC_KEYMGMT_IMPORT_TYPES, ec_types),
         FN(OSSL_FUNC_KEYMGMT_EXPORT_TYPES, ec_types),
         FN(OSSL_FUNC_KEYMGMT_GETTABLE_PARAMS, ec_gettable),
+        FN(OSSL_FUNC_KEYMGMT_SET_PARAMS, key_set_params),
+        FN(OSSL_FUNC_KEYMGMT_SETTABLE_PARAMS, ec_settable),
         FN(OSSL_FUNC_KEYMGMT_QUERY_OPERATION_NAME, ec_operation_name),
         { 0, NULL },
 };

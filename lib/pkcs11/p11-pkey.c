@@ -43,6 +43,16 @@ static const OSSL_ALGORITHM signatures[] = {
         { NULL, NULL, NULL, NULL },
 };
 
+static const OSSL_ALGORITHM ciphers[] = {
+        { RSA_NAMES, PROPS, kb_p11pk_rsa_cipher, "RSA decryption on a PKCS#11 token" },
+        { NULL, NULL, NULL, NULL },
+};
+
+static const OSSL_ALGORITHM exchanges[] = {
+        { "ECDH", PROPS, kb_p11pk_ecdh_exchange, "ECDH on a PKCS#11 token" },
+        { NULL, NULL, NULL, NULL },
+};
+
 static const OSSL_ALGORITHM *provider_query(void *provctx, int operation, int *no_cache) {
         *no_cache = 0;
         switch (operation) {
@@ -50,6 +60,10 @@ static const OSSL_ALGORITHM *provider_query(void *provctx, int operation, int *n
                 return keymgmts;
         case OSSL_OP_SIGNATURE:
                 return signatures;
+        case OSSL_OP_ASYM_CIPHER:
+                return ciphers;
+        case OSSL_OP_KEYEXCH:
+                return exchanges;
         default:
                 return NULL;
         }
@@ -135,7 +149,7 @@ const kb_p11pk_digest *kb_p11pk_digest_find(const EVP_MD *md) {
         return NULL;
 }
 
-static void raise_rv(const char *func, CK_RV rv) {
+void kb_p11pk_raise_rv(const char *func, CK_RV rv) {
         ERR_raise_data(ERR_LIB_PROV, ERR_R_OPERATION_FAIL, "PKCS#11 %s: %s", func, kb_pkcs11_rv_name(rv));
 }
 
@@ -145,16 +159,39 @@ CK_RV kb_p11pk_thread_last_rv(void) {
         return thread_last_rv;
 }
 
+void kb_p11_clear_last_rv(void) {
+        thread_last_rv = CKR_OK;
+}
+
+void kb_p11pk_set_thread_last_rv(CK_RV rv) {
+        thread_last_rv = rv;
+}
+
+CK_RV kb_p11pk_session_take(kb_p11pk_key *k, CK_SESSION_HANDLE *ret) {
+        *ret = k->session;
+        CK_RV rv = k->pool ? kb_p11_pool_take(k->pool, ret) : CKR_OK;
+        if (rv != CKR_OK) {
+                kb_p11pk_raise_rv("C_OpenSession", rv);
+                thread_last_rv = rv;
+        }
+        return rv;
+}
+
+void kb_p11pk_session_give(kb_p11pk_key *k, CK_SESSION_HANDLE s) {
+        if (k->pool)
+                kb_p11_pool_give(k->pool, s);
+}
+
 static CK_RV sign_on(kb_p11pk_key *k, CK_SESSION_HANDLE s, CK_MECHANISM *mech, const unsigned char *in,
                      size_t in_len, unsigned char *out, CK_ULONG *len) {
         CK_RV rv = k->fn->C_SignInit(s, mech, k->handle);
         if (rv != CKR_OK) {
-                raise_rv("C_SignInit", rv);
+                kb_p11pk_raise_rv("C_SignInit", rv);
                 return rv;
         }
         rv = k->fn->C_Sign(s, (CK_BYTE_PTR) in, in_len, out, len);
         if (rv != CKR_OK)
-                raise_rv("C_Sign", rv);
+                kb_p11pk_raise_rv("C_Sign", rv);
         return rv;
 }
 
@@ -163,17 +200,14 @@ static CK_RV sign_on(kb_p11pk_key *k, CK_SESSION_HANDLE s, CK_MECHANISM *mech, c
 int kb_p11pk_token_sign(kb_p11pk_key *k, CK_MECHANISM *mech, const unsigned char *in, size_t in_len,
                         unsigned char *out, size_t *out_len) {
         CK_ULONG len = *out_len;
-        CK_SESSION_HANDLE s = k->session;
+        CK_SESSION_HANDLE s;
 
         assert(k->fn && *out_len >= KB_P11PK_MAX_SIG);
-        CK_RV rv = k->pool ? kb_p11_pool_take(k->pool, &s) : CKR_OK;
-        if (rv != CKR_OK) {
-                raise_rv("C_OpenSession", rv);
-        } else {
-                rv = sign_on(k, s, mech, in, in_len, out, &len);
-                if (k->pool)
-                        kb_p11_pool_give(k->pool, s);
-        }
+        CK_RV rv = kb_p11pk_session_take(k, &s);
+        if (rv != CKR_OK)
+                return 0;
+        rv = sign_on(k, s, mech, in, in_len, out, &len);
+        kb_p11pk_session_give(k, s);
         thread_last_rv = rv;
         if (rv != CKR_OK)
                 return 0;

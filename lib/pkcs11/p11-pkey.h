@@ -3,7 +3,8 @@
  * A private key on a PKCS#11 token as an OpenSSL 3 EVP_PKEY, so that OpenSSL
  * itself builds CMS SignedData, CSRs and plain signatures with it. A small
  * provider compiled into lib/ ("keybridge-p11") supplies key management for
- * RSA and EC keys and the RSA (PKCS#1 v1.5, PSS) and ECDSA signatures; it
+ * RSA and EC keys, the RSA (PKCS#1 v1.5, PSS) and ECDSA signatures, RSA
+ * decryption (PKCS#1 v1.5, OAEP) and ECDH for digital envelopes; it
  * lives in a library context of its own, beside OpenSSL's default provider.
  */
 #pragma once
@@ -85,6 +86,7 @@ typedef struct kb_p11pk_key {
         CK_SESSION_HANDLE session;  /* signs on this one when there is no pool */
         kb_p11_pool *pool;          /* a reference, or NULL */
         CK_OBJECT_HANDLE handle;
+        char group[32];             /* EC: the curve of a parameters-only key, "" else */
 } kb_p11pk_key;
 
 /* A digest the signatures accept, with its PKCS#11 names for RSA-PSS. */
@@ -98,6 +100,8 @@ extern const OSSL_DISPATCH kb_p11pk_rsa_keymgmt[];
 extern const OSSL_DISPATCH kb_p11pk_ec_keymgmt[];
 extern const OSSL_DISPATCH kb_p11pk_rsa_signature[];
 extern const OSSL_DISPATCH kb_p11pk_ecdsa_signature[];
+extern const OSSL_DISPATCH kb_p11pk_rsa_cipher[];      /* p11-pkey-cipher.c: C_Decrypt */
+extern const OSSL_DISPATCH kb_p11pk_ecdh_exchange[];   /* p11-pkey-exch.c: C_DeriveKey */
 
 /* "RSA" or "EC", NULL for other key types. */
 const char *kb_p11pk_type_name(CK_KEY_TYPE type);
@@ -108,8 +112,16 @@ const kb_p11pk_digest *kb_p11pk_digest_find(const EVP_MD *md);
  * Returns 1 or 0, in OpenSSL's manner. */
 int kb_p11pk_token_sign(kb_p11pk_key *k, CK_MECHANISM *mech, const unsigned char *in, size_t in_len,
                         unsigned char *out, size_t *out_len);
-/* The result of this thread's last kb_p11pk_token_sign (CKR_OK before any). */
+/* The result of this thread's last token operation (CKR_OK before any). */
 CK_RV kb_p11pk_thread_last_rv(void);
+void kb_p11pk_set_thread_last_rv(CK_RV rv);
+/* An OpenSSL error naming the PKCS#11 function and result. */
+void kb_p11pk_raise_rv(const char *func, CK_RV rv);
+/* A session for one token operation with k: from its pool (waiting while all
+ * are busy), else its own. A failure is raised and recorded as the thread's
+ * last result. Give it back with kb_p11pk_session_give. */
+CK_RV kb_p11pk_session_take(kb_p11pk_key *k, CK_SESSION_HANDLE *ret);
+void kb_p11pk_session_give(kb_p11pk_key *k, CK_SESSION_HANDLE s);
 /* DER DigestInfo { md, hash } into *ret (free with OPENSSL_free): its length,
  * or -1. */
 int kb_p11pk_digest_info(const EVP_MD *md, const unsigned char *hash, size_t hash_len, unsigned char **ret);

@@ -48,6 +48,7 @@ kb_error kb_pkcs11_rv_error(CK_RV rv) {
         case CKR_MECHANISM_PARAM_INVALID:
         case CKR_KEY_TYPE_INCONSISTENT:
         case CKR_KEY_SIZE_RANGE:
+        case CKR_KEY_FUNCTION_NOT_PERMITTED:
                 return KB_E_UNSUPPORTED_ALGORITHM;
         default:
                 return KB_E_INTERNAL;

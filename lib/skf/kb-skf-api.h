@@ -113,6 +113,16 @@ typedef struct {
         SKF_ECCCIPHERBLOB ECCCipherBlob;
 } SKF_ENVELOPEDKEYBLOB;
 
+/* Block cipher parameters (SKF_DecryptInit, passed by value). PaddingType
+ * 0: none, 1: PKCS#5. */
+#define SKF_MAX_IV_LEN 32
+typedef struct {
+        SKF_BYTE IV[SKF_MAX_IV_LEN];
+        SKF_ULONG IVLen;
+        SKF_ULONG PaddingType;
+        SKF_ULONG FeedBitLen;
+} SKF_BLOCKCIPHERPARAM;
+
 typedef struct {
         SKF_CHAR FileName[SKF_MAX_FILE_NAME];
         SKF_ULONG FileSize;
@@ -230,4 +240,10 @@ typedef struct {
         X(SKF_ExtECCEncrypt, (SKF_HANDLE hDev, SKF_ECCPUBLICKEYBLOB * pPubKey, SKF_BYTE * pbPlainText,        \
                               SKF_ULONG ulPlainTextLen, SKF_ECCCIPHERBLOB * pCipherText))                     \
         X(SKF_ExportPublicKey, (SKF_HANDLE hContainer, SKF_BOOL bSignFlag, SKF_BYTE * pbBlob,                 \
-                                SKF_ULONG * pulBlobLen))
+                                SKF_ULONG * pulBlobLen))                                                      \
+        X(SKF_ImportSessionKey, (SKF_HANDLE hContainer, SKF_ULONG ulAlgId, SKF_BYTE * pbWrapedData,           \
+                                 SKF_ULONG ulWrapedLen, SKF_HANDLE * phKey))                                  \
+        X(SKF_DecryptInit, (SKF_HANDLE hKey, SKF_BLOCKCIPHERPARAM DecryptParam))                              \
+        X(SKF_Decrypt, (SKF_HANDLE hKey, SKF_BYTE * pbEncryptedData, SKF_ULONG ulEncryptedLen,                \
+                        SKF_BYTE * pbData, SKF_ULONG * pulDataLen))                                           \
+        X(SKF_CloseHandle, (SKF_HANDLE hHandle))

@@ -80,6 +80,9 @@ int kb_skf_init_pin(kb_source *s, const kb_token *t, const kb_secret *so_pin, co
 size_t kb_skf_sessions(kb_source *s, char (*ret_ids)[KB_TOKEN_ID_LEN + 1], size_t max);
 int kb_skf_seal_read(kb_source *s, const kb_token *t, const kb_cert *c, bool hidden_too, struct kb_seal **ret);
 int kb_skf_seal_write(kb_source *s, const kb_token *t, const kb_cert *c, const struct kb_seal *seal);
+int kb_skf_sm2_decrypt(kb_source *s, const kb_token *t, const kb_key_id *key, const unsigned char *cipher,
+                       size_t cipher_len, const unsigned char iv[16], const unsigned char *in, size_t in_len,
+                       unsigned char *out);
 int kb_skf_sm2_sign(kb_source *s, const kb_token *t, const kb_key_id *key, const unsigned char e[32],
                     unsigned char **ret, size_t *ret_len);
 /* Renewal (skf-renew.c): a key id is a container's name. */

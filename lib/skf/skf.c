@@ -62,6 +62,7 @@ static const kb_source_ops skf_ops = {
         .logout = kb_skf_logout,
         .sessions = kb_skf_sessions,
         .sm2_sign = kb_skf_sm2_sign,
+        .sm2_decrypt = kb_skf_sm2_decrypt,
         .set_pin = kb_skf_set_pin,
         .so_pin_state = kb_skf_so_pin_state,
         .init_pin = kb_skf_init_pin,

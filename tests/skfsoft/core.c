@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "skfsoft.h"
 
 #define MAGIC 0x534b4653u
@@ -197,6 +199,7 @@ void ss_handle_free(ss_handle *h) {
                         break;
                 }
         h->magic = 0;
+        OPENSSL_cleanse(h, sizeof(*h));
         free(h);
 }
 

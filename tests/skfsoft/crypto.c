@@ -86,6 +86,19 @@ int ss_sm4_ecb(const unsigned char key[16], bool enc, const unsigned char *in, s
         return ok ? 0 : -1;
 }
 
+int ss_sm4_cbc_decrypt(const unsigned char key[16], const unsigned char iv[16], bool pad, const unsigned char *in,
+                       size_t len, unsigned char *out, size_t *out_len) {
+        EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+        int n = 0, m = 0;
+        int ok = c && len % 16 == 0 && len > 0 && len <= INT_MAX &&
+                 EVP_DecryptInit_ex(c, EVP_sm4_cbc(), NULL, key, iv) && EVP_CIPHER_CTX_set_padding(c, pad) &&
+                 EVP_DecryptUpdate(c, out, &n, in, (int) len) && EVP_DecryptFinal_ex(c, out + n, &m);
+        EVP_CIPHER_CTX_free(c);
+        if (ok)
+                *out_len = (size_t) (n + m);
+        return ok ? 0 : -1;
+}
+
 int ss_sm2_decrypt_blob(EVP_PKEY *k, const SKF_ECCCIPHERBLOB *c, unsigned char *out, size_t *out_len) {
         unsigned char *der = NULL;
         size_t der_len = 0;

@@ -42,7 +42,7 @@ SS_EXPORT SKF_ULONG SKF_GenECCKeyPair(SKF_HANDLE hContainer, SKF_ULONG ulAlgId, 
         return ss_end(rv);
 }
 
-static EVP_PKEY *container_key(const ss_handle *c, bool sign) {
+EVP_PKEY *ss_container_key(const ss_handle *c, bool sign) {
         char p[PATH_MAX];
         return ss_path(p, c, sign ? "sign.key" : "enc.key") == 0 ? ss_key_load(p) : NULL;
 }
@@ -57,7 +57,7 @@ SS_EXPORT SKF_ULONG SKF_ECCSignData(SKF_HANDLE hContainer, SKF_BYTE *pbDigest, S
                 return ss_end(SAR_INDATALENERR);
         if ((rv = ss_need_user(c)) != SAR_OK)
                 return ss_end(rv);
-        EVP_PKEY *k = container_key(c, true);
+        EVP_PKEY *k = ss_container_key(c, true);
         if (!k)
                 return ss_end(SAR_KEYNOTFOUNTERR);
         unsigned char der[80];
@@ -141,7 +141,7 @@ SS_EXPORT SKF_ULONG SKF_ImportECCKeyPair(SKF_HANDLE hContainer, SKF_ENVELOPEDKEY
                 return ss_end(SAR_INVALIDPARAMERR);
         if ((rv = ss_need_user(c)) != SAR_OK)
                 return ss_end(rv);
-        EVP_PKEY *sign_key = container_key(c, true);
+        EVP_PKEY *sign_key = ss_container_key(c, true);
         if (!sign_key)
                 return ss_end(SAR_KEYNOTFOUNTERR);
         EVP_PKEY *k = unwrap(sign_key, pEnvelopedKeyBlob);

@@ -23,7 +23,7 @@ SKF_FUNCTIONS(SS_DECLARE)
 
 #define SS_NAME_MAX 31          /* application, container, file names */
 
-typedef enum { SS_DEV = 1, SS_APP, SS_CONTAINER } ss_kind;
+typedef enum { SS_DEV = 1, SS_APP, SS_CONTAINER, SS_KEY } ss_kind;
 
 /* A handle the library gave out; validated on every use. */
 typedef struct ss_handle {
@@ -35,6 +35,9 @@ typedef struct ss_handle {
         unsigned char challenge[8];     /* the last SKF_GenRandom of 8 bytes, for SKF_DevAuth */
         bool has_challenge, dev_authed;
         ino_t present_ino;              /* of ROOT/<device>/present at connect: a new one is a new insertion */
+        unsigned char session_key[16];  /* SS_KEY: an imported SM4 key */
+        SKF_BLOCKCIPHERPARAM cipher;    /* SS_KEY: from SKF_DecryptInit */
+        bool decrypting;
         struct ss_handle *next;
 } ss_handle;
 
@@ -80,5 +83,11 @@ EVP_PKEY *ss_priv_from_scalar(const unsigned char d[32]);
 bool ss_same_pub(EVP_PKEY *a, EVP_PKEY *b);
 int ss_sm3(const void *a, size_t alen, const void *b, size_t blen, unsigned char out[32]);
 int ss_sm4_ecb(const unsigned char key[16], bool enc, const unsigned char *in, size_t len, unsigned char *out);
+/* SM4-CBC decryption; with pad, PKCS#5 padding is removed. -1 on a bad
+ * length or padding. */
+int ss_sm4_cbc_decrypt(const unsigned char key[16], const unsigned char iv[16], bool pad, const unsigned char *in,
+                       size_t len, unsigned char *out, size_t *out_len);
+/* The container's SM2 key pair: its signature pair or its encryption pair. */
+EVP_PKEY *ss_container_key(const ss_handle *c, bool sign);
 int ss_sm2_decrypt_blob(EVP_PKEY *k, const SKF_ECCCIPHERBLOB *c, unsigned char *out, size_t *out_len);
 int ss_sm2_encrypt_blob(EVP_PKEY *pub, const unsigned char *in, size_t len, SKF_ECCCIPHERBLOB *c);

@@ -41,6 +41,8 @@ static const struct {
         { KB_E_RATE_LIMITED,           "RATE_LIMITED",           429 },
         { KB_E_INTERNAL,               "INTERNAL",               500 },
         { KB_E_TOKEN_NOT_INITIALIZED,  "TOKEN_NOT_INITIALIZED",  409 },
+        { KB_E_NOT_RECIPIENT,          "NOT_RECIPIENT",          409 },
+        { KB_E_DECRYPT_FAILED,         "DECRYPT_FAILED",         400 },
 };
 
 #define N_CONTRACT (sizeof(contract) / sizeof(contract[0]))
