@@ -29,7 +29,7 @@
 /* Requests wait at most this long for the first token scan after start-up. */
 #define READY_TIMEOUT_MS 3000
 
-static const char *const features[] = { "tokens", "certificates", "sign", "authenticate", "seal", "pin", "renewal", "enrollment", "websocket", "events", NULL };
+static const char *const features[] = { "tokens", "certificates", "sign", "authenticate", "seal", "pin", "renewal", "enrollment", "decrypt", "encrypt", "websocket", "events", NULL };
 
 /* Secrets pass through this process: no core files. */
 static void no_core_dumps(void) {

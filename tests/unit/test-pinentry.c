@@ -637,6 +637,7 @@ static const struct {
         { KB_DIALOG_OP_RENEW_REQUEST, "将在证书介质上生成新密钥", "a new key will be generated on the token" },
         { KB_DIALOG_OP_ENROLL,       "上生成新密钥并写入证书：", "wants to generate a new key on" },
         { KB_DIALOG_OP_DROP_KEY,     "未使用的密钥", "asks to delete an unused key" },
+        { KB_DIALOG_OP_DECRYPT,      "进行解密", "asks to decrypt with" },
 };
 
 START_TEST(test_each_operation_is_named_in_both_languages) {
@@ -673,6 +674,27 @@ START_TEST(test_an_enrollment_names_the_token_and_the_subject_it_writes_cleaned)
         ck_assert_str_eq(zh.title, "证书下载");
         kb_dialog_text_clear(&zh);
         kb_dialog_text_clear(&en);
+}
+END_TEST
+
+START_TEST(test_a_decryption_names_how_many_documents_one_pin_opens) {
+        kb_pin_request r = sign_request();
+        kb_dialog_text zh, en, one;
+
+        r.op = KB_DIALOG_OP_DECRYPT;
+        r.items = 12;
+        ck_assert_int_eq(kb_dialog_text_pin(&r, true, &zh), 0);
+        ck_assert_int_eq(kb_dialog_text_pin(&r, false, &en), 0);
+        ck_assert_msg(strstr(zh.description, "进行解密。共 12 份文件。"), "%s", zh.description);
+        ck_assert_msg(strstr(en.description, "to decrypt with the certificate “张三”"), "%s", en.description);
+        ck_assert_msg(strstr(en.description, " 12 documents."), "%s", en.description);
+        ck_assert_str_eq(zh.title, "解密");
+        r.items = 1;
+        ck_assert_int_eq(kb_dialog_text_pin(&r, false, &one), 0);
+        ck_assert_msg(!strstr(one.description, "documents"), "%s", one.description);
+        kb_dialog_text_clear(&zh);
+        kb_dialog_text_clear(&en);
+        kb_dialog_text_clear(&one);
 }
 END_TEST
 
@@ -946,6 +968,7 @@ static Suite *pinentry_suite(void) {
                             0, (int) (sizeof(op_rows) / sizeof(op_rows[0])));
         tcase_add_test(dialog_text, test_a_token_without_a_certificate_is_named_by_label_and_serial);
         tcase_add_test(dialog_text, test_an_enrollment_names_the_token_and_the_subject_it_writes_cleaned);
+        tcase_add_test(dialog_text, test_a_decryption_names_how_many_documents_one_pin_opens);
         tcase_add_test(dialog_text, test_the_final_try_is_announced_in_both_languages);
         tcase_add_test(dialog_text, test_a_pin_about_to_lock_is_announced_in_both_languages);
         tcase_add_test(dialog_text, test_unknown_retries_and_an_ok_pin_show_no_count_and_no_warning);
