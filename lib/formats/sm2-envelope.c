@@ -222,6 +222,7 @@ static int sm2_encrypt(X509 *cert, const unsigned char key[16], unsigned char **
 }
 
 static bool set_octets(ASN1_OCTET_STRING **slot, const unsigned char *p, size_t len) {
+        ASN1_OCTET_STRING_free(*slot);      /* a required member comes allocated */
         *slot = ASN1_OCTET_STRING_new();
         return *slot && len <= INT_MAX && ASN1_OCTET_STRING_set(*slot, p, (int) len);
 }

@@ -19,7 +19,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "skfsoft"))
 import kbtest  # noqa: E402
-from skf import Skf, make_device  # noqa: E402
+from skf import Skf, make_device, reexec_with_preload  # noqa: E402
 from skftest import SM2CA, provision, skf_daemon, skf_dirs, wait_token  # noqa: E402
 
 LIB = os.environ.get("KB_SKFSOFT_SO")
@@ -143,4 +143,7 @@ class SkfDecrypt(unittest.TestCase):
 
 
 if __name__ == "__main__":
+    if not LIB:
+        sys.exit("KB_SKFSOFT_SO is not set")
+    reexec_with_preload()   # the software token under ASan needs the runtime first
     kbtest.run(__name__)

@@ -17,11 +17,17 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from skf import (ADMIN, BYTE, HANDLE, SGD_SM2_1, SGD_SM2_2, ULONG, USER, DevInfo, PubBlob,  # noqa: E402
+from skf import (ADMIN, BYTE, HANDLE, SGD_SM2_1, SGD_SM2_2, ULONG, USER, CipherBlob, DevInfo, PubBlob,  # noqa: E402
                  SigBlob, Skf, SkfError, enveloped_key, make_device, openssl_verify, reexec_with_preload,
                  set_present, sm2_e)
 
 LIB = os.environ.get("KB_SKFSOFT_SO")
+
+
+class BlockCipherParam(ctypes.Structure):
+    """BLOCKCIPHERPARAM, passed by value to SKF_DecryptInit."""
+    _pack_ = 1
+    _fields_ = [("IV", BYTE * 32), ("IVLen", ULONG), ("PaddingType", ULONG), ("FeedBitLen", ULONG)]
 
 
 class SoftToken(unittest.TestCase):
@@ -180,6 +186,35 @@ class SoftToken(unittest.TestCase):
         blob.cbEncryptedPriKey[40] ^= 1
         self.assertSar("SAR_INDATAERR", self.skf.ImportECCKeyPair, c, ctypes.byref(blob))
         self.assertSar("SAR_KEYNOTFOUNTERR", self.skf.export, "ExportPublicKey", c, False)
+
+    def test_a_session_key_sent_to_the_encryption_pair_decrypts_sm4_cbc(self):
+        dev, app = self.app()
+        c, sign_pub = self.container(app)
+        key = subprocess.run(["openssl", "genpkey", "-algorithm", "SM2"], capture_output=True, check=True).stdout
+        blob, _ = enveloped_key(sign_pub, key)
+        self.skf.ImportECCKeyPair(c, ctypes.byref(blob))
+        enc_pub = PubBlob.from_buffer_copy(self.skf.export("ExportPublicKey", c, False))
+        sm4, iv, plain = os.urandom(16), os.urandom(16), "开标 bid".encode() * 5
+        wrapped = CipherBlob()
+        self.skf.ExtECCEncrypt(dev, ctypes.byref(enc_pub), (BYTE * 16).from_buffer_copy(sm4), 16,
+                               ctypes.byref(wrapped))
+        ct = subprocess.run(["openssl", "enc", "-sm4-cbc", "-K", sm4.hex(), "-iv", iv.hex()], input=plain,
+                            capture_output=True, check=True).stdout
+        hkey = HANDLE()
+        self.skf.ImportSessionKey(c, 0x402, ctypes.byref(wrapped), ctypes.sizeof(wrapped), ctypes.byref(hkey))
+        param = BlockCipherParam(IVLen=16, PaddingType=1)
+        ctypes.memmove(param.IV, iv, 16)
+        self.skf.DecryptInit(hkey, param)
+        out, n = (BYTE * len(ct))(), ULONG(len(ct))
+        self.skf.Decrypt(hkey, (BYTE * len(ct)).from_buffer_copy(ct), len(ct), out, ctypes.byref(n))
+        self.assertEqual(bytes(out)[:n.value], plain)
+        self.skf.CloseHandle(hkey)
+        self.assertSar("SAR_INVALIDHANDLEERR", self.skf.DecryptInit, hkey, param)
+        # sent to the signature pair instead: the encryption pair cannot open it
+        self.skf.ExtECCEncrypt(dev, ctypes.byref(sign_pub), (BYTE * 16).from_buffer_copy(sm4), 16,
+                               ctypes.byref(wrapped))
+        self.assertSar("SAR_INDATAERR", self.skf.ImportSessionKey, c, 0x402, ctypes.byref(wrapped),
+                       ctypes.sizeof(wrapped), ctypes.byref(hkey))
 
     def test_files_keep_their_size_and_rights(self):
         _, app = self.app()     # files are created by the user (rights 0x10)
