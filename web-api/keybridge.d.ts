@@ -11,7 +11,11 @@ export type ApiErrorCode =
   | 'METHOD_NOT_ALLOWED' | 'UNSUPPORTED_MEDIA_TYPE' | 'PAYLOAD_TOO_LARGE' | 'TOKEN_NOT_PRESENT'
   | 'TOKEN_BUSY' | 'TOKEN_FULL' | 'TOKEN_READ_ONLY' | 'PIN_CANCELLED' | 'PIN_INCORRECT'
   | 'PIN_FINAL_TRY' | 'PIN_LOCKED' | 'PIN_POLICY' | 'CERTIFICATE_MISMATCH'
-  | 'UNSUPPORTED_ALGORITHM' | 'RATE_LIMITED' | 'INTERNAL' | 'TOKEN_NOT_INITIALIZED';
+  | 'UNSUPPORTED_ALGORITHM' | 'RATE_LIMITED' | 'INTERNAL' | 'TOKEN_NOT_INITIALIZED'
+  /** decrypt: the envelope has no recipient for this certificate (409, field items[i].cms) */
+  | 'NOT_RECIPIENT'
+  /** decrypt: a damaged or tampered envelope: authentication failure, bad padding (400, field items[i].cms) */
+  | 'DECRYPT_FAILED';
 
 /** Codes the client raises itself. */
 export type ClientErrorCode =
@@ -29,7 +33,8 @@ export interface ErrorDetails {
   soRetriesLeft?: number | null;
   minLength?: number;
   maxLength?: number;
-  reason?: 'mustChange';
+  /** 'usage': a certificate whose key usage does not allow the operation (BAD_REQUEST, field certificate) */
+  reason?: 'mustChange' | 'usage';
   url?: string;
   [key: string]: unknown;
 }
@@ -57,7 +62,7 @@ export declare function base64ToBytes(base64: string): Uint8Array;
 export declare function textToBase64(text: string): string;
 
 export type MethodName =
-  | 'info' | 'tokens.list' | 'token.get' | 'certificate.get' | 'sign' | 'authenticate'
+  | 'info' | 'tokens.list' | 'token.get' | 'certificate.get' | 'sign' | 'decrypt' | 'encrypt' | 'authenticate'
   | 'pin.change' | 'pin.unblock' | 'seal.get' | 'seal.put' | 'renewal.request'
   | 'renewal.install' | 'renewal.cancel' | 'enrollment.request' | 'enrollment.install'
   | 'enrollment.cancel' | 'origin.approve';
@@ -135,6 +140,40 @@ export interface SignParams extends PinOptions {
   sm2Id?: string;
 }
 export interface SignResult { signatures: string[]; algorithm: string; certificate: string }
+
+export interface DecryptParams extends PinOptions {
+  /** the id of an encryption certificate on the token (usage "encrypt" or "both");
+   *  another usage: BAD_REQUEST, field certificate, reason "usage" */
+  certificate: string;
+  /** 1–64 envelopes under one PIN dialog: base64 DER ContentInfo of a CMS
+   *  EnvelopedData or AuthEnvelopedData, or a GM/T 0010 SM2 EnvelopedData;
+   *  at most 1 MiB each (PAYLOAD_TOO_LARGE, field items[i].cms) */
+  items: Array<{ cms: string }>;
+}
+export interface DecryptResult {
+  /** base64, one per item, in item order */
+  plaintexts: string[];
+  /** the certificate's id */
+  certificate: string;
+}
+
+export interface EncryptParams {
+  /** any recipient's certificate, PEM or base64 DER (not necessarily on a token);
+   *  unreadable or not for encryption: BAD_REQUEST, field certificate (reason "usage");
+   *  a key the daemon cannot encrypt to: UNSUPPORTED_ALGORITHM, field certificate */
+  certificate: string;
+  /** 1–64 items of base64 data */
+  items: Array<{ data: string }>;
+  /** RSA recipients: PKCS#1 v1.5 key transport (default) or OAEP with SHA-256 */
+  rsaPadding?: 'pkcs1' | 'oaep';
+}
+export interface EncryptResult {
+  /** base64 DER ContentInfo, one per item, in item order */
+  envelopes: string[];
+  /** "cms": CMS EnvelopedData (RSA key transport or EC key agreement, AES-256-CBC);
+   *  "gmt0010": GM/T 0010 EnvelopedData (SM2 key transport, SM4-CBC) */
+  format: 'cms' | 'gmt0010';
+}
 
 export interface AuthenticateParams extends PinOptions { certificate: string; challenge: string }
 export interface AuthenticateResult {
@@ -262,6 +301,10 @@ export declare class KeybridgeClient {
   getToken(token: string): Promise<Token>;
   getCertificate(token: string, certificate: string): Promise<Certificate>;
   sign(token: string, params: SignParams): Promise<SignResult>;
+  /** Opens envelopes with the token's encryption key (one PIN flow for all items). */
+  decrypt(token: string, params: DecryptParams, options?: CallOptions): Promise<DecryptResult>;
+  /** Seals data to a certificate; public key only, no token and no PIN. */
+  encrypt(params: EncryptParams, options?: CallOptions): Promise<EncryptResult>;
   authenticate(token: string, params: AuthenticateParams): Promise<AuthenticateResult>;
   changePin(token: string, params?: ChangePinParams): Promise<{ changed: true }>;
   unblockPin(token: string, params: UnblockPinParams): Promise<{ unblocked: true; mustChange: boolean }>;

@@ -119,6 +119,8 @@ const METHODS = {
   'token.get': ['GET', '/v1/tokens/{token}'],
   'certificate.get': ['GET', '/v1/tokens/{token}/certificates/{certificate}'],
   'sign': ['POST', '/v1/tokens/{token}/sign'],
+  'decrypt': ['POST', '/v1/tokens/{token}/decrypt'],
+  'encrypt': ['POST', '/v1/encrypt'],
   'authenticate': ['POST', '/v1/tokens/{token}/authenticate'],
   'pin.change': ['POST', '/v1/tokens/{token}/pin/change'],
   'pin.unblock': ['POST', '/v1/tokens/{token}/pin/unblock'],
@@ -670,6 +672,13 @@ export class KeybridgeClient {
   getToken(token) { return this.call('token.get', { token: token }); }
   getCertificate(token, certificate) { return this.call('certificate.get', { token: token, certificate: certificate }); }
   sign(token, params) { return this.call('sign', Object.assign({ token: token }, params)); }
+  // Opens CMS (or GM/T 0010) envelopes with the token's encryption key:
+  // params.certificate names the encryption certificate, params.items are
+  // [{cms}] (1-64, one PIN dialog); answers {plaintexts, certificate}.
+  decrypt(token, params, opts) { return this.call('decrypt', Object.assign({ token: token }, params), opts); }
+  // Seals params.items ([{data}]) to any recipient certificate (PEM or
+  // base64 DER). Public key only: no token, no PIN. Answers {envelopes, format}.
+  encrypt(params, opts) { return this.call('encrypt', Object.assign({}, params), opts); }
   authenticate(token, params) { return this.call('authenticate', Object.assign({ token: token }, params)); }
   changePin(token, params) { return this.call('pin.change', Object.assign({ token: token }, params)); }
   unblockPin(token, params) { return this.call('pin.unblock', Object.assign({ token: token }, params)); }

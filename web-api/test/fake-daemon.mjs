@@ -10,6 +10,19 @@
 import http from 'node:http';
 import { WebSocketServer } from 'ws';
 
+// HTTP status of the API codes the fakes answer with (docs/api.md "Errors").
+const STATUS = {
+  BAD_REQUEST: 400, UNSUPPORTED_ALGORITHM: 400, DECRYPT_FAILED: 400, PIN_POLICY: 400,
+  PIN_INCORRECT: 401, NOT_FOUND: 404, TOKEN_NOT_PRESENT: 409, TOKEN_BUSY: 409,
+  PIN_CANCELLED: 409, PIN_FINAL_TRY: 409, CERTIFICATE_MISMATCH: 409, NOT_RECIPIENT: 409,
+  PAYLOAD_TOO_LARGE: 413, PIN_LOCKED: 423, RATE_LIMITED: 429, INTERNAL: 500,
+};
+
+// An API error for a handler of method() to throw: the REST error object.
+export function apiError(code, details = {}) {
+  return { apiError: Object.assign({ code, message: `fake ${code}` }, details) };
+}
+
 export class FakeDaemon {
   constructor() {
     this.requests = [];            // "GET /v1/info", "ws tokens.list", ...
@@ -18,6 +31,7 @@ export class FakeDaemon {
     this.upgradeTimes = [];        // Date.now() of every upgrade attempt
     this.tokens = [{ id: 'aaaa', label: 'demo', pin: { status: 'ok' }, certificates: [] }];
     this.rest = {};                // "METHOD /path" → (body) => [status, json]
+    this.routes = new Map();       // route of method() → [regexp, handler]: paths with parameters
     this.rpc = {};                 // method → (params, conn) => result | throws {error}
     this.sockets = new Set();
     this.server = http.createServer((req, res) => this._onHttp(req, res));
@@ -57,6 +71,25 @@ export class FakeDaemon {
     for (const c of this.wss.clients) c.terminate();
   }
 
+  // One handler for both transports, as the daemon's method table has it:
+  // fn(params) answers the result or throws apiError(); the REST route may
+  // have {name} path parameters, which join the body's and the query's
+  // members in params, as JSON-RPC has them.
+  method(name, route, fn) {
+    const [verb, path] = route.split(' ');
+    const names = [];
+    const re = new RegExp(`^${verb} ${path.replace(/\{(\w+)\}/g, (m, n) => { names.push(n); return '([^/]+)'; })}$`);
+    this.routes.set(route, [re, (body, key, req) => {
+      const m = re.exec(key);
+      const query = Object.fromEntries(new URL(req.url, 'http://fake').searchParams);
+      const params = Object.assign({}, body, query);
+      names.forEach((n, i) => { params[n] = decodeURIComponent(m[i + 1]); });
+      return restAnswer(() => fn(params));
+    }]);
+    this.rpc[name] = (params) => rpcAnswer(() => fn(params));
+    delete this.rest[route]; // a default of the same route gives way
+  }
+
   notify(method, params) {
     const text = JSON.stringify({ jsonrpc: '2.0', method, params });
     for (const c of this.wss.clients) c.send(text);
@@ -69,7 +102,8 @@ export class FakeDaemon {
       const path = req.url.split('?')[0];
       const key = `${req.method} ${path}`;
       this.requests.push(`${req.method} ${req.url}`);
-      const handler = this.rest[key];
+      const route = Array.from(this.routes.values()).find(([re]) => re.test(key));
+      const handler = this.rest[key] || (route && ((b, r) => route[1](b, key, r)));
       const [status, json] = handler ? handler(body ? JSON.parse(body) : undefined, req) :
         [404, { error: { code: 'NOT_FOUND', message: 'Not found.' } }];
       res.writeHead(status, { 'Content-Type': 'application/json', 'Access-Control-Allow-Origin': '*' });
@@ -105,6 +139,25 @@ export class FakeDaemon {
       }
     }
     ws.send(JSON.stringify(reply));
+  }
+}
+
+function restAnswer(fn) {
+  try {
+    return [200, fn()];
+  } catch (e) {
+    if (!e.apiError) throw e;
+    return [STATUS[e.apiError.code] || 500, { error: e.apiError }];
+  }
+}
+
+function rpcAnswer(fn) {
+  try {
+    return fn();
+  } catch (e) {
+    if (!e.apiError) throw e;
+    const code = e.apiError.code === 'BAD_REQUEST' ? -32602 : e.apiError.code === 'INTERNAL' ? -32603 : -32000;
+    throw { error: { code, message: e.apiError.message, data: e.apiError } };
   }
 }
 
