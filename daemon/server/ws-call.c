@@ -38,7 +38,6 @@ static const char *topic_name(kb_ws_topic t) {
 static void job_free(ws_job *j) {
         json_decref(j->id);
         json_decref(j->params);
-        kb_json_wipe(j->result);        /* not answered (connection gone): plaintexts may be in it */
         json_decref(j->result);
         json_decref(j->call.error_details);
         free(j);
@@ -78,6 +77,8 @@ void kb_ws_job_done(kb_ws *ws, ws_job *j) {
         c->jobs--;
         if (c->state == CONN_OPEN)
                 answer(ws, c, j->batch, j->id, call_response(j, c->zh));
+        else
+                kb_json_wipe(j->result);        /* never answered: plaintexts may be in it */
         if (j->batch)
                 batch_end(ws, c, j->batch);
         job_free(j);    /* a dead c is freed once its jobs are done (reap) */

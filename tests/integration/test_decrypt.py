@@ -17,6 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import kbtest  # noqa: E402
 from p11fault import FaultControl, module_path  # noqa: E402
 from test_sign import PINENTRY, Pinentry  # noqa: E402
+from wsclient import WS  # noqa: E402
 
 LABEL = "kb-env"
 PIN = "123456"
@@ -140,6 +141,31 @@ class Decrypt(DecryptBase):
         self.assertEqual(self.opened("李四", [self.seal("02", data, "-aes256")]), [data])
         sha256 = self.seal("02", data, "-aes128", "ecdh_kdf_md:sha256")
         self.assertEqual(self.opened("李四", [sha256]), [data])
+
+    def test_over_json_rpc_with_progress_and_in_a_batch(self):
+        envs = [self.seal("05", BID + str(i).encode()) for i in range(2)]
+        ws = WS(self.d)
+        try:
+            notes = []
+            answer = ws.call("decrypt", {"token": self.token["id"], "certificate": self.certs["钱七"]["id"],
+                                         "items": [{"cms": b64(e)} for e in envs]}, notifications=notes)
+            self.assertEqual([base64.b64decode(p) for p in answer["result"]["plaintexts"]],
+                             [BID + b"0", BID + b"1"], answer)
+            self.assertEqual([n["params"]["percent"] for n in notes if n.get("method") == "operation.progress"],
+                             [50, 100], notes)
+            ws.send_json([{"jsonrpc": "2.0", "id": 7, "method": "decrypt",
+                           "params": {"token": self.token["id"], "certificate": self.certs["钱七"]["id"],
+                                      "items": [{"cms": b64(envs[0])}]}},
+                          {"jsonrpc": "2.0", "id": 8, "method": "encrypt",
+                           "params": {"certificate": self.tokens.cert_pem(LABEL, "05"), "items": [{"data": "AA=="}]}}])
+            batch = ws.recv_json()
+            while not isinstance(batch, list):
+                batch = ws.recv_json()
+            by_id = {r["id"]: r for r in batch}
+            self.assertEqual(base64.b64decode(by_id[7]["result"]["plaintexts"][0]), BID + b"0", batch)
+            self.assertEqual(by_id[8]["result"]["format"], "cms", batch)
+        finally:
+            ws.close()
 
     def test_an_empty_document_and_a_large_one_open(self):
         big = os.urandom(700 * 1024)
