@@ -1,7 +1,8 @@
 #!/bin/sh
 # The README's first command: install what is missing, build, create a demo
 # SoftHSM2 token (RSA-2048 and EC P-256 keys; certificates valid, expiring in
-# 20 days and expired; Chinese subjects) and a demo SM2 token of the software
+# 20 days and expired; Chinese subjects; encryption certificates, EC P-256 and
+# RSA-2048, for the bid opening page) and a demo SM2 token of the software
 # SKF library (signature and encryption certificates), and beside them two
 # blank tokens for the remote download (远程下载) of a first certificate: a
 # SoftHSM2 token with its PINs set and no objects, and an SKF application with
@@ -10,8 +11,9 @@
 # run keybridged in the foreground on them and serve the demo portal page
 # with its small server side (tests/demo_portal.py: login challenges,
 # signature checks, a demo CA for renewal, the unblock code for a PIN reset,
-# the demo RA's download authorization codes). It prints one code to try the
-# remote download with. Ctrl-C stops both.
+# the demo RA's download authorization codes, bids sealed to an encryption
+# certificate for the bid opening). It prints one code to try the remote
+# download with. Ctrl-C stops both.
 #
 #   KEYBRIDGE_DEMO_DIR   where the token and daemon state live (build/demo)
 #   KEYBRIDGE_DEMO_TLS   1 = HTTPS with the daemon's own root (default 0: plain
@@ -32,7 +34,11 @@ page_port=$((port + 1))
 mkdir -p "$demo"
 if [ ! -d "$demo/tokens/tokens" ]; then
         echo "creating the demo token in $demo/tokens ..." >&2
-        if ! tests/fixtures/make-token.sh "$demo/tokens" keybridge-demo >/dev/null 2>"$demo/make-token.log"; then
+        # KB_TOKEN_RSA_ENCRYPTION: an RSA encryption certificate (钱七) beside
+        # the EC one (李四), so the bid opening (开标解密) page shows both
+        # (a demo directory made before it lacks it: remove it to have it)
+        if ! KB_TOKEN_RSA_ENCRYPTION=1 tests/fixtures/make-token.sh "$demo/tokens" keybridge-demo \
+                >/dev/null 2>"$demo/make-token.log"; then
                 cat "$demo/make-token.log" >&2
                 exit 1
         fi
@@ -128,6 +134,8 @@ cat <<EOT
 keybridge demo is running (Ctrl-C stops it).
 
   Demo portal page:  $page/demo/?daemon=$scheme://127.0.0.1:$port
+  Bid opening (开标解密):         $page/demo/bid.html?daemon=$scheme://127.0.0.1:$port
+  A legacy page's SOF_* calls:  $page/demo/legacy.html?daemon=$scheme://127.0.0.1:$port
   Daemon:            $scheme://127.0.0.1:$port/v1/   (PIN 123456, SO/admin PIN 12345678, all tokens)
 
 Remote download (远程下载) of a first certificate onto a blank token

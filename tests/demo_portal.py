@@ -11,6 +11,10 @@ them (Python standard library and the openssl CLI only):
                                                            -> {signatureValid, certificateValid, subject, detail}
     POST /demo-api/ca/issue       {csr, proof, certificate} -> {certificate, chain, proofVerified}
     POST /demo-api/unblock-code   {token}                  -> {unblockCode, newPin}
+    POST /demo-api/bid/seal       {certificate, data, rsaPadding?}
+                                  -> {cms, format, scheme, sha256, size, recipient, fingerprintSha256}:
+                                  a bid file sealed to the bidder's encryption certificate for the
+                                  bid opening (开标解密), see seal_bid
 
   the demo RA's remote download (远程下载) of a first certificate onto a blank token:
     POST /demo-api/ra/codes       {subject, keyType}       -> a new download authorization code
@@ -59,6 +63,7 @@ SRC = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD_CLASSIC = os.path.join(SRC, "web-api", "build-classic.mjs")
 VERIFIER = os.path.join(SRC, "docs", "examples", "verify-keybridge-auth.py")
 GMT_VERIFIER = os.path.join(SRC, "docs", "examples", "verify-gmt-signed-data.py")
+GMT_ENVELOPE = os.path.join(SRC, "docs", "examples", "make-gmt-enveloped-data.py")
 SKF_HELPERS = os.path.join(SRC, "tests", "skfsoft", "skf.py")   # enveloped_key(): the KMC's ENVELOPEDKEYBLOB
 GMT_ID_OPTS = ["-vfyopt", "distid:1234567812345678"]   # how openssl checks an SM2 signature with the GM/T ID
 MAX_BODY = 1 << 20
@@ -74,6 +79,10 @@ FIELD_OF_OID = {oid: name for name, oid, _ in SUBJECT_FIELDS}
 KEY_TYPES = ("RSA-2048", "RSA-3072", "EC-P256", "EC-P384", "SM2")
 CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"   # no 0/O, 1/I: read aloud over the phone
 DEMO_SUBJECT = {"C": "CN", "ST": "山东省", "L": "济南市", "O": "阳光采购测试有限公司", "OU": "投标部", "CN": "孙七"}
+BID_MAX = 512 * 1024            # what the portal takes as one bid file
+# the key transport of an RSA recipient: PKCS#1 v1.5 (openssl's default) or OAEP (SHA-1, MGF1-SHA-1)
+RSA_PADDINGS = {"pkcs1": ("RSA-PKCS1", []), "oaep": ("RSA-OAEP", ["-keyopt", "rsa_padding_mode:oaep"])}
+ENCRYPTION_USAGES = ("Key Encipherment", "Data Encipherment", "Key Agreement")
 KEY_USAGE_NAMES = {
     "Digital Signature": "digitalSignature", "Non Repudiation": "nonRepudiation",
     "Key Encipherment": "keyEncipherment", "Data Encipherment": "dataEncipherment",
@@ -156,6 +165,7 @@ class Portal:
         self.verifier = load_example(VERIFIER)
         self.gmt = load_example(GMT_VERIFIER)
         self.skf = load_example(SKF_HELPERS)
+        self.gmt_envelope = load_example(GMT_ENVELOPE)
 
     # ---- login (keybridge-auth-1) ----
 
@@ -429,6 +439,66 @@ class Portal:
                                     "envelopedKey": base64.b64encode(bytes(blob)).decode()}
         return answer
 
+    # ---- bid opening (开标解密): a bid sealed to the bidder's encryption certificate ----
+
+    def seal_bid(self, body, origin):
+        """Seals a bid file to the bidder's encryption certificate, as a
+        tendering portal's server does at submission: CMS EnvelopedData
+        (openssl cms -encrypt, AES-256-CBC) for RSA (key transport, PKCS#1
+        v1.5 or OAEP) and EC (ECDH key agreement), GM/T 0010 EnvelopedData
+        for SM2 (docs/examples/make-gmt-enveloped-data.py). Only the token
+        holding the certificate's key opens it at the bid opening; the
+        SHA-256 of the bid is what the opened plaintext is checked against."""
+        plain = b64decode(body.get("data", ""), "data")
+        if not plain or len(plain) > BID_MAX:
+            raise bad(f"data must hold 1 to {BID_MAX} bytes")
+        with Workdir() as w:
+            cert_path = w.file("recipient.pem", text_field(body, "certificate"))
+            der = openssl("x509", "-in", cert_path, "-outform", "DER").stdout
+            if not der:
+                raise bad("certificate is not a PEM certificate")
+            key_type = self._encryption_key_type(cert_path)
+            if key_type == "SM2":
+                cms, fmt, scheme = self.gmt_envelope.envelope(der, plain), "gmt0010", "SM2"
+            else:
+                cms, scheme = self._cms_envelope(w, cert_path, plain, key_type, body.get("rsaPadding"))
+                fmt = "cms"
+            subject = openssl("x509", "-in", cert_path, "-noout", "-subject", "-nameopt", "utf8").stdout
+        return {"cms": base64.b64encode(cms).decode(), "format": fmt, "scheme": scheme,
+                "sha256": hashlib.sha256(plain).hexdigest(), "size": len(plain),
+                "recipient": subject.decode().strip().removeprefix("subject="),
+                "fingerprintSha256": hashlib.sha256(der).hexdigest()}
+
+    def _encryption_key_type(self, cert_path):
+        """RSA, EC or SM2, for a certificate whose key usage allows
+        encryption (or that has none); else the bid is refused."""
+        text = openssl("x509", "-in", cert_path, "-noout", "-text").stdout.decode(errors="replace")
+        usage = openssl("x509", "-in", cert_path, "-noout", "-ext", "keyUsage").stdout.decode()
+        if usage.strip() and not any(u in usage for u in ENCRYPTION_USAGES):
+            raise DemoError(400, "NOT_ENCRYPTION_CERTIFICATE", "the certificate's key usage does not allow encryption")
+        if "rsaEncryption" in text:
+            return "RSA"
+        if "ASN1 OID: SM2" in text:
+            return "SM2"
+        if "id-ecPublicKey" in text:
+            return "EC"
+        raise DemoError(400, "UNSUPPORTED_ALGORITHM", "the certificate's key is not RSA, EC or SM2")
+
+    def _cms_envelope(self, w, cert_path, plain, key_type, padding):
+        """DER CMS EnvelopedData to the certificate; (envelope, scheme)."""
+        scheme, keyopt = "ECDH", []
+        if key_type == "RSA":
+            if (padding or "pkcs1") not in RSA_PADDINGS:
+                raise bad("rsaPadding must be pkcs1 or oaep")
+            scheme, keyopt = RSA_PADDINGS[padding or "pkcs1"]
+        out = w.file("bid.cms")
+        r = openssl("cms", "-encrypt", "-binary", "-aes-256-cbc", "-in", w.file("bid", plain),
+                    "-recip", cert_path, *keyopt, "-outform", "DER", "-out", out)
+        if r.returncode:
+            raise DemoError(500, "SEAL_FAILED", r.stderr.decode(errors="replace").strip())
+        with open(out, "rb") as f:
+            return f.read(), scheme
+
     # ---- PIN reset: the server releases the SO PIN after checking the user ----
 
     def unblock_code(self, body, origin):
@@ -547,6 +617,7 @@ ROUTES = {
     "/demo-api/verify": Portal.verify,
     "/demo-api/ca/issue": Portal.issue,
     "/demo-api/unblock-code": Portal.unblock_code,
+    "/demo-api/bid/seal": Portal.seal_bid,
     "/demo-api/ra/codes": Portal.new_code,
     "/demo-api/ra/list": Portal.list_codes,
     "/demo-api/ra/lookup": Portal.lookup,

@@ -5,7 +5,7 @@ can pull the token), the scripted pinentry, and the demo portal served by
 tests/demo_portal.py from its own origin (allowed) and from a second one (not
 allowed). The test's TAP output goes to stdout for meson.
 
-    run.py TEST.mjs [--tls] [--blank]
+    run.py TEST.mjs [--tls] [--blank] [--encryption]
 
 With --tls the daemon serves HTTPS/WSS (its default) and its local root is
 installed with `keybridged trust install` into the NSS database of a home
@@ -19,6 +19,13 @@ has PINs and no container, beside one with no application at all
 (tests/skfsoft/make-demo-token.py); the portal issues SM2 certificates from
 that script's SM2 CA. The test gets their listings (KB_BLANK_JSON) and the
 CAs' certificates (KB_CA_PEM, KB_SM2_CA_PEM). PINs: 123456 everywhere.
+
+With --encryption (the bid opening's and the legacy page's tests) the test's
+token also holds an RSA encryption certificate (make-token.sh with
+KB_TOKEN_RSA_ENCRYPTION=1: id 05, CN 钱七, beside the EC one, id 02), and the
+daemon also has the SM2 demo token of the software SKF library ("keybridge
+SM2 demo", CN "Demo SM2 User": signature and encryption certificates) and its
+blank sibling (tests/skfsoft/make-demo-token.py).
 
 Environment: KEYBRIDGED, KB_P11FAULT_SO (as for the integration tests),
 KB_SKFSOFT_SO and KB_SKFSOFT_PRELOAD (--blank), KB_ARTIFACTS (where
@@ -83,12 +90,18 @@ def make_blank_tokens(tokens, tmp):
     subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", BLANK_LABEL, "--so-pin", "12345678",
                     "--pin", "123456"], env=dict(os.environ, SOFTHSM2_CONF=tokens.conf), check=True,
                    capture_output=True)
+    return make_skf_tokens(tmp, "--only-blank", "--unformatted", "kb-unformatted")
+
+
+def make_skf_tokens(tmp, *options):
+    """Software SKF devices made by make-demo-token.py with these options,
+    and their SM2 CA. Returns (daemon arguments, daemon environment,
+    portal arguments, SM2 CA directory)."""
     library = os.environ.get("KB_SKFSOFT_SO")
     if not library:
         raise RuntimeError("KB_SKFSOFT_SO is not set (the software SKF library): run through meson test")
     skf = os.path.join(tmp, "skf")
-    r = subprocess.run([sys.executable, MAKE_SKF, "--only-blank", "--unformatted", "kb-unformatted", library, skf],
-                       capture_output=True, text=True)
+    r = subprocess.run([sys.executable, MAKE_SKF, *options, library, skf], capture_output=True, text=True)
     if r.returncode:
         raise RuntimeError(f"make-demo-token.py failed: {r.stdout}{r.stderr}")
     ca = os.path.join(skf, "ca")
@@ -109,11 +122,13 @@ def wait_blank_tokens(daemon, timeout=30):
     raise RuntimeError(f"the blank tokens did not show: {[(t['backend'], t['label']) for t in tokens]}")
 
 
-def run(test_file, tls=False, blank=False):
+def run(test_file, tls=False, blank=False, encryption=False):
     if not node_modules_ready():
         print("Bail out! web-api/node_modules is missing: run tests/node-deps.sh (tests/run-all.sh does)")
         return 1
     tmp = tempfile.mkdtemp(prefix="kb-browser-")
+    if encryption:
+        os.environ["KB_TOKEN_RSA_ENCRYPTION"] = "1"     # read by make-token.sh
     tokens = kbtest.TokenDir((LABEL,))
     pin = Pinentry(tmp)
     ctl = FaultControl(os.path.join(tmp, "control"))
@@ -121,12 +136,13 @@ def run(test_file, tls=False, blank=False):
     page = f"http://127.0.0.1:{page_port}"
     env = dict(pin.env, **ctl.environ(module=kbtest.SOFTHSM))
     daemon_extra, portal_extra, blank_env, sm2_ca = [], [], {}, None
-    if blank:
+    if blank or encryption:
         try:
-            daemon_extra, skf_env, portal_extra, sm2_ca = make_blank_tokens(tokens, tmp)
+            made = make_blank_tokens(tokens, tmp) if blank else make_skf_tokens(tmp)
         except BaseException:
             tokens.cleanup()
             raise
+        daemon_extra, skf_env, portal_extra, sm2_ca = made
         env.update(skf_env)
     daemon = kbtest.Daemon(tokens, tls=tls, modules=[module_path()], env=env,
                            extra=["--pinentry", PINENTRY, "--allow-origin", page, "--pin-cooldown", "0",
@@ -167,4 +183,5 @@ def run(test_file, tls=False, blank=False):
 
 
 if __name__ == "__main__":
-    sys.exit(run(os.path.abspath(sys.argv[1]), tls="--tls" in sys.argv[2:], blank="--blank" in sys.argv[2:]))
+    sys.exit(run(os.path.abspath(sys.argv[1]), tls="--tls" in sys.argv[2:], blank="--blank" in sys.argv[2:],
+                 encryption="--encryption" in sys.argv[2:]))
