@@ -44,25 +44,34 @@ static void job_free(ws_job *j) {
 }
 
 /* A response for a request; NULL for notifications. Steals response. */
-static void answer(kb_ws *ws, ws_conn *c, ws_batch *b, json_t *id, json_t *response) {
+static void answer(kb_ws *ws, ws_conn *c, ws_batch *b, json_t *id, json_t *response, bool secret) {
         if (!id) {
+                kb_ws_wipe_results(response);
                 json_decref(response);
                 return;
         }
-        if (b)
+        if (b) {
                 json_array_append_new(b->responses, response);
+                b->secret |= secret;
+        } else if (secret)
+                kb_ws_send_secret_json(ws, c, response);
         else
                 kb_ws_send_json(ws, c, response);
+}
+
+static void batch_free(ws_batch *b) {
+        if (b->secret)
+                kb_ws_wipe_results(b->responses);
+        json_decref(b->responses);
+        free(b);
 }
 
 static void batch_end(kb_ws *ws, ws_conn *c, ws_batch *b) {
         if (--b->pending > 0)
                 return;
         if (json_array_size(b->responses) > 0 && c->state == CONN_OPEN)
-                kb_ws_send_json(ws, c, TAKE_PTR(b->responses));
-        kb_json_wipe(b->responses);
-        json_decref(b->responses);
-        free(b);
+                (b->secret ? kb_ws_send_secret_json : kb_ws_send_json)(ws, c, TAKE_PTR(b->responses));
+        batch_free(b);
 }
 
 static json_t *call_response(const ws_job *j, bool zh) {
@@ -75,9 +84,10 @@ static json_t *call_response(const ws_job *j, bool zh) {
 void kb_ws_job_done(kb_ws *ws, ws_job *j) {
         ws_conn *c = j->conn;
         c->jobs--;
+        bool secret = j->method->secret_result;
         if (c->state == CONN_OPEN)
-                answer(ws, c, j->batch, j->id, call_response(j, c->zh));
-        else
+                answer(ws, c, j->batch, j->id, call_response(j, c->zh), secret);  /* wiped when sent */
+        else if (secret)
                 kb_json_wipe(j->result);        /* never answered: plaintexts may be in it */
         if (j->batch)
                 batch_end(ws, c, j->batch);
@@ -85,10 +95,10 @@ void kb_ws_job_done(kb_ws *ws, ws_job *j) {
 }
 
 void kb_ws_job_discard(ws_job *j) {
-        if (j->batch && --j->batch->pending == 0) {
-                json_decref(j->batch->responses);
-                free(j->batch);
-        }
+        if (j->batch && --j->batch->pending == 0)
+                batch_free(j->batch);
+        if (j->method->secret_result)
+                kb_json_wipe(j->result);
         j->conn->jobs--;
         job_free(j);
 }
@@ -239,7 +249,7 @@ static void request(kb_ws *ws, ws_conn *c, ws_batch *b, json_t *req) {
         kb_rpc_request rq;
         json_t *err = NULL;
         if (kb_rpc_check(req, c->zh, &rq, &err) < 0) {
-                answer(ws, c, b, json_null(), err);     /* always answered */
+                answer(ws, c, b, json_null(), err, false);     /* always answered */
                 return;
         }
         /* The params belong to the call from here on: a page PIN in them is
@@ -251,7 +261,7 @@ static void request(kb_ws *ws, ws_conn *c, ws_batch *b, json_t *req) {
         json_t *resp = dispatch(ws, c, b, &rq);
         json_decref(params);
         if (resp)
-                answer(ws, c, b, rq.id, resp);
+                answer(ws, c, b, rq.id, resp, false);   /* secret methods run as jobs */
 }
 
 void kb_ws_on_message(kb_ws *ws, ws_conn *c, uint8_t *text, size_t len) {

@@ -152,11 +152,36 @@ void kb_ws_send(kb_ws *ws, ws_conn *c, uint8_t opcode, const void *data, size_t 
         kb_ws_flush(ws, c);
 }
 
-/* Messages may carry plaintexts (decrypt): each is wiped once queued, and
- * the queue's buffers when they are let go. */
 void kb_ws_send_json(kb_ws *ws, ws_conn *c, json_t *msg) {
+        char *text = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
+        json_decref(msg);
+        if (!text) {
+                kb_ws_fail(ws, c, KB_WS_CLOSE_INTERNAL, NULL);
+                return;
+        }
+        kb_ws_send(ws, c, KB_WS_OP_TEXT, text, strlen(text));
+        free(text);
+}
+
+/* The "result" of a response, or of each response of a batch. */
+void kb_ws_wipe_results(json_t *msg) {
+        size_t i;
+        json_t *r;
+        if (!json_is_array(msg)) {
+                kb_json_wipe(json_object_get(msg, "result"));
+                return;
+        }
+        json_array_foreach(msg, i, r)
+                kb_json_wipe(json_object_get(r, "result"));
+}
+
+/* A response with plaintexts (decrypt): its results and its text are wiped
+ * once queued; the queue's buffers are wiped whenever they are let go. */
+void kb_ws_send_secret_json(kb_ws *ws, ws_conn *c, json_t *msg) {
         size_t len = 0;
-        char *text = kb_json_dumps_secret(msg, &len);
+        char *text = kb_json_dumps_exact(msg, &len);
+        kb_ws_wipe_results(msg);
+        json_decref(msg);
         if (!text) {
                 kb_ws_fail(ws, c, KB_WS_CLOSE_INTERNAL, NULL);
                 return;

@@ -53,6 +53,7 @@ typedef struct ws_conn {
 typedef struct ws_batch {
         json_t *responses;
         unsigned pending;
+        bool secret;            /* a response holds plaintexts: wipe the results */
 } ws_batch;
 
 typedef enum inbox_kind {
@@ -114,6 +115,9 @@ void kb_ws_last_frame_sent(kb_ws *ws, ws_conn *c);
 void kb_ws_send(kb_ws *ws, ws_conn *c, uint8_t opcode, const void *data, size_t len);
 /* Serialize and send a JSON message (steals it). */
 void kb_ws_send_json(kb_ws *ws, ws_conn *c, json_t *msg);
+/* The same for a response (or batch) that holds plaintexts (kb_method.secret_result). */
+void kb_ws_send_secret_json(kb_ws *ws, ws_conn *c, json_t *msg);
+void kb_ws_wipe_results(json_t *msg);
 /* Start the close handshake with code and wait for the peer's close frame
  * (messages that still come are dropped). */
 void kb_ws_close(kb_ws *ws, ws_conn *c, uint16_t code, const char *reason);

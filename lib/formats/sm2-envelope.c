@@ -158,7 +158,8 @@ int kb_sm2_envelope_read(const unsigned char *der, size_t len, X509 *cert, kb_sm
         if (!oid_is(rcpt->key_alg->algorithm, OID_SM2_3, OID_SM2))
                 return -KB_E_UNSUPPORTED_ALGORITHM;
         const ASN1_OCTET_STRING *content = info->data->content->content;
-        if (ASN1_STRING_length(content) == 0 || ASN1_STRING_length(content) % KB_SM4_BLOCK != 0)
+        if (ASN1_STRING_length(content) == 0 || ASN1_STRING_length(content) % KB_SM4_BLOCK != 0 ||
+            ASN1_STRING_length(rcpt->key) == 0)
                 return -KB_E_DECRYPT_FAILED;
         if ((r = copy_out(rcpt, content, ret)) < 0)
                 kb_sm2_envelope_clear(ret);

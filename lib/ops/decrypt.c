@@ -11,7 +11,6 @@
  * 0010 EnvelopedData (kb-sm2-envelope.h), opened on the token through the
  * backend's sm2_decrypt. Every plaintext is wiped once it is encoded.
  */
-#include <openssl/cms.h>
 #include <openssl/err.h>
 #include <string.h>
 
@@ -19,6 +18,7 @@
 #include "kb-formats.h"
 #include "kb-pkcs11.h"
 #include "kb-service.h"
+#include "envelope-cms.h"
 
 #define MAX_ITEMS 64
 #define MAX_ENVELOPE (1024 * 1024)
@@ -32,8 +32,6 @@ typedef struct request {
         envelope items[MAX_ITEMS];
         size_t n_items;
 } request;
-
-KB_DEFINE_POINTER_CLEANUP(CMS_ContentInfo, CMS_ContentInfo_free)
 
 static void request_clear(request *rq) {
         for (size_t i = 0; i < rq->n_items; i++)
@@ -96,85 +94,6 @@ static json_t *plain_json(plain *t) {
         return j;
 }
 
-/* ---- CMS (RSA and EC keys, through OpenSSL) ---- */
-
-/* What CMS itself says about an envelope (OpenSSL's reasons anywhere in the
- * error queue); 0 when it does not say. */
-static int cms_verdict(void) {
-        int verdict = 0;
-        for (unsigned long e; (e = ERR_get_error()) != 0;) {
-                if (ERR_GET_LIB(e) != ERR_LIB_CMS)
-                        continue;
-                switch (ERR_GET_REASON(e)) {
-                case CMS_R_NO_MATCHING_RECIPIENT:
-                        verdict = -KB_E_NOT_RECIPIENT;
-                        break;
-                case CMS_R_TYPE_NOT_ENVELOPED_DATA:
-                case CMS_R_CONTENT_TYPE_NOT_ENVELOPED_DATA:
-                case CMS_R_NO_CONTENT:
-                        verdict = verdict ? verdict : -KB_E_BAD_REQUEST;
-                        break;
-                case CMS_R_UNSUPPORTED_CONTENT_TYPE:
-                case CMS_R_UNSUPPORTED_ENCRYPTION_TYPE:
-                case CMS_R_UNSUPPORTED_KEY_ENCRYPTION_ALGORITHM:
-                case CMS_R_UNSUPPORTED_RECIPIENT_TYPE:
-                case CMS_R_UNKNOWN_CIPHER:
-                        verdict = verdict ? verdict : -KB_E_UNSUPPORTED_ALGORITHM;
-                        break;
-                default:
-                        break;
-                }
-        }
-        return verdict;
-}
-
-/* A failed CMS_decrypt as the API's error: what CMS says of the envelope,
- * else the token's failure (removed, mechanism refused), else a damaged or
- * altered envelope (padding, authentication tag, key unwrap). */
-static int cms_error(kb_service *svc, kb_token_op *op) {
-        int r = cms_verdict();
-        if (r < 0)
-                return r;
-        r = op->source->ops->key_error(op->source, op->key);
-        return r == -KB_E_INTERNAL ? -KB_E_DECRYPT_FAILED : kb_token_op_key_error(svc, op);
-}
-
-static CMS_ContentInfo *read_cms(const envelope *e) {
-        const unsigned char *p = e->der;
-        CMS_ContentInfo *cms = CMS_ContentInfo_new_ex(kb_p11_libctx(), kb_p11_propq());
-        if (!cms || !d2i_CMS_ContentInfo(&cms, &p, (long) e->len) || p != e->der + e->len) {
-                CMS_ContentInfo_free(cms);
-                ERR_clear_error();
-                return NULL;
-        }
-        return cms;
-}
-
-/* The content through a memory BIO that is wiped with the plaintext. */
-static int take_bio(BIO *out, plain *ret) {
-        BUF_MEM *mem = NULL;
-        BIO_get_mem_ptr(out, &mem);
-        ret->len = mem ? mem->length : 0;
-        ret->p = mem && mem->length ? OPENSSL_memdup(mem->data, mem->length) : OPENSSL_zalloc(1);
-        if (mem && mem->data)
-                OPENSSL_cleanse(mem->data, mem->max);
-        return ret->p ? 0 : -KB_E_INTERNAL;
-}
-
-static int open_cms(kb_service *svc, kb_token_op *op, X509 *cert, const envelope *e, plain *ret) {
-        _cleanup_(CMS_ContentInfo_freep) CMS_ContentInfo *cms = read_cms(e);
-        if (!cms)
-                return -KB_E_BAD_REQUEST;
-        _cleanup_(BIO_freep) BIO *out = BIO_new(BIO_s_secmem());
-        if (!out)
-                return -KB_E_INTERNAL;
-        /* CMS_DEBUG_DECRYPT off: a wrong key fails instead of decrypting to noise */
-        kb_p11_clear_last_rv();
-        if (!CMS_decrypt(cms, op->key, cert, NULL, out, CMS_BINARY))
-                return cms_error(svc, op);
-        return take_bio(out, ret);
-}
-
 /* ---- GM/T 0010 (SM2 keys, through the backend) ---- */
 
 static int open_sm2(kb_service *svc, kb_token_op *op, X509 *cert, const envelope *e, plain *ret) {
@@ -199,6 +118,13 @@ static int open_sm2(kb_service *svc, kb_token_op *op, X509 *cert, const envelope
         OPENSSL_cleanse(ret->p + len, ret->len - len);
         ret->len = len;
         return 0;
+}
+
+static int open_cms(kb_service *svc, kb_token_op *op, X509 *cert, const envelope *e, plain *ret) {
+        int r = kb_cms_envelope_open(op->key, cert, e->der, e->len, &ret->p, &ret->len);
+        if (r == -KB_E_TOKEN_NOT_PRESENT || r == -KB_E_UNSUPPORTED_ALGORITHM || r == -KB_E_INTERNAL)
+                r = kb_token_gone(svc, op->source, op->token->id, r);
+        return r;
 }
 
 static int open_item(kb_service *svc, kb_call *call, kb_token_op *op, X509 *cert, size_t i, const envelope *e,
@@ -232,11 +158,50 @@ static int open_all(kb_service *svc, kb_call *call, kb_token_op *op, const reque
         return 0;
 }
 
+/* Is envelope i addressed to cert (of key type)? Read as it will be opened. */
+static int check_item(kb_call *call, X509 *cert, kb_key_type type, size_t i, const envelope *e) {
+        kb_sm2_envelope env;
+        int r;
+        if (type == KB_KEY_SM2) {
+                r = kb_sm2_envelope_read(e->der, e->len, cert, &env);
+                kb_sm2_envelope_clear(&env);
+        } else
+                r = kb_cms_envelope_check(e->der, e->len, cert);
+        if (r < 0)
+                item_field(call, i);
+        return r;
+}
+
+/* Every envelope readable and addressed to the certificate before the PIN
+ * flow: a misaddressed or broken one costs no dialog. A certificate that
+ * is not one to decrypt with is the PIN flow's to refuse. */
+static int check_items(kb_service *svc, kb_call *call, const request *rq) {
+        kb_view *v = kb_cache_view(svc->cache);
+        kb_source *src = NULL;
+        const kb_token *t = NULL;
+        const kb_cert *c = NULL;
+        X509 *cert = NULL;
+        kb_key_type type = KB_KEY_UNKNOWN;
+        int r = v ? kb_view_token_cert(svc, call, v, &src, &t, &c) : -KB_E_INTERNAL;
+        if (r >= 0 && (c->usage & KB_USAGE_ENCRYPT)) {
+                const unsigned char *der = c->der;
+                cert = d2i_X509(NULL, &der, (long) c->der_len);
+                type = c->key_type;
+        }
+        kb_view_free(v);
+        for (size_t i = 0; r >= 0 && cert && i < rq->n_items; i++)
+                r = check_item(call, cert, type, i, &rq->items[i]);
+        X509_free(cert);
+        return r;
+}
+
 int kb_method_decrypt(kb_service *svc, kb_call *call, json_t **ret) {
         request rq = { 0 };
         *ret = NULL;
         kb_token_op op;
         int r = parse_request(call, &rq);
+        if (r >= 0)
+                r = check_items(svc, call, &rq);
         if (r >= 0)
                 r = kb_token_op_begin_decrypting(svc, call, &op);
         if (r < 0) {

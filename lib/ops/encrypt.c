@@ -71,10 +71,11 @@ static int seal_cms(const seal_spec *s, const unsigned char *data, size_t len, u
         EVP_CIPHER *aes = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL);
         _cleanup_(CMS_ContentInfo_freep) CMS_ContentInfo *cms = aes ? CMS_encrypt_ex(NULL, NULL, aes, flags, NULL, NULL)
                                                                     : NULL;
-        EVP_CIPHER_free(aes);
         CMS_RecipientInfo *ri = cms ? CMS_add1_recipient_cert(cms, s->cert, flags | (s->oaep ? CMS_KEY_PARAM : 0))
                                     : NULL;
-        if (!in || !ri || (s->oaep && !set_oaep(ri)) || !CMS_final(cms, in, NULL, flags))
+        bool ok = in && ri && (!s->oaep || set_oaep(ri)) && CMS_final(cms, in, NULL, flags);
+        EVP_CIPHER_free(aes);
+        if (!ok)
                 return -KB_E_INTERNAL;
         unsigned char *out = NULL;
         int n = i2d_CMS_ContentInfo(cms, &out);

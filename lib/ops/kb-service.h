@@ -171,9 +171,11 @@ int kb_token_gone(kb_service *svc, kb_source *source, const char *token_id, int 
 /* Wipe the bytes of every string in j (a result that held plaintexts),
  * before its last reference goes (params.c). */
 void kb_json_wipe(json_t *j);
-/* The compact JSON text of j in a buffer of its own (growth leaves no
- * copies behind); then j's strings are wiped and j released (it takes the
- * reference). NULL on failure; free with OPENSSL_clear_free(text, len). */
+/* The compact JSON text of j in a buffer of exactly its size (growth
+ * leaves no copies behind); NULL on failure. */
+char *kb_json_dumps_exact(const json_t *j, size_t *ret_len);
+/* The same, then j's strings are wiped and j released (it takes the
+ * reference). Free the text with OPENSSL_clear_free(text, len). */
 char *kb_json_dumps_secret(json_t *j, size_t *ret_len);
 /* Standard base64 of buf as a JSON string (params.c). */
 json_t *kb_base64_json(const unsigned char *buf, size_t len);

@@ -67,13 +67,15 @@ int kb_param_base64(kb_call *call, const char *field, json_t *value, unsigned ch
         return 0;
 }
 
+/* The encoding is wiped: buf may be a plaintext (decrypt). */
 json_t *kb_base64_json(const unsigned char *buf, size_t len) {
-        char *b64 = malloc(4 * ((len + 2) / 3) + 1);
+        size_t n = 4 * ((len + 2) / 3) + 1;
+        char *b64 = malloc(n);
         if (!b64)
                 return NULL;
         EVP_EncodeBlock((unsigned char *) b64, buf, (int) len);
         json_t *s = json_string(b64);
-        free(b64);
+        OPENSSL_clear_free(b64, n);
         return s;
 }
 
@@ -148,17 +150,21 @@ void kb_json_wipe(json_t *j) {
                         kb_json_wipe(v);
 }
 
-char *kb_json_dumps_secret(json_t *j, size_t *ret_len) {
+char *kb_json_dumps_exact(const json_t *j, size_t *ret_len) {
         /* json_dumpb writes into our buffer: no growing copies are left behind */
         size_t n = j ? json_dumpb(j, NULL, 0, JSON_COMPACT) : 0;
         char *text = n ? malloc(n + 1) : NULL;
         if (text && json_dumpb(j, text, n, JSON_COMPACT) == n) {
                 text[n] = '\0';
                 *ret_len = n;
-        } else {
-                free(text);
-                text = NULL;
+                return text;
         }
+        free(text);
+        return NULL;
+}
+
+char *kb_json_dumps_secret(json_t *j, size_t *ret_len) {
+        char *text = kb_json_dumps_exact(j, ret_len);
         kb_json_wipe(j);
         json_decref(j);
         return text;

@@ -25,5 +25,15 @@ int kb_pkcs11_open_sources(char *const *paths, size_t n_paths,
 OSSL_LIB_CTX *kb_p11_libctx(void);
 const char *kb_p11_propq(void);
 /* Forget this thread's last token result (kb_source_ops.key_error), so that
- * a failure before any token call is not taken for an earlier one's. */
+ * a failure before any token call is not taken for an earlier one's, and
+ * kb_p11_last_outcome tells whether one ran since. */
 void kb_p11_clear_last_rv(void);
+/* What this thread's token calls with a token key came to since
+ * kb_p11_clear_last_rv, for an operation OpenSSL may carry on past: CMS
+ * decryption goes on with a random content key when the key transport
+ * fails (against Bleichenbacher-style attacks), so its success proves
+ * nothing. 1: a call ran and succeeded; 0: none ran; DECRYPT_FAILED: the
+ * token refused the data; else the token's failure as an API error
+ * (TOKEN_NOT_PRESENT, UNSUPPORTED_ALGORITHM for a mechanism or parameters
+ * it refuses, INTERNAL). */
+int kb_p11_last_outcome(void);

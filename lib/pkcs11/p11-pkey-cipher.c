@@ -53,6 +53,7 @@ static int fetch_md(cipher_ctx *c, EVP_MD **slot, const OSSL_PARAM *p) {
         if (!md || !kb_p11pk_digest_find(md)) {
                 EVP_MD_free(md);
                 ERR_raise_data(ERR_LIB_PROV, ERR_R_UNSUPPORTED, "digest %s", name);
+                kb_p11pk_set_thread_last_rv(CKR_MECHANISM_PARAM_INVALID);  /* CMS goes on: say why */
                 return 0;
         }
         EVP_MD_free(*slot);
@@ -70,8 +71,10 @@ static int set_pad_mode(cipher_ctx *c, const OSSL_PARAM *p) {
                 pad = strcmp(s, "pkcs1") == 0 ? RSA_PKCS1_PADDING : strcmp(s, "oaep") == 0 ? RSA_PKCS1_OAEP_PADDING : 0;
         } else if (!OSSL_PARAM_get_int(p, &pad))
                 return 0;
-        if (pad != RSA_PKCS1_PADDING && pad != RSA_PKCS1_OAEP_PADDING)
+        if (pad != RSA_PKCS1_PADDING && pad != RSA_PKCS1_OAEP_PADDING) {
+                kb_p11pk_set_thread_last_rv(CKR_MECHANISM_INVALID);
                 return 0;
+        }
         c->pad = pad;
         return 1;
 }
@@ -172,7 +175,8 @@ static CK_RV decrypt_on(kb_p11pk_key *k, CK_SESSION_HANDLE s, CK_MECHANISM *mech
         rv = k->fn->C_Decrypt(s, (CK_BYTE_PTR) in, in_len, out, len);
         if (rv != CKR_OK)
                 kb_p11pk_raise_rv("C_Decrypt", rv);
-        return rv;
+        /* SoftHSM2 answers a block that does not decrypt (bad padding) so */
+        return rv == CKR_GENERAL_ERROR ? CKR_ENCRYPTED_DATA_INVALID : rv;
 }
 
 /* At most the modulus' length comes back, and outsize is at least that
@@ -184,6 +188,7 @@ static int token_decrypt(cipher_ctx *c, unsigned char *out, size_t *outlen, size
         if (c->pad == RSA_PKCS1_OAEP_PADDING) {
                 if (!oaep_params(c, &oaep)) {
                         ERR_raise_data(ERR_LIB_PROV, ERR_R_UNSUPPORTED, "OAEP digest");
+                        kb_p11pk_set_thread_last_rv(CKR_MECHANISM_PARAM_INVALID);
                         return 0;
                 }
                 mech = (CK_MECHANISM) { CKM_RSA_PKCS_OAEP, &oaep, sizeof(oaep) };

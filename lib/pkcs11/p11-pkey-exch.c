@@ -147,6 +147,8 @@ static CK_RV read_secret(kb_p11pk_key *k, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE 
         CK_RV rv = k->fn->C_GetAttributeValue(s, o, &a, 1);
         if (rv != CKR_OK)
                 kb_p11pk_raise_rv("C_GetAttributeValue", rv);
+        if (rv == CKR_ATTRIBUTE_SENSITIVE)
+                rv = CKR_KEY_FUNCTION_NOT_PERMITTED;    /* Z may not leave this token */
         (void) k->fn->C_DestroyObject(s, o);
         if (rv == CKR_OK)
                 *z_len = a.ulValueLen;
@@ -170,7 +172,10 @@ static CK_RV derive_on(kb_p11pk_key *k, CK_SESSION_HANDLE s, const unsigned char
         CK_RV rv = k->fn->C_DeriveKey(s, &mech, k->handle, tmpl, KB_ELEMENTSOF(tmpl), &o);
         if (rv != CKR_OK) {
                 kb_p11pk_raise_rv("C_DeriveKey", rv);
-                return rv;
+                /* a token that will not make a readable Z refuses the way we use the mechanism */
+                bool refused = rv == CKR_TEMPLATE_INCONSISTENT || rv == CKR_TEMPLATE_INCOMPLETE ||
+                               rv == CKR_ATTRIBUTE_VALUE_INVALID;
+                return refused ? CKR_KEY_FUNCTION_NOT_PERMITTED : rv;
         }
         return read_secret(k, s, o, z, z_len);
 }

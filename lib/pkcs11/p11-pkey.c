@@ -159,8 +159,27 @@ CK_RV kb_p11pk_thread_last_rv(void) {
         return thread_last_rv;
 }
 
+/* No token call since kb_p11_clear_last_rv: a value no token answers. */
+#define RV_NONE (CKR_VENDOR_DEFINED | 0x6b620000UL)
+
 void kb_p11_clear_last_rv(void) {
-        thread_last_rv = CKR_OK;
+        thread_last_rv = RV_NONE;
+}
+
+int kb_p11_last_outcome(void) {
+        switch (thread_last_rv) {
+        case CKR_OK:
+                return 1;
+        case RV_NONE:
+                return 0;
+        case CKR_ENCRYPTED_DATA_INVALID:
+        case CKR_ENCRYPTED_DATA_LEN_RANGE:
+                return -KB_E_DECRYPT_FAILED;
+        default: {
+                kb_error e = kb_pkcs11_rv_error(thread_last_rv);
+                return -(int) (e == KB_E_OK ? KB_E_INTERNAL : e);
+        }
+        }
 }
 
 void kb_p11pk_set_thread_last_rv(CK_RV rv) {

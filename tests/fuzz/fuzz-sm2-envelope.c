@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "fuzz.h"
+#include "kb-error.h"
 #include "kb-sm2-envelope.h"
 
 /* The recipient the seeds were made for: issuer CN=fuzz, serial 1. */
@@ -26,8 +27,14 @@ static X509 *recipient(void) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         kb_sm2_envelope e;
-        if (kb_sm2_envelope_read(data, size, recipient(), &e) < 0)
+        int r = kb_sm2_envelope_read(data, size, recipient(), &e);
+        if (r == -KB_E_BAD_REQUEST || r == -KB_E_UNSUPPORTED_ALGORITHM || r == -KB_E_NOT_RECIPIENT ||
+            r == -KB_E_DECRYPT_FAILED)
                 return 0;
+        if (r < 0) {
+                fprintf(stderr, "fuzz-sm2-envelope: error %d is not one an envelope may cause\n", r);
+                abort();
+        }
         if (e.content_len == 0 || e.content_len % KB_SM4_BLOCK != 0 || !e.cipher || e.cipher_len == 0) {
                 fprintf(stderr, "fuzz-sm2-envelope: an accepted envelope without what the token needs\n");
                 abort();
