@@ -49,16 +49,10 @@ static int fetch_md(cipher_ctx *c, EVP_MD **slot, const OSSL_PARAM *p) {
         const char *name = NULL;
         if (!OSSL_PARAM_get_utf8_string_ptr(p, &name))
                 return 0;
-        EVP_MD *md = EVP_MD_fetch(c->libctx, name, NULL);
-        if (!md || !kb_p11pk_digest_find(md)) {
-                EVP_MD_free(md);
-                ERR_raise_data(ERR_LIB_PROV, ERR_R_UNSUPPORTED, "digest %s", name);
-                kb_p11pk_set_thread_last_rv(CKR_MECHANISM_PARAM_INVALID);  /* CMS goes on: say why */
-                return 0;
-        }
-        EVP_MD_free(*slot);
-        *slot = md;
-        return 1;
+        if (kb_p11pk_fetch_md(c->libctx, slot, name))
+                return 1;
+        kb_p11pk_set_thread_last_rv(CKR_MECHANISM_PARAM_INVALID);  /* CMS goes on: say why */
+        return 0;
 }
 
 /* As an integer (EVP_PKEY_CTX_set_rsa_padding) or a name ("pkcs1", "oaep"). */

@@ -16,15 +16,7 @@
 #include "p11-pkey.h"
 
 int kb_p11pk_sig_fetch_md(kb_p11pk_sig *c, EVP_MD **slot, const char *name) {
-        EVP_MD *md = EVP_MD_fetch(c->libctx, name, NULL);
-        if (!md || !kb_p11pk_digest_find(md)) {
-                EVP_MD_free(md);
-                ERR_raise_data(ERR_LIB_PROV, ERR_R_UNSUPPORTED, "digest %s", name);
-                return 0;
-        }
-        EVP_MD_free(*slot);
-        *slot = md;
-        return 1;
+        return kb_p11pk_fetch_md(c->libctx, slot, name);
 }
 
 static int set_digest(kb_p11pk_sig *c, const OSSL_PARAM *p, EVP_MD **slot) {

@@ -141,6 +141,18 @@ static const kb_p11pk_digest digests[] = {
         { NID_sha512, CKM_SHA512, CKG_MGF1_SHA512 },
 };
 
+int kb_p11pk_fetch_md(OSSL_LIB_CTX *ctx, EVP_MD **slot, const char *name) {
+        EVP_MD *md = EVP_MD_fetch(ctx, name, NULL);
+        if (!md || !kb_p11pk_digest_find(md)) {
+                EVP_MD_free(md);
+                ERR_raise_data(ERR_LIB_PROV, ERR_R_UNSUPPORTED, "digest %s", name);
+                return 0;
+        }
+        EVP_MD_free(*slot);
+        *slot = md;
+        return 1;
+}
+
 const kb_p11pk_digest *kb_p11pk_digest_find(const EVP_MD *md) {
         int nid = md ? EVP_MD_get_type(md) : NID_undef;
         for (size_t i = 0; i < KB_ELEMENTSOF(digests); i++)

@@ -107,6 +107,9 @@ extern const OSSL_DISPATCH kb_p11pk_ecdh_exchange[];   /* p11-pkey-exch.c: C_Der
 const char *kb_p11pk_type_name(CK_KEY_TYPE type);
 /* NULL for digests the token signatures do not take. */
 const kb_p11pk_digest *kb_p11pk_digest_find(const EVP_MD *md);
+/* The digest name in *slot (replacing what was there) when the token
+ * mechanisms take it; else an OpenSSL error and 0. */
+int kb_p11pk_fetch_md(OSSL_LIB_CTX *libctx, EVP_MD **slot, const char *name);
 /* C_SignInit + C_Sign into out (capacity *out_len, at least KB_P11PK_MAX_SIG);
  * records the result as this thread's last and raises an OpenSSL error on failure.
  * Returns 1 or 0, in OpenSSL's manner. */
