@@ -246,4 +246,7 @@ typedef struct {
         X(SKF_DecryptInit, (SKF_HANDLE hKey, SKF_BLOCKCIPHERPARAM DecryptParam))                              \
         X(SKF_Decrypt, (SKF_HANDLE hKey, SKF_BYTE * pbEncryptedData, SKF_ULONG ulEncryptedLen,                \
                         SKF_BYTE * pbData, SKF_ULONG * pulDataLen))                                           \
+        X(SKF_DecryptUpdate, (SKF_HANDLE hKey, SKF_BYTE * pbEncryptedData, SKF_ULONG ulEncryptedLen,          \
+                              SKF_BYTE * pbData, SKF_ULONG * pulDataLen))                                     \
+        X(SKF_DecryptFinal, (SKF_HANDLE hKey, SKF_BYTE * pbDecryptedData, SKF_ULONG * pulDecryptedDataLen))   \
         X(SKF_CloseHandle, (SKF_HANDLE hHandle))

@@ -16,6 +16,10 @@ typedef struct skf_fns {
 
 #define SKF_MAX_DEVICES 16
 #define SKF_CONTAINER_NAME_MAX 64       /* GM/T 0016: container names are at most 64 bytes */
+/* The most data one SKF_DecryptUpdate gets: within what vendors' libraries
+ * take in one call (the standard sets no limit; tokens move about 1 KiB an
+ * APDU). A multiple of the SM4 block. */
+#define KB_SKF_DECRYPT_PART 1024
 
 /* A key id (a container's name) as a C string in name; -1 when it is not
  * one (empty, too long, or with a NUL in it). */

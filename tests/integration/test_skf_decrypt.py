@@ -131,6 +131,27 @@ class SkfDecrypt(unittest.TestCase):
         st, _, body = self.decrypt([bytes(key)])
         self.assertEqual((st, body["error"]["code"], body["error"]["field"]), (400, "DECRYPT_FAILED", "items[0].cms"))
 
+    def test_content_goes_to_the_token_in_parts_a_vendor_library_takes(self):
+        log = os.path.join(F.tmp, "calls.log")
+        if os.path.exists(log):
+            os.unlink(log)
+        self.set_control(f"max-data = 2048\nlog = {log}\n")   # a library that takes 2 KiB a call
+        bid = os.urandom(100 * 1024)
+        st, _, body = self.decrypt([GMT.envelope(F.enc_der, bid)])
+        self.assertEqual(st, 200, body)
+        self.assertEqual(base64.b64decode(body["plaintexts"][0]), bid)
+        with open(log) as f:
+            calls = f.read().split()
+        self.assertEqual(calls.count("SKF_DecryptUpdate"), 101, "1 KiB parts, the padding block last")
+        self.assertEqual(calls.count("SKF_DecryptFinal"), 1)
+        self.assertNotIn("SKF_Decrypt", calls)
+
+    def test_a_device_pulled_in_the_middle_of_a_document_leaves_no_plaintext(self):
+        self.set_control("fail = SKF_DecryptUpdate 3 SAR_DEVICE_REMOVED\n")
+        st, _, body = self.decrypt([GMT.envelope(F.enc_der, os.urandom(8 * 1024))])
+        self.assertEqual((st, body["error"]["code"]), (409, "TOKEN_NOT_PRESENT"), body)
+        self.assertNotIn("plaintexts", body)
+
     def test_a_device_pulled_mid_batch_leaves_no_plaintext(self):
         envs = [GMT.envelope(F.enc_der, str(i).encode()) for i in range(3)]
         self.set_control("fail = SKF_ImportSessionKey 2 SAR_DEVICE_REMOVED\n")

@@ -71,6 +71,13 @@ static SKF_ULONG parse_rv(const char *word, bool *hang) {
         return (SKF_ULONG) strtoul(word, NULL, 0);
 }
 
+/* A vendor's cap on the data of one cipher call (0: none). */
+static unsigned long max_data;
+
+unsigned long ss_max_data(void) {
+        return max_data;
+}
+
 static void parse_rule(const char *spec) {
         rule r = { 0 };
         char range[32], value[48];
@@ -95,6 +102,7 @@ static void reload_control(void) {
         control_seen = st;
         n_rules = 0;
         log_path[0] = 0;
+        max_data = 0;
         FILE *f = path ? fopen(path, "re") : NULL;
         char line[256];
         while (f && fgets(line, sizeof(line), f)) {
@@ -103,6 +111,8 @@ static void reload_control(void) {
                         parse_rule(line + 7);
                 else if (strncmp(line, "log = ", 6) == 0)
                         snprintf(log_path, sizeof(log_path), "%s", line + 6);
+                else if (strncmp(line, "max-data = ", 11) == 0)
+                        max_data = strtoul(line + 11, NULL, 10);
         }
         if (f)
                 fclose(f);

@@ -2,9 +2,12 @@
 /*
  * Session keys: an SM4 key SM2-encrypted to a container's encryption key
  * pair (a digital envelope's key) imported onto the token, and the content
- * decrypted under it, single-part (GM/T 0016 SKF_ImportSessionKey,
- * SKF_DecryptInit, SKF_Decrypt, SKF_CloseHandle). The key never leaves the
- * library; its handle is wiped when closed.
+ * decrypted under it, single-part or in parts (GM/T 0016
+ * SKF_ImportSessionKey, SKF_DecryptInit, SKF_Decrypt, SKF_DecryptUpdate,
+ * SKF_DecryptFinal, SKF_CloseHandle). In parts, whole blocks and no
+ * padding only: the IV chains from one part to the next. The control
+ * file's max-data caps one call's data, as vendors' libraries do. The key
+ * never leaves the library; its handle is wiped when closed.
  */
 #include <openssl/crypto.h>
 #include <stddef.h>
@@ -76,6 +79,8 @@ SS_EXPORT SKF_ULONG SKF_Decrypt(SKF_HANDLE hKey, SKF_BYTE *pbEncryptedData, SKF_
                 return rv;
         if (!k->decrypting || !pbEncryptedData || !pulDataLen)
                 return ss_end(SAR_INVALIDPARAMERR);
+        if (ss_max_data() && ulEncryptedLen > ss_max_data())
+                return ss_end(SAR_INDATALENERR);
         if (!pbData || *pulDataLen < ulEncryptedLen) {
                 rv = pbData ? SAR_BUFFER_TOO_SMALL : SAR_OK;
                 *pulDataLen = ulEncryptedLen;
@@ -89,6 +94,42 @@ SS_EXPORT SKF_ULONG SKF_Decrypt(SKF_HANDLE hKey, SKF_BYTE *pbEncryptedData, SKF_
                 *pulDataLen = (SKF_ULONG) len;
         k->decrypting = false;
         return ss_end(rv);
+}
+
+SS_EXPORT SKF_ULONG SKF_DecryptUpdate(SKF_HANDLE hKey, SKF_BYTE *pbEncryptedData, SKF_ULONG ulEncryptedLen,
+                                      SKF_BYTE *pbData, SKF_ULONG *pulDataLen) {
+        ss_handle *k;
+        SKF_ULONG rv = ss_begin("SKF_DecryptUpdate", hKey, SS_KEY, &k);
+        if (rv != SAR_OK)
+                return rv;
+        if (!k->decrypting || !pbEncryptedData || !pulDataLen || k->cipher.PaddingType != 0)
+                return ss_end(SAR_INVALIDPARAMERR);
+        if (ulEncryptedLen % 16 != 0 || (ss_max_data() && ulEncryptedLen > ss_max_data()))
+                return ss_end(SAR_INDATALENERR);
+        if (!pbData || *pulDataLen < ulEncryptedLen) {
+                *pulDataLen = ulEncryptedLen;
+                return ss_end(pbData ? SAR_BUFFER_TOO_SMALL : SAR_OK);
+        }
+        size_t len = 0;
+        if (ulEncryptedLen && ss_sm4_cbc_decrypt(k->session_key, k->cipher.IV, false, pbEncryptedData, ulEncryptedLen,
+                                                 pbData, &len) < 0)
+                return ss_end(SAR_FAIL);
+        if (ulEncryptedLen)     /* CBC: the next part's IV is this part's last block */
+                memcpy(k->cipher.IV, pbEncryptedData + ulEncryptedLen - 16, 16);
+        *pulDataLen = (SKF_ULONG) len;
+        return ss_end(SAR_OK);
+}
+
+SS_EXPORT SKF_ULONG SKF_DecryptFinal(SKF_HANDLE hKey, SKF_BYTE *pbDecryptedData, SKF_ULONG *pulDecryptedDataLen) {
+        ss_handle *k;
+        SKF_ULONG rv = ss_begin("SKF_DecryptFinal", hKey, SS_KEY, &k);
+        if (rv != SAR_OK)
+                return rv;
+        if (!k->decrypting || !pulDecryptedDataLen)
+                return ss_end(SAR_INVALIDPARAMERR);
+        *pulDecryptedDataLen = 0;       /* no padding: every part came out whole */
+        k->decrypting = false;
+        return ss_end(SAR_OK);
 }
 
 SS_EXPORT SKF_ULONG SKF_CloseHandle(SKF_HANDLE hHandle) {

@@ -52,6 +52,9 @@ SKF_ULONG ss_end(SKF_ULONG rv);
 ss_handle *ss_handle_new(ss_kind kind, const ss_handle *parent);
 void ss_handle_free(ss_handle *h);
 const char *ss_root(void);
+/* The control file's "max-data = N": the most bytes one SKF_Decrypt or
+ * SKF_DecryptUpdate takes, as some vendors' libraries limit it (0: no limit). */
+unsigned long ss_max_data(void);
 bool ss_present(const char *dev);
 ino_t ss_present_ino(const char *dev);  /* 0 when absent */
 bool ss_name_ok(const char *name);
