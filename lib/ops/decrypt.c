@@ -114,7 +114,7 @@ static int open_sm2(kb_service *svc, kb_token_op *op, X509 *cert, const envelope
         if (r >= 0)
                 r = kb_pkcs7_unpad(ret->p, ret->len, &len);
         if (r < 0)
-                return kb_token_gone(svc, op->source, op->token->id, r);
+                return kb_token_op_failed(svc, op, r);
         OPENSSL_cleanse(ret->p + len, ret->len - len);
         ret->len = len;
         return 0;
@@ -122,9 +122,7 @@ static int open_sm2(kb_service *svc, kb_token_op *op, X509 *cert, const envelope
 
 static int open_cms(kb_service *svc, kb_token_op *op, X509 *cert, const envelope *e, plain *ret) {
         int r = kb_cms_envelope_open(op->key, cert, e->der, e->len, &ret->p, &ret->len);
-        if (r == -KB_E_TOKEN_NOT_PRESENT || r == -KB_E_UNSUPPORTED_ALGORITHM || r == -KB_E_INTERNAL)
-                r = kb_token_gone(svc, op->source, op->token->id, r);
-        return r;
+        return r < 0 ? kb_token_op_failed(svc, op, r) : r;
 }
 
 static int open_item(kb_service *svc, kb_call *call, kb_token_op *op, X509 *cert, size_t i, const envelope *e,

@@ -140,7 +140,9 @@ int kb_token_op_begin_signing(kb_service *svc, kb_call *call, const char *operat
                               kb_token_op *op);
 
 /* The same for decryption (decrypt.c): the certificate's usage must be
- * encrypt (or both); SM2 keys through the backend's sm2_decrypt. */
+ * encrypt (or both); SM2 keys through the backend's sm2_decrypt. Like
+ * signing, the read lock only when the origin is authorized and the key
+ * known, so envelopes open beside signatures. */
 int kb_token_op_begin_decrypting(kb_service *svc, kb_call *call, kb_token_op *op);
 
 /* Methods (sign.c). */
@@ -154,6 +156,10 @@ int kb_method_seal_get(kb_service *svc, kb_call *call, json_t **ret);
 int kb_method_seal_put(kb_service *svc, kb_call *call, json_t **ret);
 /* Map a failed key operation to an API error (token removed, …). */
 int kb_token_op_key_error(kb_service *svc, kb_token_op *op);
+/* Pass r on; when it says the token went away, every authorization on it
+ * ends and so does our session (now, or under a read lock when the
+ * operation ends). */
+int kb_token_op_failed(kb_service *svc, kb_token_op *op, int r);
 /* NOT_FOUND or, for a token seen since start-up, TOKEN_NOT_PRESENT. */
 int kb_token_absent(kb_service *svc, const char *id);
 /* The token with this id in a view, and the source holding it; else as

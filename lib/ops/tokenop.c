@@ -171,7 +171,7 @@ static int authorize(kb_service *svc, kb_call *call, const char *operation, cons
 }
 
 typedef enum begin_flags {
-        BEGIN_SHARE = 1 << 0,   /* sign only: the read lock when authorized */
+        BEGIN_SHARE = 1 << 0,   /* sign, decrypt: the read lock when authorized and the key known */
         BEGIN_RENEWAL = 1 << 1, /* the backend's renewal calls, on an OpenSSL key */
         BEGIN_DECRYPT = 1 << 2, /* SM2 keys through the backend's sm2_decrypt */
 } begin_flags;
@@ -331,7 +331,8 @@ int kb_token_op_begin(kb_service *svc, kb_call *call, const char *operation, uns
 }
 
 int kb_token_op_begin_decrypting(kb_service *svc, kb_call *call, kb_token_op *op) {
-        return begin(svc, call, "certificate", "decrypt", KB_USAGE_ENCRYPT, KB_KEY_UNKNOWN, BEGIN_DECRYPT, op);
+        return begin(svc, call, "certificate", "decrypt", KB_USAGE_ENCRYPT, KB_KEY_UNKNOWN, BEGIN_DECRYPT | BEGIN_SHARE,
+                     op);
 }
 
 int kb_token_op_begin_signing(kb_service *svc, kb_call *call, const char *operation, kb_key_type key,
@@ -341,8 +342,7 @@ int kb_token_op_begin_signing(kb_service *svc, kb_call *call, const char *operat
 
 /* Under the read lock the logout a removal calls for must wait for the
  * write lock: kb_token_op_end does it. */
-int kb_token_op_key_error(kb_service *svc, kb_token_op *op) {
-        int r = op->source->ops->key_error(op->source, op->key);
+int kb_token_op_failed(kb_service *svc, kb_token_op *op, int r) {
         if (!op->shared)
                 return kb_token_gone(svc, op->source, op->token->id, r);
         if (r == -KB_E_TOKEN_NOT_PRESENT) {
@@ -350,6 +350,10 @@ int kb_token_op_key_error(kb_service *svc, kb_token_op *op) {
                 op->logout_after = true;
         }
         return r;
+}
+
+int kb_token_op_key_error(kb_service *svc, kb_token_op *op) {
+        return kb_token_op_failed(svc, op, op->source->ops->key_error(op->source, op->key));
 }
 
 void kb_token_op_end(kb_service *svc, kb_token_op *op) {

@@ -320,6 +320,59 @@ class PulledMidBatch(DecryptBase):
         self.ctl.fail("C_DeriveKey", "1+", "CKR_TEMPLATE_INCONSISTENT")
         self.refused("李四", [self.seal("02", BID)], "UNSUPPORTED_ALGORITHM", "items[0].cms", 400)
 
+    def held_decrypt(self, envs):
+        """A decrypt in the background whose second C_Decrypt waits inside the token."""
+        if os.path.exists(self.calls):
+            os.unlink(self.calls)
+        self.ctl.log(self.calls)
+        self.ctl.fail("C_Decrypt", 2, "HOLD")
+        result = {}
+        worker = threading.Thread(target=lambda: result.update(answer=self.decrypt("钱七", envs)))
+        worker.start()
+        self.wait_for("C_Decrypt HOLD")
+        return worker, result
+
+    def test_envelopes_open_beside_signatures(self):
+        envs = [self.seal("05", BID + str(i).encode(), "-aes256") for i in range(3)]
+        self.assertEqual(len(self.opened("钱七", envs[:1])), 1)     # the PIN, and the key found
+        sign = {"certificate": self.certs["张三"]["id"], "algorithm": "RSA-PKCS1-SHA256", "items": [{"data": "aGk="}]}
+        st, _, body = self.d.request("POST", f"/v1/tokens/{self.token['id']}/sign", body=sign)
+        self.assertEqual(st, 200, body)
+        worker, result = self.held_decrypt(envs)
+        st, _, body = self.d.request("POST", f"/v1/tokens/{self.token['id']}/sign", body=sign)
+        self.assertEqual(st, 200, "a signature while envelopes are being opened")
+        self.assertTrue(worker.is_alive(), "the decryption is still inside the token")
+        self.ctl.clear()
+        worker.join(30)
+        st, _, body = result["answer"]
+        self.assertEqual((st, [base64.b64decode(p) for p in body["plaintexts"]]),
+                         (200, [BID + str(i).encode() for i in range(3)]))
+        self.assertEqual(len(self.pin.dialogs()), 1, "one PIN for all of it")
+
+    def test_a_token_pulled_while_an_authorized_origin_decrypts_ends_the_authorization(self):
+        envs = [self.seal("05", BID + str(i).encode(), "-aes256") for i in range(3)]
+        self.assertEqual(len(self.opened("钱七", envs[:1])), 1)
+        worker, result = self.held_decrypt(envs)        # shared: beside other requests
+        self.ctl.removed(True)
+        worker.join(30)
+        st, _, body = result["answer"]
+        self.assertEqual((st, body["error"]["code"]), (409, "TOKEN_NOT_PRESENT"), body)
+        self.ctl.clear()
+        self.wait_listed()
+        st, _, body = self.d.get(f"/v1/tokens/{self.token['id']}")
+        self.assertFalse(body["authorized"], "the removal ended the authorization")
+        self.assertEqual(self.opened("钱七", envs), [BID + str(i).encode() for i in range(3)])
+        self.assertEqual(len(self.pin.dialogs()), 2, "the returned token needed the PIN again")
+
+    def wait_listed(self):
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            st, _, body = self.d.get("/v1/tokens")
+            if any(t["id"] == self.token["id"] for t in body["tokens"]):
+                return
+            time.sleep(0.1)
+        self.fail("the token did not come back")
+
     def test_a_token_pulled_mid_batch_answers_token_not_present_and_nothing_else(self):
         envs = [self.seal("05", BID + str(i).encode(), "-aes256") for i in range(3)]
         self.ctl.log(self.calls)
