@@ -4,6 +4,7 @@ its configuration as an external scanner (sslscan) sees it, ALPN and session
 resumption, handshakes that stall, 1,000 idle WSS connections, a WSS client
 that vanishes, and the peer-uid check on the real client socket."""
 import os
+import select
 import socket
 import ssl
 import subprocess
@@ -171,28 +172,38 @@ class Protocol(unittest.TestCase):
                 s.sendall((f"POST /v1/tokens/none/sign HTTP/1.1\r\nHost: 127.0.0.1:{self.d.port}\r\n"
                            f"Origin: {kbtest.ORIGIN}\r\nContent-Type: application/json\r\n"
                            f"Content-Length: {len(body)}\r\n\r\n").encode() + body)
-                got = []
-                reader = threading.Thread(target=lambda: got.append(self.read_all(s)))
-                reader.start()
-                try:
-                    for _ in range(200):
-                        s.sendall(b"X" * 16384)
-                except OSError:
-                    pass        # the daemon stopped reading: expected
-                reader.join(10)
-                self.assertTrue(got and got[0].startswith(b"HTTP/1.1 404"), got[:1])
+                got = self.send_while_reading(s, b"X" * 16384, 200)
+                self.assertTrue(got.startswith(b"HTTP/1.1 404"), got[:60])
 
     @staticmethod
-    def read_all(s):
-        data = b""
-        try:
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    return data
-                data += chunk
-        except (OSError, ssl.SSLError):
-            return data
+    def send_while_reading(s, chunk, count, timeout=10):
+        """Send count chunks while reading what comes back, on one thread: an
+        SSL object must not be read and written from two threads at once (the
+        client's own OpenSSL then fails with "internal error"). All that was
+        read, up to the peer's end."""
+        s.setblocking(False)
+        got, left, deadline = b"", count, time.time() + timeout
+        while time.time() < deadline:
+            r, w, _ = select.select([s], [s] if left else [], [], 0.5)
+            if r or s.pending():
+                try:
+                    data = s.recv(65536)
+                except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                    data = None
+                except (OSError, ssl.SSLError):
+                    return got
+                if data == b"":
+                    return got
+                got += data or b""
+            if w and left:
+                try:
+                    s.send(chunk)
+                    left -= 1
+                except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                    pass
+                except OSError:
+                    left = 0        # the daemon stopped reading: expected
+        return got
 
     def test_a_body_larger_than_a_record_passes_whole(self):
         body = b'{"pad": "' + b"x" * 200_000 + b'"}'
