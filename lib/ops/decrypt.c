@@ -11,12 +11,10 @@
  * 0010 EnvelopedData (kb-sm2-envelope.h), opened on the token through the
  * backend's sm2_decrypt. Every plaintext is wiped once it is encoded.
  */
-#include <openssl/err.h>
 #include <string.h>
 
 #include "kb-core.h"
 #include "kb-formats.h"
-#include "kb-pkcs11.h"
 #include "kb-service.h"
 #include "envelope-cms.h"
 
@@ -76,7 +74,7 @@ static int parse_request(kb_call *call, request *rq) {
         return 0;
 }
 
-/* A plaintext in a growing buffer that is wiped whenever it moves. */
+/* A plaintext: wiped when it is freed. */
 typedef struct plain {
         unsigned char *p;
         size_t len;
