@@ -83,8 +83,7 @@ def raw(tokens, seconds):
 
 
 def main():
-    os.environ["KB_TOKEN_RSA_ENCRYPTION"] = "1"
-    tokens = kbtest.TokenDir((LABEL,))
+    tokens = kbtest.TokenDir((LABEL,), rsa_encryption=True)
     tmp = tempfile.mkdtemp(prefix="kb-bench-dec-")
     conf = os.path.join(tmp, "keybridge.conf")
     with open(conf, "w") as f:

@@ -180,11 +180,7 @@ PARTS = (
 
 def main():
     tmp = tempfile.mkdtemp(prefix="kb-bench-sign-")
-    os.environ["KB_TOKEN_EC_SIGNING"] = "1"
-    try:
-        tokens = kbtest.TokenDir((LABEL,))
-    finally:
-        del os.environ["KB_TOKEN_EC_SIGNING"]
+    tokens = kbtest.TokenDir((LABEL,), ec_signing=True)
     d = None
     rows, parts = [], []
     try:

@@ -124,11 +124,7 @@ def med(rows, *keys):
 
 def main():
     tmp = tempfile.mkdtemp(prefix="kb-bench-tls-")
-    os.environ["KB_TOKEN_EC_SIGNING"] = "1"
-    try:
-        tokens = kbtest.TokenDir((bs.LABEL,))
-    finally:
-        del os.environ["KB_TOKEN_EC_SIGNING"]
+    tokens = kbtest.TokenDir((bs.LABEL,), ec_signing=True)
     results = {(b, tls): [] for b, _ in BINARIES for tls in (False, True)}
     raws, idle = [], {}
     try:

@@ -127,9 +127,7 @@ def run(test_file, tls=False, blank=False, encryption=False):
         print("Bail out! web-api/node_modules is missing: run tests/node-deps.sh (tests/run-all.sh does)")
         return 1
     tmp = tempfile.mkdtemp(prefix="kb-browser-")
-    if encryption:
-        os.environ["KB_TOKEN_RSA_ENCRYPTION"] = "1"     # read by make-token.sh
-    tokens = kbtest.TokenDir((LABEL,))
+    tokens = kbtest.TokenDir((LABEL,), rsa_encryption=encryption)
     pin = Pinentry(tmp)
     ctl = FaultControl(os.path.join(tmp, "control"))
     page_port, other_port = kbtest.free_port(), kbtest.free_port()

@@ -35,12 +35,15 @@ def free_port():
 class TokenDir:
     """A directory with one SoftHSM2 config holding the given demo tokens."""
 
-    def __init__(self, labels=("kb-a",)):
+    def __init__(self, labels=("kb-a",), ec_signing=False, rsa_encryption=False):
+        """ec_signing, rsa_encryption: make-token.sh's extra key pairs (ids 04, 05)."""
         self.path = tempfile.mkdtemp(prefix="kb-tokens-")
         self.labels = labels
+        env = dict(os.environ, KB_TOKEN_EC_SIGNING=str(int(ec_signing)),
+                   KB_TOKEN_RSA_ENCRYPTION=str(int(rsa_encryption)))
         for label in labels:
-            out = subprocess.run([os.path.join(FIXTURES, "make-token.sh"), self.path, label],
-                                 check=True, capture_output=True, text=True).stdout
+            subprocess.run([os.path.join(FIXTURES, "make-token.sh"), self.path, label],
+                           check=True, capture_output=True, text=True, env=env)
         self.conf = os.path.join(self.path, "softhsm2.conf")
 
     def cert_pem(self, label, key_id):

@@ -39,11 +39,7 @@ class DecryptBase(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="kb-decrypt-")
-        os.environ["KB_TOKEN_RSA_ENCRYPTION"] = "1"
-        try:
-            cls.tokens = kbtest.TokenDir((LABEL,))
-        finally:
-            del os.environ["KB_TOKEN_RSA_ENCRYPTION"]
+        cls.tokens = kbtest.TokenDir((LABEL,), rsa_encryption=True)
         cls.pin = Pinentry(cls.tmp)
         env = dict(cls.pin.env, **cls.extra_env)
         cls.d = kbtest.Daemon(cls.tokens, tls=False, modules=cls.modules(), env=env,

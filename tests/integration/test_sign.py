@@ -64,11 +64,7 @@ class SignBase(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="kb-sign-")
-        os.environ["KB_TOKEN_EC_SIGNING"] = "1"
-        try:
-            cls.tokens = kbtest.TokenDir(("kb-sign",))
-        finally:
-            del os.environ["KB_TOKEN_EC_SIGNING"]
+        cls.tokens = kbtest.TokenDir(("kb-sign",), ec_signing=True)
         cls.pin = Pinentry(cls.tmp)
         sysconf = os.path.join(cls.tmp, "keybridge.conf")
         with open(sysconf, "w") as f:

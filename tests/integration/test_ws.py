@@ -26,11 +26,7 @@ class WsBase:
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="kb-ws-")
-        os.environ["KB_TOKEN_EC_SIGNING"] = "1"
-        try:
-            cls.tokens = kbtest.TokenDir(("kb-ws",))
-        finally:
-            del os.environ["KB_TOKEN_EC_SIGNING"]
+        cls.tokens = kbtest.TokenDir(("kb-ws",), ec_signing=True)
         cls.pin = Pinentry(cls.tmp)
         cls.d = kbtest.Daemon(cls.tokens, tls=cls.tls, env=cls.pin.env,
                               extra=["--max-body-bytes", str(MAX_BODY), "--ws-ping-interval", "1",

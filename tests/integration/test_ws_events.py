@@ -49,11 +49,7 @@ class FaultEvents(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="kb-ws-events-")
-        os.environ["KB_TOKEN_EC_SIGNING"] = "1"
-        try:
-            cls.tokens = kbtest.TokenDir(("kb-hot",))
-        finally:
-            del os.environ["KB_TOKEN_EC_SIGNING"]
+        cls.tokens = kbtest.TokenDir(("kb-hot",), ec_signing=True)
         cls.ctl = p11fault.FaultControl(os.path.join(cls.tmp, "control"))
         cls.pin = Pinentry(cls.tmp)
         cls.d = kbtest.Daemon(cls.tokens, tls=False, modules=[p11fault.module_path()],
