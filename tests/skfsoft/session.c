@@ -71,6 +71,17 @@ SS_EXPORT SKF_ULONG SKF_DecryptInit(SKF_HANDLE hKey, SKF_BLOCKCIPHERPARAM Decryp
         return ss_end(SAR_OK);
 }
 
+/* GM/T 0016's two-call convention: no buffer asks the size (SAR_OK), one too
+ * small gets SAR_BUFFER_TOO_SMALL; either way *out_len says what is needed.
+ * True when the call ends there, with *rv. */
+static bool size_asked(const SKF_BYTE *out, SKF_ULONG *out_len, SKF_ULONG need, SKF_ULONG *rv) {
+        if (out && *out_len >= need)
+                return false;
+        *rv = out ? SAR_BUFFER_TOO_SMALL : SAR_OK;
+        *out_len = need;
+        return true;
+}
+
 SS_EXPORT SKF_ULONG SKF_Decrypt(SKF_HANDLE hKey, SKF_BYTE *pbEncryptedData, SKF_ULONG ulEncryptedLen,
                                 SKF_BYTE *pbData, SKF_ULONG *pulDataLen) {
         ss_handle *k;
@@ -81,11 +92,8 @@ SS_EXPORT SKF_ULONG SKF_Decrypt(SKF_HANDLE hKey, SKF_BYTE *pbEncryptedData, SKF_
                 return ss_end(SAR_INVALIDPARAMERR);
         if (ss_max_data() && ulEncryptedLen > ss_max_data())
                 return ss_end(SAR_INDATALENERR);
-        if (!pbData || *pulDataLen < ulEncryptedLen) {
-                rv = pbData ? SAR_BUFFER_TOO_SMALL : SAR_OK;
-                *pulDataLen = ulEncryptedLen;
+        if (size_asked(pbData, pulDataLen, ulEncryptedLen, &rv))
                 return ss_end(rv);
-        }
         size_t len = 0;
         if (ss_sm4_cbc_decrypt(k->session_key, k->cipher.IV, k->cipher.PaddingType == 1, pbEncryptedData,
                                ulEncryptedLen, pbData, &len) < 0)
@@ -106,10 +114,8 @@ SS_EXPORT SKF_ULONG SKF_DecryptUpdate(SKF_HANDLE hKey, SKF_BYTE *pbEncryptedData
                 return ss_end(SAR_INVALIDPARAMERR);
         if (ulEncryptedLen % 16 != 0 || (ss_max_data() && ulEncryptedLen > ss_max_data()))
                 return ss_end(SAR_INDATALENERR);
-        if (!pbData || *pulDataLen < ulEncryptedLen) {
-                *pulDataLen = ulEncryptedLen;
-                return ss_end(pbData ? SAR_BUFFER_TOO_SMALL : SAR_OK);
-        }
+        if (size_asked(pbData, pulDataLen, ulEncryptedLen, &rv))
+                return ss_end(rv);
         size_t len = 0;
         if (ulEncryptedLen && ss_sm4_cbc_decrypt(k->session_key, k->cipher.IV, false, pbEncryptedData, ulEncryptedLen,
                                                  pbData, &len) < 0)
