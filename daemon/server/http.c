@@ -69,24 +69,32 @@ static void add_common_headers(struct MHD_Response *r, const request *rq) {
                 MHD_add_response_header(r, "Access-Control-Allow-Origin", rq->verdict.allow_origin);
 }
 
-static enum MHD_Result send_json_allow(struct MHD_Connection *c, const request *rq, unsigned status,
-                                       json_t *body, const char *allow) {
-        char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-        json_decref(body);
+/* Queue text as the JSON answer, with one more header when name is given;
+ * release(text) once it is sent (or now, on failure). */
+static enum MHD_Result queue_json(struct MHD_Connection *c, const request *rq, unsigned status, char *text,
+                                  size_t len, void (*release)(void *), const char *name, const char *value) {
         if (!text)
                 return MHD_NO;
-        struct MHD_Response *r = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+        struct MHD_Response *r = MHD_create_response_from_buffer_with_free_callback(len, text, release);
         if (!r) {
-                free(text);
+                release(text);
                 return MHD_NO;
         }
         MHD_add_response_header(r, "Content-Type", "application/json; charset=utf-8");
-        if (allow)
-                MHD_add_response_header(r, "Allow", allow);
+        if (name)
+                MHD_add_response_header(r, name, value);
         add_common_headers(r, rq);
         enum MHD_Result ret = MHD_queue_response(c, status, r);
         MHD_destroy_response(r);
         return ret;
+}
+
+/* body as the answer, with the header name: value when name is given. */
+static enum MHD_Result send_json_with(struct MHD_Connection *c, const request *rq, unsigned status, json_t *body,
+                                      const char *name, const char *value) {
+        char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+        json_decref(body);
+        return queue_json(c, rq, status, text, text ? strlen(text) : 0, free, name, value);
 }
 
 /* libmicrohttpd frees the body with this: it held plaintexts. */
@@ -100,22 +108,11 @@ static void wipe_free(void *text) {
 static enum MHD_Result send_secret_json(struct MHD_Connection *c, const request *rq, json_t *body) {
         size_t len = 0;
         char *text = kb_json_dumps_secret(body, &len);
-        struct MHD_Response *r = text ? MHD_create_response_from_buffer_with_free_callback(len, text, wipe_free)
-                                      : NULL;
-        if (!r) {
-                if (text)
-                        wipe_free(text);
-                return MHD_NO;
-        }
-        MHD_add_response_header(r, "Content-Type", "application/json; charset=utf-8");
-        add_common_headers(r, rq);
-        enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
-        MHD_destroy_response(r);
-        return ret;
+        return queue_json(c, rq, MHD_HTTP_OK, text, len, wipe_free, NULL, NULL);
 }
 
 static enum MHD_Result send_json(struct MHD_Connection *c, const request *rq, unsigned status, json_t *body) {
-        return send_json_allow(c, rq, status, body, NULL);
+        return send_json_with(c, rq, status, body, NULL, NULL);
 }
 
 static enum MHD_Result send_error(struct MHD_Connection *c, const request *rq, kb_error e, const kb_call *call) {
@@ -132,8 +129,8 @@ static enum MHD_Result send_method_not_allowed(struct MHD_Connection *c, const r
         bool post = kb_route(KB_HTTP_POST, url, &params, &e) != NULL;
         json_decref(params);
         const char *allow = get == post ? "GET, POST, OPTIONS" : get ? "GET, OPTIONS" : "POST, OPTIONS";
-        return send_json_allow(c, rq, (unsigned) kb_error_http_status(KB_E_METHOD_NOT_ALLOWED),
-                               kb_error_json(KB_E_METHOD_NOT_ALLOWED, rq->zh, NULL), allow);
+        return send_json_with(c, rq, (unsigned) kb_error_http_status(KB_E_METHOD_NOT_ALLOWED),
+                              kb_error_json(KB_E_METHOD_NOT_ALLOWED, rq->zh, NULL), "Allow", allow);
 }
 
 static enum MHD_Result send_preflight(struct MHD_Connection *c, const request *rq) {
@@ -399,22 +396,9 @@ static enum MHD_Result send_ws_refusal(struct MHD_Connection *c, const request *
                                        bool version) {
         kb_call call = { 0 };
         snprintf(call.error_field, sizeof(call.error_field), "%s", field);
-        json_t *body = kb_error_json(KB_E_BAD_REQUEST, rq->zh, &call);
-        char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-        json_decref(body);
-        struct MHD_Response *r = text ? MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE) : NULL;
-        if (!r) {
-                free(text);
-                return MHD_NO;
-        }
-        MHD_add_response_header(r, "Content-Type", "application/json; charset=utf-8");
-        if (version)
-                MHD_add_response_header(r, "Sec-WebSocket-Version", "13");
-        add_common_headers(r, rq);
         /* RFC 6455 §4.4: an unsupported version gets 426 and the one we speak. */
-        enum MHD_Result ret = MHD_queue_response(c, version ? 426 : MHD_HTTP_BAD_REQUEST, r);
-        MHD_destroy_response(r);
-        return ret;
+        return send_json_with(c, rq, version ? 426 : MHD_HTTP_BAD_REQUEST, kb_error_json(KB_E_BAD_REQUEST, rq->zh, &call),
+                              version ? "Sec-WebSocket-Version" : NULL, "13");
 }
 
 /* GET /v1/ws: the gate has passed (Host, Origin or bearer token); now the
@@ -423,8 +407,8 @@ static enum MHD_Result upgrade(kb_server *s, struct MHD_Connection *c, request *
         char accept[KB_WS_ACCEPT_LEN + 1];
 
         if (strcmp(method, "GET") != 0)
-                return send_json_allow(c, rq, (unsigned) kb_error_http_status(KB_E_METHOD_NOT_ALLOWED),
-                                       kb_error_json(KB_E_METHOD_NOT_ALLOWED, rq->zh, NULL), "GET, OPTIONS");
+                return send_json_with(c, rq, (unsigned) kb_error_http_status(KB_E_METHOD_NOT_ALLOWED),
+                                      kb_error_json(KB_E_METHOD_NOT_ALLOWED, rq->zh, NULL), "Allow", "GET, OPTIONS");
         if (!header_has_token(header(c, "Upgrade"), "websocket"))
                 return send_ws_refusal(c, rq, "Upgrade", false);
         if (!header_has_token(header(c, MHD_HTTP_HEADER_CONNECTION), "upgrade"))

@@ -46,7 +46,8 @@ static void job_free(ws_job *j) {
 /* A response for a request; NULL for notifications. Steals response. */
 static void answer(kb_ws *ws, ws_conn *c, ws_batch *b, json_t *id, json_t *response, bool secret) {
         if (!id) {
-                kb_ws_wipe_results(response);
+                if (secret)
+                        kb_ws_wipe_results(response);
                 json_decref(response);
                 return;
         }
