@@ -18,7 +18,6 @@
 #include "kb-service.h"
 #include "envelope-cms.h"
 
-#define MAX_ITEMS 64
 #define MAX_ENVELOPE (1024 * 1024)
 
 typedef struct envelope {
@@ -27,7 +26,7 @@ typedef struct envelope {
 } envelope;
 
 typedef struct request {
-        envelope items[MAX_ITEMS];
+        envelope items[KB_MAX_ITEMS];
         size_t n_items;
 } request;
 
@@ -60,11 +59,12 @@ static int parse_item(kb_call *call, size_t i, json_t *o, envelope *ret) {
 }
 
 static int parse_request(kb_call *call, request *rq) {
-        json_t *items = json_object_get(call->params, "items");
-        if (!json_is_array(items) || json_array_size(items) == 0 || json_array_size(items) > MAX_ITEMS)
-                return kb_bad_field(call, "items");
+        json_t *items = NULL;
+        int r = kb_param_items(call, &items);
+        if (r < 0)
+                return r;
         for (size_t i = 0; i < json_array_size(items); i++) {
-                int r = parse_item(call, i, json_array_get(items, i), &rq->items[i]);
+                r = parse_item(call, i, json_array_get(items, i), &rq->items[i]);
                 if (rq->items[i].der)
                         rq->n_items++;
                 if (r < 0)

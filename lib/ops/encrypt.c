@@ -16,7 +16,6 @@
 #include "kb-formats.h"
 #include "kb-service.h"
 
-#define MAX_ITEMS 64
 
 KB_DEFINE_POINTER_CLEANUP(CMS_ContentInfo, CMS_ContentInfo_free)
 
@@ -110,12 +109,13 @@ static int seal_item(kb_call *call, const seal_spec *s, size_t i, json_t *o, jso
 }
 
 static int seal_all(kb_call *call, const seal_spec *s, json_t *out) {
-        json_t *items = json_object_get(call->params, "items");
-        if (!json_is_array(items) || json_array_size(items) == 0 || json_array_size(items) > MAX_ITEMS)
-                return kb_bad_field(call, "items");
+        json_t *items = NULL;
+        int r = kb_param_items(call, &items);
+        if (r < 0)
+                return r;
         for (size_t i = 0; i < json_array_size(items); i++) {
                 json_t *env = NULL;
-                int r = seal_item(call, s, i, json_array_get(items, i), &env);
+                r = seal_item(call, s, i, json_array_get(items, i), &env);
                 if (r < 0)
                         return r;
                 json_array_append_new(out, env);

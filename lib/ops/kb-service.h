@@ -217,6 +217,10 @@ void kb_param_wipe(kb_call *call, const char *key);
 int64_t kb_service_expire(kb_service *svc, int64_t now);
 
 /* Helpers for method parameters (params.c). */
+/* The most items one batch call (sign, decrypt, encrypt) takes under one PIN. */
+#define KB_MAX_ITEMS 64
+/* params.items: an array of 1 to KB_MAX_ITEMS; else BAD_REQUEST naming "items". */
+int kb_param_items(kb_call *call, json_t **ret);
 int kb_param_string(kb_call *call, const char *key, bool required, const char **ret);
 int kb_param_bool(kb_call *call, const char *key, bool *ret);
 /* Standard base64 into a new buffer; BAD_REQUEST naming field when invalid. */

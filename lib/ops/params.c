@@ -103,6 +103,14 @@ int kb_param_secret(kb_call *call, const char *key, kb_secret **ret) {
         return r;
 }
 
+int kb_param_items(kb_call *call, json_t **ret) {
+        json_t *items = json_object_get(call->params, "items");
+        if (!json_is_array(items) || json_array_size(items) == 0 || json_array_size(items) > KB_MAX_ITEMS)
+                return kb_bad_field(call, "items");
+        *ret = items;
+        return 0;
+}
+
 int kb_param_cert(kb_call *call, const char *field, json_t *v, kb_cert **ret) {
         _cleanup_free_ unsigned char *der = NULL;
         size_t len = 0;

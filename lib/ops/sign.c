@@ -15,7 +15,6 @@
 #include "kb-sign-sm2.h"
 #include "kb-formats.h"
 
-#define MAX_ITEMS 64
 #define MIN_CHALLENGE 16
 #define MAX_CHALLENGE 1024
 
@@ -47,7 +46,7 @@ typedef struct item {
 typedef struct request {
         const algorithm *alg;
         format fmt;
-        item items[MAX_ITEMS];
+        item items[KB_MAX_ITEMS];
         size_t n_items;
         const char *sm2_id;     /* SM2: the signer's distinguishing ID */
 } request;
@@ -128,9 +127,9 @@ static int parse_request(kb_call *call, request *rq) {
         }
         if ((r = parse_format(call, &rq->fmt)) < 0 || (r = parse_sm2_id(call, rq)) < 0)
                 return r;
-        json_t *items = json_object_get(call->params, "items");
-        if (!json_is_array(items) || json_array_size(items) == 0 || json_array_size(items) > MAX_ITEMS)
-                return kb_bad_field(call, "items");
+        json_t *items = NULL;
+        if ((r = kb_param_items(call, &items)) < 0)
+                return r;
         for (size_t i = 0; i < json_array_size(items); i++) {
                 r = parse_item(call, i, json_array_get(items, i), rq, &rq->items[i]);
                 if (rq->items[i].bytes)
